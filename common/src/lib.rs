@@ -1,0 +1,59 @@
+//! Wire types shared by the imgcap servers. No I/O and no heavy dependencies.
+
+use serde::{Deserialize, Serialize};
+
+/// Which captions a request wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptionMode {
+    /// At most ten words, from beam search.
+    Concise,
+    /// One or two sentences, from nucleus sampling.
+    Creative,
+    /// Both captions.
+    #[default]
+    Both,
+}
+
+impl CaptionMode {
+    pub fn wants_concise(self) -> bool {
+        matches!(self, Self::Concise | Self::Both)
+    }
+
+    pub fn wants_creative(self) -> bool {
+        matches!(self, Self::Creative | Self::Both)
+    }
+}
+
+impl std::str::FromStr for CaptionMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "concise" => Ok(Self::Concise),
+            "creative" => Ok(Self::Creative),
+            "both" => Ok(Self::Both),
+            other => Err(format!("unknown caption mode `{other}`: use concise, creative or both")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_round_trips_as_lowercase_json() {
+        assert_eq!(serde_json::to_string(&CaptionMode::Creative).unwrap(), "\"creative\"");
+        let mode: CaptionMode = serde_json::from_str("\"both\"").unwrap();
+        assert_eq!(mode, CaptionMode::Both);
+        assert!(serde_json::from_str::<CaptionMode>("\"poem\"").is_err());
+    }
+
+    #[test]
+    fn mode_parses_from_text() {
+        assert_eq!(" Concise ".parse::<CaptionMode>(), Ok(CaptionMode::Concise));
+        assert!("poem".parse::<CaptionMode>().is_err());
+        assert!(CaptionMode::Both.wants_concise() && CaptionMode::Both.wants_creative());
+    }
+}

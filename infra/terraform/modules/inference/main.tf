@@ -1,0 +1,269 @@
+# SageMaker real-time endpoint for the imgcap-inference BYOC container.
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id    = data.aws_caller_identity.current.account_id
+  region        = data.aws_region.current.name
+  partition     = data.aws_partition.current.partition
+  endpoint_name = coalesce(var.endpoint_name, "${var.name_prefix}-captioner")
+  variant_name  = "primary"
+
+  model_bucket = regex("^s3://([^/]+)/", var.model_data_url)[0]
+  model_key    = regex("^s3://[^/]+/(.+)$", var.model_data_url)[0]
+
+  # Instance types with local NVMe instance storage do not accept a KMS key for the volume
+  # (SageMaker rejects KmsKeyId for them; their instance store is hardware-encrypted).
+  has_instance_storage = can(regex("^ml\\.(c5d|c6id|g4dn|g5|g6|g6e|gr6|m5d|m6id|p3dn|p4d|p4de|p5|p5e|r5d|r6id|trn1)\\.", var.instance_type))
+
+  model_hash = substr(sha1(jsonencode({
+    image       = var.image_uri
+    model       = var.model_data_url
+    environment = var.environment
+    isolation   = var.enable_network_isolation
+  })), 0, 8)
+
+  config_hash = substr(sha1(jsonencode({
+    model    = local.model_hash
+    type     = var.instance_type
+    count    = var.instance_count
+    startup  = var.container_startup_timeout_seconds
+    with_kms = !local.has_instance_storage
+  })), 0, 8)
+
+  autoscaling = var.enable_autoscaling ? 1 : 0
+  alarm_names = [
+    "${local.endpoint_name}-5xx",
+    "${local.endpoint_name}-model-latency",
+  ]
+}
+
+# --- execution role ---------------------------------------------------------------------------
+data "aws_iam_policy_document" "trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+module "policy" {
+  source   = "../policy-template"
+  template = "sagemaker-execution-role.json"
+  vars = {
+    inference_repository_arn = var.inference_repository_arn
+    model_data_object_arn    = "arn:${local.partition}:s3:::${local.model_bucket}/${local.model_key}"
+    kms_key_arn              = var.kms_key_arn
+    region                   = local.region
+    log_group_arn            = aws_cloudwatch_log_group.endpoint.arn
+  }
+}
+
+resource "aws_iam_role" "sagemaker" {
+  name                 = "${var.name_prefix}-sagemaker"
+  description          = "imgcap inference endpoint: pull its image, read its model artifact, write its logs."
+  assume_role_policy   = data.aws_iam_policy_document.trust.json
+  max_session_duration = 3600
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "sagemaker" {
+  name   = "imgcap-inference"
+  role   = aws_iam_role.sagemaker.id
+  policy = module.policy.json
+}
+
+resource "aws_cloudwatch_log_group" "endpoint" {
+  name              = "/aws/sagemaker/Endpoints/${local.endpoint_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+# --- model, endpoint configuration, endpoint --------------------------------------------------
+resource "aws_sagemaker_model" "this" {
+  name                     = "${local.endpoint_name}-${local.model_hash}"
+  execution_role_arn       = aws_iam_role.sagemaker.arn
+  enable_network_isolation = var.enable_network_isolation
+
+  primary_container {
+    image          = var.image_uri
+    mode           = "SingleModel"
+    model_data_url = var.model_data_url
+    environment = merge(
+      {
+        IMGCAP_MODEL_DIR         = "/opt/ml/model"
+        SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
+      },
+      var.environment,
+    )
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
+
+  depends_on = [aws_iam_role_policy.sagemaker]
+}
+
+resource "aws_sagemaker_endpoint_configuration" "this" {
+  #checkov:skip=CKV_AWS_98:kms_key_arn is set for every instance type that accepts one; types with local NVMe storage (ml.g5 etc.) reject KmsKeyId and encrypt their instance store in hardware.
+  name        = "${local.endpoint_name}-${local.config_hash}"
+  kms_key_arn = local.has_instance_storage ? null : var.kms_key_arn
+
+  production_variants {
+    variant_name           = local.variant_name
+    model_name             = aws_sagemaker_model.this.name
+    instance_type          = var.instance_type
+    initial_instance_count = var.instance_count
+    initial_variant_weight = 1
+
+    container_startup_health_check_timeout_in_seconds = var.container_startup_timeout_seconds
+    model_data_download_timeout_in_seconds            = var.container_startup_timeout_seconds
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# SageMaker refuses an update that changes the instance type of a variant registered with
+# Application Auto Scaling. This guard deregisters the variant first whenever the instance type
+# changes; the scalable target and its policy are re-created after the endpoint update.
+resource "terraform_data" "resize_guard" {
+  count            = var.enable_autoscaling && var.resize_guard ? 1 : 0
+  triggers_replace = [var.instance_type]
+
+  provisioner "local-exec" {
+    command = "aws application-autoscaling deregister-scalable-target --region ${local.region} --service-namespace sagemaker --scalable-dimension sagemaker:variant:DesiredInstanceCount --resource-id endpoint/${local.endpoint_name}/variant/${local.variant_name} >/dev/null 2>&1 || true"
+  }
+}
+
+resource "aws_sagemaker_endpoint" "this" {
+  name                 = local.endpoint_name
+  endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
+
+  dynamic "deployment_config" {
+    for_each = var.enable_blue_green ? [1] : []
+    content {
+      blue_green_update_policy {
+        termination_wait_in_seconds          = 300
+        maximum_execution_timeout_in_seconds = var.baking_period_seconds + var.container_startup_timeout_seconds + 1800
+
+        traffic_routing_configuration {
+          type                     = "ALL_AT_ONCE"
+          wait_interval_in_seconds = var.baking_period_seconds
+        }
+      }
+
+      auto_rollback_configuration {
+        dynamic "alarms" {
+          for_each = local.alarm_names
+          content {
+            alarm_name = alarms.value
+          }
+        }
+      }
+    }
+  }
+
+  tags = var.tags
+
+  depends_on = [
+    terraform_data.resize_guard,
+    aws_cloudwatch_metric_alarm.errors_5xx,
+    aws_cloudwatch_metric_alarm.model_latency,
+  ]
+}
+
+# --- alarms (also the blue/green rollback triggers) -------------------------------------------
+resource "aws_cloudwatch_metric_alarm" "errors_5xx" {
+  alarm_name          = local.alarm_names[0]
+  alarm_description   = "SageMaker endpoint ${local.endpoint_name} answers 5xx."
+  namespace           = "AWS/SageMaker"
+  metric_name         = "Invocation5XXErrors"
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  threshold           = var.alarm_5xx_threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  dimensions = {
+    EndpointName = local.endpoint_name
+    VariantName  = local.variant_name
+  }
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.alarm_actions
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "model_latency" {
+  alarm_name          = local.alarm_names[1]
+  alarm_description   = "SageMaker endpoint ${local.endpoint_name} model latency is high."
+  namespace           = "AWS/SageMaker"
+  metric_name         = "ModelLatency"
+  statistic           = "Average"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  threshold           = var.alarm_latency_ms * 1000 # ModelLatency is reported in microseconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  dimensions = {
+    EndpointName = local.endpoint_name
+    VariantName  = local.variant_name
+  }
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.alarm_actions
+  tags          = var.tags
+}
+
+# --- autoscaling ------------------------------------------------------------------------------
+resource "aws_appautoscaling_target" "this" {
+  count              = local.autoscaling
+  service_namespace  = "sagemaker"
+  resource_id        = "endpoint/${aws_sagemaker_endpoint.this.name}/variant/${local.variant_name}"
+  scalable_dimension = "sagemaker:variant:DesiredInstanceCount"
+  min_capacity       = var.min_instances
+  max_capacity       = max(var.max_instances, var.min_instances)
+
+  lifecycle {
+    replace_triggered_by = [terraform_data.resize_guard]
+  }
+}
+
+resource "aws_appautoscaling_policy" "invocations" {
+  count              = local.autoscaling
+  name               = "${local.endpoint_name}-invocations-per-instance"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.target_invocations_per_instance
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+
+    predefined_metric_specification {
+      predefined_metric_type = "SageMakerVariantInvocationsPerInstance"
+    }
+  }
+
+  lifecycle {
+    replace_triggered_by = [terraform_data.resize_guard]
+  }
+}

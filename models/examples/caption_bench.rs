@@ -1,0 +1,183 @@
+//! Full-size BLIP speed benchmark with random weights (same FLOPs as the published checkpoints).
+//!
+//! ```text
+//! cargo run --release -p imgcap-models [--features mkl] --example caption_bench -- \
+//!     --arch base|large [--dtype f32|f16|bf16] [--batch N]
+//! ```
+//! Prints one JSON line. Captions are forced to a fixed length (12 tokens concise, 24 creative,
+//! about what real captions take) so every run does the same work; decode figures are per
+//! generated token (per decoding step of the batch). `stock_decode_ms_per_token` is
+//! candle-transformers' own BLIP decoder on the same weights, in the same run.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::{blip, blip_text};
+use clap::Parser;
+use imgcap_models::source::WeightFiles;
+use imgcap_models::synthetic::{random_normal, random_weights};
+use imgcap_models::{parse_dtype, BlipConfig, BlipModel, GenerationOptions, Strategy};
+
+#[derive(Parser)]
+struct Args {
+    /// `base` or `large` (Salesforce/blip-image-captioning-*).
+    #[arg(long, default_value = "base")]
+    arch: String,
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Timed repetitions; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+fn median_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?; // warm-up: first-touch allocations and thread pools
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn fixed_length(strategy: Strategy, tokens: usize) -> GenerationOptions {
+    GenerationOptions {
+        strategy,
+        max_new_tokens: tokens,
+        min_new_tokens: tokens,
+        repetition_penalty: 1.0,
+        no_repeat_ngram_size: 0,
+    }
+}
+
+fn stock_config(cfg: &BlipConfig) -> blip::Config {
+    let (v, t) = (&cfg.vision, &cfg.text);
+    blip::Config {
+        text_config: blip_text::Config {
+            vocab_size: t.vocab_size,
+            hidden_size: t.hidden_size,
+            encoder_hidden_size: t.encoder_hidden_size(),
+            intermediate_size: t.intermediate_size,
+            projection_dim: t.hidden_size,
+            num_hidden_layers: t.num_hidden_layers,
+            num_attention_heads: t.num_attention_heads,
+            max_position_embeddings: t.max_position_embeddings,
+            hidden_act: candle_nn::Activation::GeluPytorchTanh,
+            layer_norm_eps: t.layer_norm_eps,
+            is_decoder: true,
+        },
+        vision_config: blip::VisionConfig {
+            hidden_size: v.hidden_size,
+            intermediate_size: v.intermediate_size,
+            projection_dim: 512,
+            num_hidden_layers: v.num_hidden_layers,
+            num_attention_heads: v.num_attention_heads,
+            image_size: v.image_size,
+            patch_size: v.patch_size,
+            hidden_act: candle_nn::Activation::GeluPytorchTanh,
+            layer_norm_eps: v.layer_norm_eps,
+        },
+        projection_dim: 512,
+        image_text_hidden_size: 256,
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let config_json = match args.arch.as_str() {
+        "base" => include_str!("../tests/fixtures/configs/blip-image-captioning-base.json"),
+        "large" => include_str!("../tests/fixtures/configs/blip-image-captioning-large.json"),
+        other => anyhow::bail!("unknown --arch {other}: use base or large"),
+    };
+    let config = BlipConfig::from_json(config_json, Path::new(&args.arch))?;
+    let dtype = parse_dtype(&args.dtype)?;
+    let device = Device::Cpu;
+
+    let dir = tempfile::tempdir()?;
+    let weights_path = dir.path().join("model.safetensors");
+    let weights_bytes = {
+        let tensors: std::collections::HashMap<String, Tensor> = random_weights(&config, 0)?.into_iter().collect();
+        let bytes: usize = tensors.values().map(|t| t.elem_count() * dtype.size_in_bytes()).sum();
+        candle_core::safetensors::save(&tensors, &weights_path)?;
+        bytes
+    };
+    let rss_before = rss_mb();
+    let model = BlipModel::load(config.clone(), &WeightFiles::Safetensors(vec![weights_path.clone()]), &device, dtype)?;
+    let rss_model = rss_mb() - rss_before;
+
+    let size = config.vision.image_size;
+    let pixels = random_normal(&[args.batch, 3, size, size], 1.0, 1)?.to_dtype(dtype)?;
+    let bos = config.text.bos_token_id;
+
+    let vision_ms = median_ms(args.runs, || Ok(model.encode_images(&pixels).map(drop)?))?;
+    let embeds = model.encode_images(&pixels)?;
+
+    let decode_tokens = 20;
+    let greedy = fixed_length(Strategy::Greedy, decode_tokens);
+    let decode_ms = median_ms(args.runs, || Ok(model.generate(&embeds, &[bos], &greedy).map(drop)?))?;
+
+    let concise = fixed_length(Strategy::BeamSearch { num_beams: 3, length_penalty: 1.0 }, 12);
+    let e2e_concise_ms = median_ms(args.runs, || {
+        let embeds = model.encode_images(&pixels)?;
+        Ok(model.generate(&embeds, &[bos], &concise).map(drop)?)
+    })?;
+    let creative = fixed_length(Strategy::Sample { temperature: 0.9, top_k: 50, top_p: 0.9, seed: Some(0) }, 24);
+    let e2e_creative_ms = median_ms(args.runs, || {
+        let embeds = model.encode_images(&pixels)?;
+        Ok(model.generate(&embeds, &[bos], &creative).map(drop)?)
+    })?;
+    let rss = rss_mb();
+    drop(model);
+
+    // candle-transformers' BLIP on the same weights: same greedy loop over its own KV cache.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], dtype, &device)? };
+    let mut stock = blip::BlipForConditionalGeneration::new(&stock_config(&config), vb)?;
+    let stock_embeds = candle_core::Module::forward(stock.vision_model(), &pixels)?;
+    let stock_ms = median_ms(args.runs, || {
+        stock.reset_kv_cache();
+        let mut ids = vec![bos; args.batch];
+        for _ in 0..decode_tokens {
+            let input = Tensor::from_vec(ids.clone(), (args.batch, 1), &device)?;
+            let logits = stock.text_decoder().forward(&input, &stock_embeds)?;
+            ids = logits.squeeze(1)?.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?;
+        }
+        Ok(())
+    })?;
+
+    let line = serde_json::json!({
+        "arch": args.arch,
+        "dtype": args.dtype,
+        "batch": args.batch,
+        "vision_ms": round(vision_ms),
+        "decode_ms_per_token": round(decode_ms / decode_tokens as f64),
+        "stock_decode_ms_per_token": round(stock_ms / decode_tokens as f64),
+        "e2e_concise_ms": round(e2e_concise_ms),
+        "e2e_creative_ms": round(e2e_creative_ms),
+        "rss_mb": round(rss),
+        "model_rss_mb": round(rss_model),
+        "weights_mb": round(weights_bytes as f64 / (1024.0 * 1024.0)),
+        "mkl": cfg!(feature = "mkl"),
+    });
+    println!("{line}");
+    Ok(())
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

@@ -1,0 +1,55 @@
+//! One error type for everything the models crate can fail at, so callers (the servers) can map
+//! each case to a status without string matching.
+
+use std::path::PathBuf;
+
+/// Why an image could not be turned into model input. Every variant is the caller's fault
+/// (a bad upload), never the model's, so servers map all of them to a 4xx.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("the image is empty")]
+    Empty,
+    #[error("the data is not a JPEG or PNG image")]
+    UnsupportedFormat,
+    #[error(
+        "the image is {width}x{height} pixels; the limit is {max_side} pixels per side \
+         and {max_pixels} pixels in all"
+    )]
+    TooLarge { width: u32, height: u32, max_side: u32, max_pixels: u64 },
+    #[error("the image is {width}x{height} pixels; each side must be at least {min_side} pixels")]
+    TooSmall { width: u32, height: u32, min_side: u32 },
+    #[error("the image could not be decoded: {0}")]
+    Decode(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file not found: {}", path.display())]
+    MissingFile { path: PathBuf },
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid model configuration {}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    #[error("tensor `{name}` is missing from the checkpoint (expected shape {expected:?})")]
+    MissingTensor { name: String, expected: Vec<usize> },
+    #[error("tensor `{name}` has shape {actual:?} in the checkpoint, the model expects {expected:?}")]
+    ShapeMismatch { name: String, expected: Vec<usize>, actual: Vec<usize> },
+    #[error("invalid checkpoint {}: {message}", path.display())]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("invalid tokenizer {}: {message}", path.display())]
+    Tokenizer { path: PathBuf, message: String },
+    #[error("cannot fetch the model from the hub: {0}")]
+    Hub(String),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("invalid generation options: {0}")]
+    InvalidOptions(String),
+    #[error("model backend error: {0}")]
+    Backend(#[from] candle_core::Error),
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

@@ -1,0 +1,439 @@
+//! Token generation over a batch of images: greedy, beam search and nucleus sampling.
+//!
+//! The search logic follows `transformers`' `generate` (v5) step for step, so the same
+//! checkpoint and options give the same token ids: logits processors run in its order
+//! (repetition penalty → no-repeat n-gram → min new tokens → temperature → top-k → top-p), beam
+//! search keeps the top `2 × beams` candidates per step, scores finished hypotheses by
+//! `sum log p / generated_len ^ length_penalty` and stops with its early-stop heuristic.
+//! Images that finish leave the batch, so long captions do not slow down short ones.
+
+use candle_core::Tensor;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::error::{ModelError, Result};
+use crate::text::{DecoderCache, ImageContext, TextDecoder};
+
+/// How the next token is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    Greedy,
+    BeamSearch { num_beams: usize, length_penalty: f32 },
+    /// `seed`: the same seed gives the same caption for the same image; `None` draws a fresh one.
+    Sample { temperature: f32, top_k: usize, top_p: f32, seed: Option<u64> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationOptions {
+    pub strategy: Strategy,
+    pub max_new_tokens: usize,
+    pub min_new_tokens: usize,
+    /// 1.0 disables it; > 1 discourages tokens already in the sequence (CTRL's penalty).
+    pub repetition_penalty: f32,
+    /// 0 disables it; otherwise no n-gram of this size appears twice.
+    pub no_repeat_ngram_size: usize,
+}
+
+/// Largest beam count accepted: beyond it the cost grows with no gain in caption quality.
+pub const MAX_BEAMS: usize = 16;
+
+impl GenerationOptions {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(ModelError::InvalidOptions(m));
+        if self.max_new_tokens == 0 {
+            return bad("max_new_tokens must be at least 1".into());
+        }
+        if self.min_new_tokens > self.max_new_tokens {
+            return bad(format!(
+                "min_new_tokens ({}) is larger than max_new_tokens ({})",
+                self.min_new_tokens, self.max_new_tokens
+            ));
+        }
+        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
+            return bad("repetition_penalty must be a positive number".into());
+        }
+        match self.strategy {
+            Strategy::Greedy => {}
+            Strategy::BeamSearch { num_beams, length_penalty } => {
+                if !(1..=MAX_BEAMS).contains(&num_beams) {
+                    return bad(format!("num_beams must be between 1 and {MAX_BEAMS}"));
+                }
+                if !length_penalty.is_finite() {
+                    return bad("length_penalty must be a finite number".into());
+                }
+            }
+            Strategy::Sample { temperature, top_p, .. } => {
+                if !(temperature.is_finite() && temperature > 0.0) {
+                    return bad("temperature must be a positive number".into());
+                }
+                if !(top_p > 0.0 && top_p <= 1.0) {
+                    return bad("top_p must be in (0, 1]".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One generated sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratedSequence {
+    /// New tokens only (after the prefix), ending with the end token when the model stopped.
+    pub tokens: Vec<u32>,
+    /// The model's own log-probability of each new token (before any logits processor).
+    pub token_logprobs: Vec<f32>,
+    /// Beam search: the hypothesis score `transformers` reports as `sequences_scores`;
+    /// otherwise the sum of `token_logprobs`.
+    pub score: f32,
+}
+
+impl GeneratedSequence {
+    /// Mean token log-probability: the caption's confidence.
+    pub fn mean_logprob(&self) -> f32 {
+        if self.token_logprobs.is_empty() {
+            return f32::NEG_INFINITY;
+        }
+        self.token_logprobs.iter().sum::<f32>() / self.token_logprobs.len() as f32
+    }
+}
+
+/// Token ids the search needs to know about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpecialTokens {
+    pub eos: u32,
+}
+
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&x| (x - max).exp()).sum();
+    let log_sum = sum.ln() + max;
+    logits.iter().map(|&x| x - log_sum).collect()
+}
+
+/// The processors that shape scores before a token is picked, in `transformers`' order.
+fn apply_processors(scores: &mut [f32], sequence: &[u32], prefix_len: usize, opts: &GenerationOptions, eos: u32) {
+    if opts.repetition_penalty != 1.0 {
+        let mut seen = sequence.to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        for &token in &seen {
+            if let Some(s) = scores.get_mut(token as usize) {
+                *s = if *s < 0.0 { *s * opts.repetition_penalty } else { *s / opts.repetition_penalty };
+            }
+        }
+    }
+    let n = opts.no_repeat_ngram_size;
+    if n > 0 && sequence.len() + 1 >= n {
+        let tail = &sequence[sequence.len() + 1 - n..];
+        for window in sequence.windows(n) {
+            if &window[..n - 1] == tail {
+                scores[window[n - 1] as usize] = f32::NEG_INFINITY;
+            }
+        }
+    }
+    if sequence.len() - prefix_len < opts.min_new_tokens {
+        scores[eos as usize] = f32::NEG_INFINITY;
+    }
+}
+
+/// Temperature, top-k and top-p as `transformers`' warpers apply them.
+fn apply_sampling_warpers(scores: &mut [f32], temperature: f32, top_k: usize, top_p: f32) {
+    if temperature != 1.0 {
+        scores.iter_mut().for_each(|s| *s /= temperature);
+    }
+    if top_k > 0 && top_k < scores.len() {
+        let mut sorted = scores.to_vec();
+        sorted.select_nth_unstable_by(top_k - 1, |a, b| b.total_cmp(a));
+        let kth = sorted[top_k - 1];
+        scores.iter_mut().filter(|s| **s < kth).for_each(|s| *s = f32::NEG_INFINITY);
+    }
+    if top_p < 1.0 {
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+        let sorted: Vec<f32> = order.iter().map(|&i| scores[i]).collect();
+        let probs = log_softmax(&sorted);
+        let mut cumulative = 0.0f32;
+        // Ascending order: drop the low tail whose total mass stays within 1 - top_p, but
+        // always keep the most likely token.
+        for (rank, &i) in order.iter().enumerate() {
+            cumulative += probs[rank].exp();
+            if cumulative <= 1.0 - top_p && rank + 1 < order.len() {
+                scores[i] = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
+fn argmax(scores: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &s) in scores.iter().enumerate() {
+        if s > scores[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn sample(scores: &[f32], rng: &mut StdRng) -> u32 {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f64> = scores.iter().map(|&s| ((s - max) as f64).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut target = rng.random::<f64>() * total;
+    for (i, w) in weights.iter().enumerate() {
+        if *w > 0.0 {
+            if target < *w {
+                return i as u32;
+            }
+            target -= w;
+        }
+    }
+    argmax(scores)
+}
+
+fn token_column(rows: &[u32], device: &candle_core::Device) -> Result<Tensor> {
+    Ok(Tensor::from_vec(rows.to_vec(), (rows.len(), 1), device)?)
+}
+
+fn prefix_batch(prefix: &[u32], rows: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let ids: Vec<u32> = (0..rows).flat_map(|_| prefix.iter().copied()).collect();
+    Ok(Tensor::from_vec(ids, (rows, prefix.len()), device)?)
+}
+
+/// Generates one sequence per image of `image` (whose group must be 1), all starting with
+/// `prefix` (the start token, then any prompt tokens).
+pub(crate) fn generate(
+    decoder: &TextDecoder,
+    image: &ImageContext,
+    prefix: &[u32],
+    opts: &GenerationOptions,
+    special: SpecialTokens,
+) -> Result<Vec<GeneratedSequence>> {
+    opts.validate()?;
+    if prefix.is_empty() || prefix.len() >= decoder.max_positions() {
+        return Err(ModelError::InvalidOptions(format!(
+            "the prompt must leave room for new tokens within {} positions",
+            decoder.max_positions()
+        )));
+    }
+    // Hard cap: never run past the position embeddings.
+    let max_new = opts.max_new_tokens.min(decoder.max_positions() - prefix.len());
+    let opts = GenerationOptions { max_new_tokens: max_new, ..opts.clone() };
+    match opts.strategy {
+        Strategy::BeamSearch { num_beams, length_penalty } => {
+            beam_search(decoder, image, prefix, &opts, num_beams, length_penalty, special)
+        }
+        Strategy::Greedy | Strategy::Sample { .. } => sample_or_greedy(decoder, image, prefix, &opts, special),
+    }
+}
+
+fn sample_or_greedy(
+    decoder: &TextDecoder,
+    image: &ImageContext,
+    prefix: &[u32],
+    opts: &GenerationOptions,
+    special: SpecialTokens,
+) -> Result<Vec<GeneratedSequence>> {
+    let n = image.num_images();
+    let device = image_device(image)?;
+    let mut sequences: Vec<Vec<u32>> = vec![prefix.to_vec(); n];
+    let mut results: Vec<GeneratedSequence> =
+        vec![GeneratedSequence { tokens: vec![], token_logprobs: vec![], score: 0.0 }; n];
+    // Each image gets its own generator so a batch samples exactly what single calls would.
+    let mut rngs: Vec<Option<StdRng>> = (0..n)
+        .map(|_| match opts.strategy {
+            Strategy::Sample { seed, .. } => Some(StdRng::seed_from_u64(seed.unwrap_or_else(rand::random))),
+            _ => None,
+        })
+        .collect();
+    let mut active: Vec<usize> = (0..n).collect();
+    let mut context = image.clone();
+    let mut cache = DecoderCache::new();
+    let mut input = prefix_batch(prefix, n, &device)?;
+    for _ in 0..opts.max_new_tokens {
+        let logits = decoder.forward(&input, &context, &mut cache)?.to_vec2::<f32>()?;
+        let mut still_active = Vec::with_capacity(active.len());
+        let mut keep_rows = Vec::with_capacity(active.len());
+        let mut next_tokens = Vec::with_capacity(active.len());
+        for (row, (&i, raw)) in active.iter().zip(&logits).enumerate() {
+            let mut scores = raw.clone();
+            apply_processors(&mut scores, &sequences[i], prefix.len(), opts, special.eos);
+            let token = match (&opts.strategy, rngs[i].as_mut()) {
+                (Strategy::Sample { temperature, top_k, top_p, .. }, Some(rng)) => {
+                    apply_sampling_warpers(&mut scores, *temperature, *top_k, *top_p);
+                    sample(&scores, rng)
+                }
+                _ => argmax(&scores),
+            };
+            let logprob = log_softmax(raw)[token as usize];
+            sequences[i].push(token);
+            results[i].tokens.push(token);
+            results[i].token_logprobs.push(logprob);
+            results[i].score += logprob;
+            if token != special.eos {
+                still_active.push(i);
+                keep_rows.push(row);
+                next_tokens.push(token);
+            }
+        }
+        if still_active.is_empty() {
+            break;
+        }
+        if still_active.len() != active.len() {
+            cache.select_rows(&keep_rows)?;
+            context = context.select_images(&keep_rows)?;
+        }
+        active = still_active;
+        input = token_column(&next_tokens, &device)?;
+    }
+    Ok(results)
+}
+
+fn image_device(image: &ImageContext) -> Result<candle_core::Device> {
+    image.device().cloned().ok_or_else(|| ModelError::InvalidOptions("no images to caption".into()))
+}
+
+#[derive(Debug, Clone)]
+struct Hypothesis {
+    tokens: Vec<u32>,
+    logprobs: Vec<f32>,
+    score: f32,
+}
+
+struct BeamState {
+    running: Vec<Hypothesis>,
+    /// Best finished hypotheses, at most `num_beams`, best first.
+    finished: Vec<Hypothesis>,
+    improvable: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn beam_search(
+    decoder: &TextDecoder,
+    image: &ImageContext,
+    prefix: &[u32],
+    opts: &GenerationOptions,
+    num_beams: usize,
+    length_penalty: f32,
+    special: SpecialTokens,
+) -> Result<Vec<GeneratedSequence>> {
+    let n = image.num_images();
+    let device = image_device(image)?;
+    let max_length = prefix.len() + opts.max_new_tokens;
+    let keep = 2 * num_beams;
+    let start = Hypothesis { tokens: prefix.to_vec(), logprobs: vec![], score: 0.0 };
+    // The first step expands a single row per image: the other beams would start from the
+    // same prefix with a score of -1e9 and could never be picked.
+    let mut states: Vec<BeamState> = (0..n)
+        .map(|_| BeamState { running: vec![start.clone()], finished: vec![], improvable: true })
+        .collect();
+    let mut active: Vec<usize> = (0..n).collect();
+    let mut context = image.clone();
+    let mut cache = DecoderCache::new();
+    let mut input = prefix_batch(prefix, n, &device)?;
+    let mut cur_len = prefix.len();
+    loop {
+        let logits = decoder.forward(&input, &context, &mut cache)?.to_vec2::<f32>()?;
+        let mut row = 0;
+        let mut next_rows = Vec::new();
+        let mut next_tokens = Vec::new();
+        let mut still_active = Vec::new();
+        let mut kept_images = Vec::new();
+        for (position, &i) in active.iter().enumerate() {
+            let state = &mut states[i];
+            let beams = state.running.len();
+            // (accumulated score, beam, token, raw logprob) for every continuation.
+            let mut candidates: Vec<(f32, usize, u32, f32)> = Vec::new();
+            for (beam, hyp) in state.running.iter().enumerate() {
+                let raw = log_softmax(&logits[row + beam]);
+                let mut scores = raw.clone();
+                apply_processors(&mut scores, &hyp.tokens, prefix.len(), opts, special.eos);
+                candidates.extend(
+                    scores.iter().enumerate().map(|(t, &s)| (s + hyp.score, beam, t as u32, raw[t])),
+                );
+            }
+            let order = |a: &(f32, usize, u32, f32), b: &(f32, usize, u32, f32)| {
+                b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2)))
+            };
+            if candidates.len() > keep {
+                candidates.select_nth_unstable_by(keep - 1, order);
+                candidates.truncate(keep);
+            }
+            candidates.sort_by(order);
+            let new_len = cur_len + 1;
+            let hits = |token: u32| token == special.eos || new_len >= max_length;
+            let extend = |&(score, beam, token, logprob): &(f32, usize, u32, f32)| {
+                let parent = &state.running[beam];
+                let mut tokens = parent.tokens.clone();
+                tokens.push(token);
+                let mut logprobs = parent.logprobs.clone();
+                logprobs.push(logprob);
+                Hypothesis { tokens, logprobs, score }
+            };
+            // Finished: only candidates ranked within the first `num_beams` count.
+            if state.improvable {
+                let denominator = ((new_len - prefix.len()) as f64).powf(length_penalty as f64) as f32;
+                for candidate in candidates.iter().take(num_beams).filter(|c| hits(c.2)) {
+                    let mut hyp = extend(candidate);
+                    hyp.score = candidate.0 / denominator;
+                    state.finished.push(hyp);
+                }
+                state.finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+                state.finished.truncate(num_beams);
+            }
+            // Running: the best candidates that did not just finish.
+            let mut running: Vec<(f32, usize)> = candidates
+                .iter()
+                .enumerate()
+                .map(|(rank, c)| (if hits(c.2) { c.0 + -1.0e9 } else { c.0 }, rank))
+                .collect();
+            running.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let all_hit = candidates.iter().all(|c| hits(c.2));
+            state.running = running
+                .iter()
+                .take(num_beams)
+                .map(|&(score, rank)| Hypothesis { score, ..extend(&candidates[rank]) })
+                .collect();
+            let beam_sources: Vec<usize> =
+                running.iter().take(num_beams).map(|&(_, rank)| candidates[rank].1).collect();
+            // transformers' heuristic: stop once the best running beam, scored at its current
+            // length, cannot beat the worst of a full set of finished hypotheses.
+            if state.improvable && state.finished.len() == num_beams {
+                let best_running = state.running[0].score
+                    / ((new_len - prefix.len()) as f64).powf(length_penalty as f64) as f32;
+                let worst_finished = state.finished.last().map(|h| h.score).unwrap_or(f32::NEG_INFINITY);
+                state.improvable = best_running > worst_finished;
+            }
+            if state.improvable && !all_hit {
+                still_active.push(i);
+                kept_images.push(position);
+                for (hyp, source) in state.running.iter().zip(beam_sources) {
+                    next_rows.push(row + source);
+                    next_tokens.push(*hyp.tokens.last().expect("non-empty"));
+                }
+            }
+            row += beams;
+        }
+        cur_len += 1;
+        if still_active.is_empty() {
+            break;
+        }
+        cache.select_rows(&next_rows)?;
+        if kept_images.len() != active.len() {
+            context = context.select_images(&kept_images)?;
+        }
+        context = context.with_group(num_beams);
+        active = still_active;
+        input = token_column(&next_tokens, &device)?;
+    }
+    Ok(states
+        .into_iter()
+        .map(|state| {
+            let best = state.finished.into_iter().next().unwrap_or_else(|| state.running[0].clone());
+            GeneratedSequence {
+                tokens: best.tokens[prefix.len()..].to_vec(),
+                token_logprobs: best.logprobs,
+                score: best.score,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,215 @@
+//! Checked access to a checkpoint's tensors, whatever its file format.
+//!
+//! Every lookup names the tensor and the shape the model expects, so a broken or mismatched
+//! checkpoint fails with an error that says exactly which tensor is wrong.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use candle_core::quantized::{gguf_file, QMatMul};
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Module, Tensor};
+
+use crate::error::{ModelError, Result};
+use crate::source::WeightFiles;
+
+enum Store {
+    /// Memory-mapped: tensors are copied out of the page cache on load and the mapping is
+    /// dropped with the `Weights` once the model is built.
+    Safetensors(MmapedSafetensors),
+    PyTorch(candle_core::pickle::PthTensors),
+    Gguf { content: gguf_file::Content, file: Mutex<BufReader<File>> },
+}
+
+pub(crate) struct Weights {
+    store: Store,
+    path: PathBuf,
+    device: Device,
+    dtype: DType,
+}
+
+impl Weights {
+    pub fn open(files: &WeightFiles, device: &Device, dtype: DType) -> Result<Self> {
+        let checkpoint_err = |path: &Path, e: &dyn std::fmt::Display| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let ensure_exists = |path: &Path| {
+            if path.exists() {
+                Ok(())
+            } else {
+                Err(ModelError::MissingFile { path: path.to_path_buf() })
+            }
+        };
+        let (store, path) = match files {
+            WeightFiles::Safetensors(paths) => {
+                let first = paths.first().cloned().unwrap_or_default();
+                for path in paths {
+                    ensure_exists(path)?;
+                }
+                // SAFETY: the files are opened read-only; like every mmap user we rely on nobody
+                // truncating a checkpoint while the model loads.
+                let store = unsafe { MmapedSafetensors::multi(paths) }
+                    .map_err(|e| checkpoint_err(&first, &e))?;
+                (Store::Safetensors(store), first)
+            }
+            WeightFiles::PyTorch(path) => {
+                ensure_exists(path)?;
+                let store = candle_core::pickle::PthTensors::new(path, None)
+                    .map_err(|e| checkpoint_err(path, &e))?;
+                (Store::PyTorch(store), path.clone())
+            }
+            WeightFiles::Gguf(path) => {
+                ensure_exists(path)?;
+                let file = File::open(path)
+                    .map_err(|source| ModelError::Io { path: path.clone(), source })?;
+                let mut reader = BufReader::new(file);
+                let content = gguf_file::Content::read(&mut reader)
+                    .map_err(|e| checkpoint_err(path, &e))?;
+                (Store::Gguf { content, file: Mutex::new(reader) }, path.clone())
+            }
+        };
+        Ok(Self { store, path, device: device.clone(), dtype })
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.store, Store::Gguf { .. })
+    }
+
+    fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
+        match &self.store {
+            Store::Safetensors(st) => st.get(name).ok().map(|view| view.shape().to_vec()),
+            Store::PyTorch(pth) => {
+                pth.tensor_infos().get(name).map(|info| info.layout.shape().dims().to_vec())
+            }
+            Store::Gguf { content, .. } => {
+                content.tensor_infos.get(name).map(|info| info.shape.dims().to_vec())
+            }
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.shape_of(name).is_some()
+    }
+
+    fn check_shape(&self, name: &str, expected: &[usize]) -> Result<()> {
+        match self.shape_of(name) {
+            None => Err(ModelError::MissingTensor {
+                name: name.to_string(),
+                expected: expected.to_vec(),
+            }),
+            Some(actual) if actual != expected => Err(ModelError::ShapeMismatch {
+                name: name.to_string(),
+                expected: expected.to_vec(),
+                actual,
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn read_error(&self, name: &str, e: candle_core::Error) -> ModelError {
+        ModelError::Checkpoint {
+            path: self.path.clone(),
+            message: format!("cannot read tensor `{name}`: {e}"),
+        }
+    }
+
+    /// A dense tensor of the expected shape, in the model's dtype, on the model's device.
+    pub fn get(&self, name: &str, expected: &[usize]) -> Result<Tensor> {
+        self.check_shape(name, expected)?;
+        let loaded = match &self.store {
+            Store::Safetensors(st) => st.load(name, &self.device),
+            Store::PyTorch(pth) => pth.get(name).and_then(|t| {
+                t.ok_or_else(|| candle_core::Error::Msg(format!("no tensor {name}")))?
+                    .to_device(&self.device)
+            }),
+            Store::Gguf { .. } => self.qtensor(name).and_then(|q| q.dequantize(&self.device)),
+        };
+        let tensor = loaded.map_err(|e| self.read_error(name, e))?;
+        Ok(tensor.to_dtype(self.dtype)?)
+    }
+
+    fn qtensor(&self, name: &str) -> candle_core::Result<candle_core::quantized::QTensor> {
+        let Store::Gguf { content, file } = &self.store else {
+            candle_core::bail!("not a quantized checkpoint")
+        };
+        let mut reader = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        content.tensor(&mut *reader, name, &self.device)
+    }
+
+    /// `{prefix}.weight` of shape [out, in] and, when `bias`, `{prefix}.bias` of shape [out].
+    pub fn linear(&self, prefix: &str, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
+        let weight_name = format!("{prefix}.weight");
+        let weight = if self.is_quantized() {
+            self.check_shape(&weight_name, &[out_dim, in_dim])?;
+            let qtensor = self.qtensor(&weight_name).map_err(|e| self.read_error(&weight_name, e))?;
+            LinearWeight::Quantized(QMatMul::from_qtensor(qtensor)?)
+        } else {
+            LinearWeight::Dense(self.get(&weight_name, &[out_dim, in_dim])?)
+        };
+        let bias = if bias { Some(self.get(&format!("{prefix}.bias"), &[out_dim])?) } else { None };
+        Ok(Linear { weight, bias })
+    }
+
+    pub fn layer_norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<LayerNorm> {
+        Ok(LayerNorm {
+            weight: self.get(&format!("{prefix}.weight"), &[dim])?,
+            bias: self.get(&format!("{prefix}.bias"), &[dim])?,
+            eps: eps as f32,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum LinearWeight {
+    /// [out, in], as stored by PyTorch.
+    Dense(Tensor),
+    Quantized(QMatMul),
+}
+
+/// `y = x Wᵀ + b` over the last dimension of `x`, for dense or GGUF-quantized weights.
+#[derive(Debug, Clone)]
+pub(crate) struct Linear {
+    weight: LinearWeight,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// A dense layer from a weight already in memory ([out, in], PyTorch layout).
+    pub fn dense(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight: LinearWeight::Dense(weight), bias }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let in_dim = dims[dims.len() - 1];
+        let rows = x.elem_count() / in_dim;
+        let flat = x.reshape((rows, in_dim))?;
+        let y = match &self.weight {
+            LinearWeight::Dense(w) => flat.matmul(&w.t()?)?,
+            LinearWeight::Quantized(q) => q.forward(&flat)?,
+        };
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("rank >= 1") = y.dim(1)?;
+        Ok(y.reshape(out_dims)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)?)
+    }
+}
