@@ -85,17 +85,22 @@ GREEDY_MARGIN = 1e-3
 BEAM_MARGIN = 1e-4
 
 # ---- weight scaling (documented in reference.json and the fixtures README) -------------------------
-# Every nn.Linear / Conv2d weight ~ N(0, (GAIN / sqrt(fan_in))^2), biases ~ N(0, BIAS_STD^2),
+# Every nn.Linear / Conv2d weight ~ N(0, (GAIN / sqrt(fan_in))^2), except the text decoder's residual-branch
+# output projections (`*.attention.output.dense`, `*.crossattention.output.dense`, `*.output.dense`) which use
+# OUT_GAIN, so the token identity survives the post-LN residual stream (otherwise every input maps to the same
+# few argmax tokens and greedy decoding loops on one token); biases ~ N(0, BIAS_STD^2),
 # LayerNorm weight ~ 1 + N(0, LN_STD^2), LayerNorm bias ~ N(0, LN_STD^2),
-# word/position embeddings, class embedding and vision position embedding ~ N(0, EMB_STD^2).
+# word embeddings, vision class/position embeddings ~ N(0, EMB_STD^2), text position embeddings ~ N(0, POS_EMB_STD^2).
 # The LM head decoder weight is tied to (equal to) the word embeddings, like the published checkpoints;
 # its bias (`text_decoder.cls.predictions.bias`) ~ N(0, BIAS_STD^2), then [SEP] gets +SEP_BIAS_BOOST
 # and [PAD] [UNK] [CLS] [MASK] [DEC] [ENC] get SPECIAL_BIAS so they are never generated.
 GAIN = 1.5
-BIAS_STD = 0.1
-LN_STD = 0.1
+OUT_GAIN = 0.3
+BIAS_STD = 0.02
+LN_STD = 0.02
 EMB_STD = 0.5
-SEP_BIAS_BOOST = 3.0
+POS_EMB_STD = 0.15
+SEP_BIAS_BOOST = 4.0
 SPECIAL_BIAS = -10.0
 
 PROMPT = "a picture of"
@@ -118,6 +123,10 @@ CASES = [
     ),
     ("d_greedy_prompt", dict(max_new_tokens=12), True),
     ("e_greedy_penalties", dict(max_new_tokens=20, repetition_penalty=1.3, no_repeat_ngram_size=3), False),
+    # extra beam cases in which HF's early_stopping=False heuristic ends the search before max_new_tokens
+    # (seed search requires it for f): a beam search that ignores the heuristic returns different ids here
+    ("f_beam2_heuristic_stop", dict(num_beams=2, max_new_tokens=20, length_penalty=1.0, early_stopping=False), False),
+    ("g_beam2_lp2", dict(num_beams=2, max_new_tokens=20, length_penalty=2.0, early_stopping=False), False),
 ]
 
 
@@ -404,9 +413,12 @@ def init_weights(model: BlipForConditionalGeneration, seed: int, ids: dict) -> N
             p.copy_(1.0 + randn(LN_STD) if pname == "weight" else randn(LN_STD))
         elif isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d)) and pname == "weight":
             fan_in = int(np.prod(shape[1:]))
-            p.copy_(randn(GAIN / math.sqrt(fan_in)))
+            is_out = name.startswith("text_decoder.bert.encoder.") and name.endswith("output.dense.weight")
+            p.copy_(randn((OUT_GAIN if is_out else GAIN) / math.sqrt(fan_in)))
         elif pname == "bias":
             p.copy_(randn(BIAS_STD))
+        elif name == "text_decoder.bert.embeddings.position_embeddings.weight":
+            p.copy_(randn(POS_EMB_STD))
         elif isinstance(mod, torch.nn.Embedding) or pname in ("class_embedding", "position_embedding"):
             p.copy_(randn(EMB_STD))
         else:
@@ -594,7 +606,7 @@ def run_case(model, tok_ids, pixel_values, name, kw, use_prompt, hf_tok):
     beam = kw.get("num_beams", 1) > 1
 
     def hf_generate(pv, rows, extra=None):
-        args = dict(pixel_values=pv, **gen_kw, **(extra or {}))
+        args = dict(pixel_values=pv, **{**gen_kw, **(extra or {})})
         if use_prompt:
             args["input_ids"] = input_ids[rows].clone()  # BLIP generate writes bos into input_ids[:, 0] in place
             args["attention_mask"] = attn[rows].clone()
@@ -608,11 +620,15 @@ def run_case(model, tok_ids, pixel_values, name, kw, use_prompt, hf_tok):
             d = hf_generate(pixel_values, slice(None), dict(return_dict_in_generate=True, output_scores=True))
             assert torch.equal(d.sequences, batched)
             res["batched_sequences_scores"] = [float(x) for x in d.sequences_scores]
-            single_scores = []
+            res["batched_num_decoding_steps"] = len(d.scores)
+            single_scores, single_steps, never = [], [], []
             for i in range(B):
                 di = hf_generate(pixel_values[i : i + 1], slice(i, i + 1), dict(return_dict_in_generate=True, output_scores=True))
                 assert torch.equal(di.sequences, per_image[i])
                 single_scores.append(float(di.sequences_scores[0]))
+                single_steps.append(len(di.scores))
+                dn = hf_generate(pixel_values[i : i + 1], slice(i, i + 1), dict(early_stopping="never"))
+                never.append(dn[0].tolist())
         # our re-implementation
         img = model.vision_model(pixel_values=pixel_values)[0]
         prompt = torch.full((B, 1), bos, dtype=torch.long)
@@ -650,6 +666,8 @@ def run_case(model, tok_ids, pixel_values, name, kw, use_prompt, hf_tok):
         }
         if beam:
             entry["sequences_score"] = single_scores[i]
+            entry["num_decoding_steps"] = single_steps[i]
+            entry["same_ids_with_early_stopping_never"] = never[i] == single
         images.append(entry)
     res.update(
         {
@@ -706,10 +724,25 @@ def section_model(tok: dict):
                 ok = False
                 why.append(f"{name} margin {m:.2e}")
         all_entries = [e for r in results.values() for e in r["images"]]
-        if not any(e["ended_early_with_sep"] for e in all_entries):
-            ok, why = False, why + ["no sequence ends with [SEP] before the max length"]
-        if not any(e["hit_max_length"] and not e["ends_with_sep"] for e in all_entries):
-            ok, why = False, why + ["every sequence ends with [SEP]"]
+        if sum(e["ended_early_with_sep"] for e in all_entries) < 2:
+            ok, why = False, why + ["fewer than 2 sequences end with [SEP] before the max length"]
+        if sum(e["hit_max_length"] and not e["ends_with_sep"] for e in all_entries) < 2:
+            ok, why = False, why + ["fewer than 2 sequences run to the max length"]
+
+        if any(e["ended_early_with_sep"] and e["num_generated"] < 4 for e in all_entries):
+            ok, why = False, why + ["a sequence ends with [SEP] after fewer than 3 tokens"]
+
+        def mixed(r):
+            return r["images"][0]["ended_early_with_sep"] != r["images"][1]["ended_early_with_sep"]
+
+        # batched padding is only exercised when one image of a batch stops before the other
+        if not any(mixed(results[n]) for n in ("a_greedy", "d_greedy_prompt", "e_greedy_penalties")):
+            ok, why = False, why + ["no greedy case where one image stops early and the other does not"]
+        if not any(mixed(results[n]) for n in ("b_beam3", "c_beam4_penalties")):
+            ok, why = False, why + ["no beam case where one image stops early and the other does not"]
+        f = results["f_beam2_heuristic_stop"]
+        if not any(e["num_decoding_steps"] < f["generate_kwargs"]["max_new_tokens"] and not e["same_ids_with_early_stopping_never"] for e in f["images"]):
+            ok, why = False, why + ["f: the early-stop heuristic does not change the result"]
         for name, r in results.items():
             if r["images"][0]["sequence"] == r["images"][1]["sequence"]:
                 ok, why = False, why + [f"{name}: both images give the same ids"]
@@ -763,6 +796,11 @@ def section_reference(cfg, model, pixel_values, results, tok, seed, preprocess_i
     p_ids = p_ids[:, :-1]
     prompt_first = model.text_decoder(input_ids=p_ids, encoder_hidden_states=vision_embeds, encoder_attention_mask=mask).logits[:, -1, :]
 
+    # raw (unprocessed) logits of every greedy step of case a, as generate computes them (KV cache)
+    ga = model.generate(pixel_values=pixel_values, max_new_tokens=20, return_dict_in_generate=True, output_logits=True)
+    assert ga.sequences.tolist() == results["a_greedy"]["batched_sequences"]
+    step_logits = torch.stack(list(ga.logits), dim=1).to(torch.float32)  # [2, steps, V]
+
     # reloaded from disk through transformers: must give the same numbers
     for d in (TINY, TINY_PT):
         m2 = BlipForConditionalGeneration.from_pretrained(str(d)).eval()
@@ -791,6 +829,7 @@ def section_reference(cfg, model, pixel_values, results, tok, seed, preprocess_i
         "vision_embeds": vision_embeds.contiguous(),
         "first_step_logits": first.contiguous(),
         "prompt_first_step_logits": prompt_first.contiguous(),
+        "a_greedy_step_logits": step_logits.contiguous(),
         "vision_embeds_bf16": ve_bf.contiguous(),
         "first_step_logits_bf16": fl_bf.contiguous(),
     }
@@ -807,6 +846,8 @@ def section_reference(cfg, model, pixel_values, results, tok, seed, preprocess_i
         "weight_init": {
             "scheme": "every parameter re-drawn from torch.Generator().manual_seed(seed) in model.named_parameters() order",
             "linear_and_conv_weight_std": f"{GAIN} / sqrt(fan_in)",
+            "text_decoder_residual_output_dense_weight_std": f"{OUT_GAIN} / sqrt(fan_in)",
+            "text_position_embeddings_std": POS_EMB_STD,
             "bias_std": BIAS_STD,
             "layernorm": f"weight 1 + N(0,{LN_STD}^2), bias N(0,{LN_STD}^2)",
             "embeddings_std": EMB_STD,
@@ -828,6 +869,9 @@ def section_reference(cfg, model, pixel_values, results, tok, seed, preprocess_i
             "vision_embeds": "[2,17,32] f32, model.vision_model(pixel_values)[0] (after post_layernorm)",
             "first_step_logits": "[2,V] f32, text_decoder(input_ids=[[bos]], encoder_hidden_states=vision_embeds).logits[:, -1]",
             "prompt_first_step_logits": f"[2,V] f32, same with input_ids={p_ids[0].tolist()} ([DEC] + '{PROMPT}', no [SEP]), last position",
+            "a_greedy_step_logits": f"[2,{step_logits.shape[1]},V] f32, raw decoder logits (before any processor) at every step of "
+            "case a_greedy (batched call, KV cache); step t predicts sequence position t+1. For an image whose sequence "
+            "ended earlier, the steps after its [SEP] were computed on [PAD] inputs: compare only t < num_generated",
             "vision_embeds_bf16": "[2,17,32] model cast to bfloat16, output cast back to f32",
             "first_step_logits_bf16": "[2,V] model cast to bfloat16, output cast back to f32",
         },

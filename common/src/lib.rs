@@ -33,7 +33,9 @@ impl std::str::FromStr for CaptionMode {
             "concise" => Ok(Self::Concise),
             "creative" => Ok(Self::Creative),
             "both" => Ok(Self::Both),
-            other => Err(format!("unknown caption mode `{other}`: use concise, creative or both")),
+            other => Err(format!(
+                "unknown caption mode `{other}`: use concise, creative or both"
+            )),
         }
     }
 }
@@ -44,7 +46,10 @@ mod tests {
 
     #[test]
     fn mode_round_trips_as_lowercase_json() {
-        assert_eq!(serde_json::to_string(&CaptionMode::Creative).unwrap(), "\"creative\"");
+        assert_eq!(
+            serde_json::to_string(&CaptionMode::Creative).unwrap(),
+            "\"creative\""
+        );
         let mode: CaptionMode = serde_json::from_str("\"both\"").unwrap();
         assert_eq!(mode, CaptionMode::Both);
         assert!(serde_json::from_str::<CaptionMode>("\"poem\"").is_err());

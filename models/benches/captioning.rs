@@ -27,18 +27,30 @@ fn preprocessing(c: &mut Criterion) {
 }
 
 fn base_model(c: &mut Criterion) {
-    let json = std::fs::read_to_string(repo("tests/fixtures/configs/blip-image-captioning-base.json")).unwrap();
+    let json = std::fs::read_to_string(repo(
+        "tests/fixtures/configs/blip-image-captioning-base.json",
+    ))
+    .unwrap();
     let config = BlipConfig::from_json(&json, Path::new("base")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
-    let tensors: std::collections::HashMap<String, Tensor> = random_weights(&config, 0).unwrap().into_iter().collect();
+    let tensors: std::collections::HashMap<String, Tensor> =
+        random_weights(&config, 0).unwrap().into_iter().collect();
     candle_core::safetensors::save(&tensors, &path).unwrap();
     drop(tensors);
-    let model = BlipModel::load(config.clone(), &WeightFiles::Safetensors(vec![path]), &Device::Cpu, DType::F32).unwrap();
+    let model = BlipModel::load(
+        config.clone(),
+        &WeightFiles::Safetensors(vec![path]),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .unwrap();
     let pixels = random_normal(&[1, 3, 384, 384], 1.0, 1).unwrap();
     let mut group = c.benchmark_group("blip_base_f32");
     group.sample_size(10);
-    group.bench_function("vision_encode_batch1", |b| b.iter(|| model.encode_images(&pixels).unwrap()));
+    group.bench_function("vision_encode_batch1", |b| {
+        b.iter(|| model.encode_images(&pixels).unwrap())
+    });
     let embeds = model.encode_images(&pixels).unwrap();
     let context = model.image_context(&embeds, 1).unwrap();
     let bos = config.text.bos_token_id;

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{blip, blip_text};
 use clap::Parser;
@@ -112,13 +112,22 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let weights_path = dir.path().join("model.safetensors");
     let weights_bytes = {
-        let tensors: std::collections::HashMap<String, Tensor> = random_weights(&config, 0)?.into_iter().collect();
-        let bytes: usize = tensors.values().map(|t| t.elem_count() * dtype.size_in_bytes()).sum();
+        let tensors: std::collections::HashMap<String, Tensor> =
+            random_weights(&config, 0)?.into_iter().collect();
+        let bytes: usize = tensors
+            .values()
+            .map(|t| t.elem_count() * dtype.size_in_bytes())
+            .sum();
         candle_core::safetensors::save(&tensors, &weights_path)?;
         bytes
     };
     let rss_before = rss_mb();
-    let model = BlipModel::load(config.clone(), &WeightFiles::Safetensors(vec![weights_path.clone()]), &device, dtype)?;
+    let model = BlipModel::load(
+        config.clone(),
+        &WeightFiles::Safetensors(vec![weights_path.clone()]),
+        &device,
+        dtype,
+    )?;
     let rss_model = rss_mb() - rss_before;
 
     let size = config.vision.image_size;
@@ -130,14 +139,30 @@ fn main() -> Result<()> {
 
     let decode_tokens = 20;
     let greedy = fixed_length(Strategy::Greedy, decode_tokens);
-    let decode_ms = median_ms(args.runs, || Ok(model.generate(&embeds, &[bos], &greedy).map(drop)?))?;
+    let decode_ms = median_ms(args.runs, || {
+        Ok(model.generate(&embeds, &[bos], &greedy).map(drop)?)
+    })?;
 
-    let concise = fixed_length(Strategy::BeamSearch { num_beams: 3, length_penalty: 1.0 }, 12);
+    let concise = fixed_length(
+        Strategy::BeamSearch {
+            num_beams: 3,
+            length_penalty: 1.0,
+        },
+        12,
+    );
     let e2e_concise_ms = median_ms(args.runs, || {
         let embeds = model.encode_images(&pixels)?;
         Ok(model.generate(&embeds, &[bos], &concise).map(drop)?)
     })?;
-    let creative = fixed_length(Strategy::Sample { temperature: 0.9, top_k: 50, top_p: 0.9, seed: Some(0) }, 24);
+    let creative = fixed_length(
+        Strategy::Sample {
+            temperature: 0.9,
+            top_k: 50,
+            top_p: 0.9,
+            seed: Some(0),
+        },
+        24,
+    );
     let e2e_creative_ms = median_ms(args.runs, || {
         let embeds = model.encode_images(&pixels)?;
         Ok(model.generate(&embeds, &[bos], &creative).map(drop)?)
@@ -155,7 +180,10 @@ fn main() -> Result<()> {
         for _ in 0..decode_tokens {
             let input = Tensor::from_vec(ids.clone(), (args.batch, 1), &device)?;
             let logits = stock.text_decoder().forward(&input, &stock_embeds)?;
-            ids = logits.squeeze(1)?.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?;
+            ids = logits
+                .squeeze(1)?
+                .argmax(candle_core::D::Minus1)?
+                .to_vec1::<u32>()?;
         }
         Ok(())
     })?;

@@ -10,7 +10,16 @@ const DANGLING: &[&str] = &[
 /// whitespace.
 fn tidy(text: &str) -> String {
     let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for (from, to) in [(" ' s ", "'s "), (" ' s", "'s"), (" ,", ","), (" .", "."), (" !", "!"), (" ?", "?"), (" ' ", "'"), (" - ", "-")] {
+    for (from, to) in [
+        (" ' s ", "'s "),
+        (" ' s", "'s"),
+        (" ,", ","),
+        (" .", "."),
+        (" !", "!"),
+        (" ?", "?"),
+        (" ' ", "'"),
+        (" - ", "-"),
+    ] {
         out = out.replace(from, to);
     }
     out
@@ -43,7 +52,7 @@ pub fn concise(text: &str, max_words: usize) -> String {
         }
     }
     let joined = words.join(" ");
-    capitalize(joined.trim_end_matches(|c: char| matches!(c, '.' | ',' | ';' | ':' | '!' | '?')))
+    capitalize(joined.trim_end_matches(['.', ',', ';', ':', '!', '?']))
 }
 
 /// One or two full sentences: each capitalised and ending with punctuation.
@@ -68,7 +77,11 @@ pub fn creative(text: &str, max_sentences: usize) -> String {
         .map(|s| {
             let s = s.trim_end_matches([',', ';', ':', '-']).trim();
             let s = capitalize(s);
-            if s.ends_with(['.', '!', '?']) { s } else { format!("{s}.") }
+            if s.ends_with(['.', '!', '?']) {
+                s
+            } else {
+                format!("{s}.")
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -88,7 +101,10 @@ mod tests {
 
     #[test]
     fn concise_keeps_short_captions_whole() {
-        assert_eq!(concise("a cat laying on a bed", 10), "A cat laying on a bed");
+        assert_eq!(
+            concise("a cat laying on a bed", 10),
+            "A cat laying on a bed"
+        );
         assert_eq!(concise("the dog ' s toy .", 10), "The dog's toy");
         assert_eq!(concise("  ", 10), "");
     }

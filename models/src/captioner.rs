@@ -25,14 +25,18 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { device: Device::Cpu, dtype: DType::F32 }
+        Self {
+            device: Device::Cpu,
+            dtype: DType::F32,
+        }
     }
 }
 
 /// `cpu`, `cuda`, `cuda:N`, `metal` or `auto` (the first GPU this build supports, else CPU).
 pub fn parse_device(name: &str) -> Result<Device> {
     let name = name.trim().to_ascii_lowercase();
-    let gpu_error = |e: candle_core::Error| ModelError::InvalidOptions(format!("device `{name}`: {e}"));
+    let gpu_error =
+        |e: candle_core::Error| ModelError::InvalidOptions(format!("device `{name}`: {e}"));
     match name.as_str() {
         "cpu" => Ok(Device::Cpu),
         "auto" => {
@@ -61,7 +65,9 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
         "f32" | "float32" => Ok(DType::F32),
         "f16" | "float16" | "half" => Ok(DType::F16),
         "bf16" | "bfloat16" => Ok(DType::BF16),
-        other => Err(ModelError::InvalidOptions(format!("unknown dtype `{other}`: use f32, f16 or bf16"))),
+        other => Err(ModelError::InvalidOptions(format!(
+            "unknown dtype `{other}`: use f32, f16 or bf16"
+        ))),
     }
 }
 
@@ -96,14 +102,22 @@ impl Default for CaptionOptions {
         Self {
             mode: CaptionMode::Both,
             concise: GenerationOptions {
-                strategy: Strategy::BeamSearch { num_beams: 3, length_penalty: 1.0 },
+                strategy: Strategy::BeamSearch {
+                    num_beams: 3,
+                    length_penalty: 1.0,
+                },
                 max_new_tokens: 20,
                 min_new_tokens: 3,
                 repetition_penalty: 1.0,
                 no_repeat_ngram_size: 3,
             },
             creative: GenerationOptions {
-                strategy: Strategy::Sample { temperature: 0.9, top_k: 50, top_p: 0.9, seed: None },
+                strategy: Strategy::Sample {
+                    temperature: 0.9,
+                    top_k: 50,
+                    top_p: 0.9,
+                    seed: None,
+                },
                 max_new_tokens: 40,
                 min_new_tokens: 10,
                 repetition_penalty: 1.2,
@@ -163,7 +177,9 @@ impl Captioner {
         let options = options.clone();
         tokio::task::spawn_blocking(move || Self::from_files(&files, &options))
             .await
-            .map_err(|e| ModelError::InvalidOptions(format!("model loading was interrupted: {e}")))?
+            .map_err(|e| {
+                ModelError::InvalidOptions(format!("model loading was interrupted: {e}"))
+            })?
     }
 
     pub fn from_files(files: &ModelFiles, options: &LoadOptions) -> Result<Self> {
@@ -178,13 +194,22 @@ impl Captioner {
         let info = ModelInfo {
             model_id: files.model_id.clone(),
             revision: files.revision.clone(),
-            dtype: if model.is_quantized() { "gguf".into() } else { dtype_name(model.dtype()).into() },
+            dtype: if model.is_quantized() {
+                "gguf".into()
+            } else {
+                dtype_name(model.dtype()).into()
+            },
             device: device_name(model.device()),
             image_size: cfg.vision.image_size,
             vision_layers: cfg.vision.num_hidden_layers,
             text_layers: cfg.text.num_hidden_layers,
         };
-        Ok(Self { model, tokenizer, processor, info })
+        Ok(Self {
+            model,
+            tokenizer,
+            processor,
+            info,
+        })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -204,7 +229,9 @@ impl Captioner {
     /// The start token followed by the prompt's tokens, as BLIP's `generate` builds it.
     pub fn prefix_ids(&self, prompt: Option<&str>) -> Result<Vec<u32>> {
         let bos = self.model.config().text.bos_token_id;
-        let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) else { return Ok(vec![bos]) };
+        let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) else {
+            return Ok(vec![bos]);
+        };
         let encoding = self
             .tokenizer
             .encode(prompt, true)
@@ -217,27 +244,44 @@ impl Captioner {
     }
 
     fn decode_text(&self, prefix: &[u32], generated: &GeneratedSequence) -> Result<String> {
-        let ids: Vec<u32> = prefix[1..].iter().chain(&generated.tokens).copied().collect();
+        let ids: Vec<u32> = prefix[1..]
+            .iter()
+            .chain(&generated.tokens)
+            .copied()
+            .collect();
         self.tokenizer
             .decode(&ids, true)
             .map_err(|e| ModelError::InvalidOptions(format!("cannot decode tokens: {e}")))
     }
 
     /// Captions decoded RGB images, all with the same options.
-    pub fn caption_batch(&self, images: &[RgbImage], options: &CaptionOptions) -> Result<Vec<ImageCaptions>> {
+    pub fn caption_batch(
+        &self,
+        images: &[RgbImage],
+        options: &CaptionOptions,
+    ) -> Result<Vec<ImageCaptions>> {
         if images.is_empty() {
             return Ok(vec![]);
         }
-        let pixels = self.processor.batch(images, self.model.device(), self.model.dtype())?;
+        let pixels = self
+            .processor
+            .batch(images, self.model.device(), self.model.dtype())?;
         self.caption_pixels(&pixels, &vec![options.clone(); images.len()])
     }
 
     /// Captions preprocessed images [n, 3, size, size], image `i` with `options[i]`: one
     /// batched vision pass, then one batched decode per distinct set of options.
-    pub fn caption_pixels(&self, pixel_values: &Tensor, options: &[CaptionOptions]) -> Result<Vec<ImageCaptions>> {
+    pub fn caption_pixels(
+        &self,
+        pixel_values: &Tensor,
+        options: &[CaptionOptions],
+    ) -> Result<Vec<ImageCaptions>> {
         let n = pixel_values.dims4()?.0;
         if options.len() != n {
-            return Err(ModelError::InvalidOptions(format!("{} options for {n} images", options.len())));
+            return Err(ModelError::InvalidOptions(format!(
+                "{} options for {n} images",
+                options.len()
+            )));
         }
         options.iter().try_for_each(CaptionOptions::validate)?;
         let embeds = self.model.encode_images(pixel_values)?;
@@ -246,28 +290,54 @@ impl Captioner {
         for first in 0..n {
             if done[first] {
                 continue;
-        }
-            let group: Vec<usize> = (first..n).filter(|&i| !done[i] && options[i] == options[first]).collect();
+            }
+            let group: Vec<usize> = (first..n)
+                .filter(|&i| !done[i] && options[i] == options[first])
+                .collect();
             group.iter().for_each(|&i| done[i] = true);
             let index = Tensor::from_vec(
                 group.iter().map(|&i| i as u32).collect::<Vec<_>>(),
                 group.len(),
                 embeds.device(),
             )?;
-            let group_embeds = if group.len() == n { embeds.clone() } else { embeds.index_select(&index, 0)? };
+            let group_embeds = if group.len() == n {
+                embeds.clone()
+            } else {
+                embeds.index_select(&index, 0)?
+            };
             let opts = &options[first];
             if opts.mode.wants_concise() {
                 let prefix = self.prefix_ids(opts.concise_prompt.as_deref())?;
-                for (&i, seq) in group.iter().zip(self.model.generate(&group_embeds, &prefix, &opts.concise)?) {
-                    let text = caption::concise(&self.decode_text(&prefix, &seq)?, opts.max_concise_words);
-                    results[i].concise = Some(Caption { text, confidence: seq.mean_logprob(), tokens: seq.tokens.len() });
+                for (&i, seq) in
+                    group
+                        .iter()
+                        .zip(self.model.generate(&group_embeds, &prefix, &opts.concise)?)
+                {
+                    let text =
+                        caption::concise(&self.decode_text(&prefix, &seq)?, opts.max_concise_words);
+                    results[i].concise = Some(Caption {
+                        text,
+                        confidence: seq.mean_logprob(),
+                        tokens: seq.tokens.len(),
+                    });
                 }
             }
             if opts.mode.wants_creative() {
                 let prefix = self.prefix_ids(opts.creative_prompt.as_deref())?;
-                for (&i, seq) in group.iter().zip(self.model.generate(&group_embeds, &prefix, &opts.creative)?) {
-                    let text = caption::creative(&self.decode_text(&prefix, &seq)?, opts.max_creative_sentences);
-                    results[i].creative = Some(Caption { text, confidence: seq.mean_logprob(), tokens: seq.tokens.len() });
+                for (&i, seq) in group.iter().zip(self.model.generate(
+                    &group_embeds,
+                    &prefix,
+                    &opts.creative,
+                )?) {
+                    let text = caption::creative(
+                        &self.decode_text(&prefix, &seq)?,
+                        opts.max_creative_sentences,
+                    );
+                    results[i].creative = Some(Caption {
+                        text,
+                        confidence: seq.mean_logprob(),
+                        tokens: seq.tokens.len(),
+                    });
                 }
             }
         }
@@ -277,9 +347,14 @@ impl Captioner {
 
 fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
     if !path.exists() {
-        return Err(ModelError::MissingFile { path: path.to_path_buf() });
+        return Err(ModelError::MissingFile {
+            path: path.to_path_buf(),
+        });
     }
-    Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer { path: path.to_path_buf(), message: e.to_string() })
+    Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 pub fn dtype_name(dtype: DType) -> &'static str {

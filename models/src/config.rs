@@ -101,9 +101,14 @@ impl BlipConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                ModelError::MissingFile { path: path.to_path_buf() }
+                ModelError::MissingFile {
+                    path: path.to_path_buf(),
+                }
             } else {
-                ModelError::Io { path: path.to_path_buf(), source }
+                ModelError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
             }
         })?;
         Self::from_json(&text, path)
@@ -111,11 +116,16 @@ impl BlipConfig {
 
     /// Parses and checks a config; `origin` only names the source in errors.
     pub fn from_json(json: &str, origin: &Path) -> Result<Self> {
-        let err = |message: String| ModelError::Config { path: origin.to_path_buf(), message };
+        let err = |message: String| ModelError::Config {
+            path: origin.to_path_buf(),
+            message,
+        };
         let root: serde_json::Value =
             serde_json::from_str(json).map_err(|e| err(format!("not valid JSON: {e}")))?;
         let section = |key: &str| {
-            root.get(key).cloned().ok_or_else(|| err(format!("missing section `{key}`")))
+            root.get(key)
+                .cloned()
+                .ok_or_else(|| err(format!("missing section `{key}`")))
         };
         let vision: VisionConfig = serde_json::from_value(section("vision_config")?)
             .map_err(|e| err(format!("vision_config: {e}")))?;
@@ -141,13 +151,18 @@ impl BlipConfig {
             ("text_config.intermediate_size", t.intermediate_size),
             ("text_config.num_hidden_layers", t.num_hidden_layers),
             ("text_config.num_attention_heads", t.num_attention_heads),
-            ("text_config.max_position_embeddings", t.max_position_embeddings),
+            (
+                "text_config.max_position_embeddings",
+                t.max_position_embeddings,
+            ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(format!("`{key}` must be positive"));
         }
         if v.hidden_size % v.num_attention_heads != 0 {
-            return Err("vision_config.hidden_size is not a multiple of num_attention_heads".into());
+            return Err(
+                "vision_config.hidden_size is not a multiple of num_attention_heads".into(),
+            );
         }
         if t.hidden_size % t.num_attention_heads != 0 {
             return Err("text_config.hidden_size is not a multiple of num_attention_heads".into());
@@ -155,8 +170,14 @@ impl BlipConfig {
         if v.image_size % v.patch_size != 0 {
             return Err("vision_config.image_size is not a multiple of patch_size".into());
         }
-        for (key, act) in [("vision_config", &v.hidden_act), ("text_config", &t.hidden_act)] {
-            if !matches!(act.as_str(), "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "relu") {
+        for (key, act) in [
+            ("vision_config", &v.hidden_act),
+            ("text_config", &t.hidden_act),
+        ] {
+            if !matches!(
+                act.as_str(),
+                "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "relu"
+            ) {
                 return Err(format!("{key}.hidden_act `{act}` is not supported"));
             }
         }

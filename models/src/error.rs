@@ -15,9 +15,18 @@ pub enum ImageError {
         "the image is {width}x{height} pixels; the limit is {max_side} pixels per side \
          and {max_pixels} pixels in all"
     )]
-    TooLarge { width: u32, height: u32, max_side: u32, max_pixels: u64 },
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_side: u32,
+        max_pixels: u64,
+    },
     #[error("the image is {width}x{height} pixels; each side must be at least {min_side} pixels")]
-    TooSmall { width: u32, height: u32, min_side: u32 },
+    TooSmall {
+        width: u32,
+        height: u32,
+        min_side: u32,
+    },
     #[error("the image could not be decoded: {0}")]
     Decode(String),
 }
@@ -36,8 +45,14 @@ pub enum ModelError {
     Config { path: PathBuf, message: String },
     #[error("tensor `{name}` is missing from the checkpoint (expected shape {expected:?})")]
     MissingTensor { name: String, expected: Vec<usize> },
-    #[error("tensor `{name}` has shape {actual:?} in the checkpoint, the model expects {expected:?}")]
-    ShapeMismatch { name: String, expected: Vec<usize>, actual: Vec<usize> },
+    #[error(
+        "tensor `{name}` has shape {actual:?} in the checkpoint, the model expects {expected:?}"
+    )]
+    ShapeMismatch {
+        name: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
     #[error("invalid checkpoint {}: {message}", path.display())]
     Checkpoint { path: PathBuf, message: String },
     #[error("invalid tokenizer {}: {message}", path.display())]

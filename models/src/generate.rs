@@ -18,9 +18,17 @@ use crate::text::{DecoderCache, ImageContext, TextDecoder};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
     Greedy,
-    BeamSearch { num_beams: usize, length_penalty: f32 },
+    BeamSearch {
+        num_beams: usize,
+        length_penalty: f32,
+    },
     /// `seed`: the same seed gives the same caption for the same image; `None` draws a fresh one.
-    Sample { temperature: f32, top_k: usize, top_p: f32, seed: Option<u64> },
+    Sample {
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +62,10 @@ impl GenerationOptions {
         }
         match self.strategy {
             Strategy::Greedy => {}
-            Strategy::BeamSearch { num_beams, length_penalty } => {
+            Strategy::BeamSearch {
+                num_beams,
+                length_penalty,
+            } => {
                 if !(1..=MAX_BEAMS).contains(&num_beams) {
                     return bad(format!("num_beams must be between 1 and {MAX_BEAMS}"));
                 }
@@ -62,7 +73,9 @@ impl GenerationOptions {
                     return bad("length_penalty must be a finite number".into());
                 }
             }
-            Strategy::Sample { temperature, top_p, .. } => {
+            Strategy::Sample {
+                temperature, top_p, ..
+            } => {
                 if !(temperature.is_finite() && temperature > 0.0) {
                     return bad("temperature must be a positive number".into());
                 }
@@ -111,14 +124,24 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
 }
 
 /// The processors that shape scores before a token is picked, in `transformers`' order.
-fn apply_processors(scores: &mut [f32], sequence: &[u32], prefix_len: usize, opts: &GenerationOptions, eos: u32) {
+fn apply_processors(
+    scores: &mut [f32],
+    sequence: &[u32],
+    prefix_len: usize,
+    opts: &GenerationOptions,
+    eos: u32,
+) {
     if opts.repetition_penalty != 1.0 {
         let mut seen = sequence.to_vec();
         seen.sort_unstable();
         seen.dedup();
         for &token in &seen {
             if let Some(s) = scores.get_mut(token as usize) {
-                *s = if *s < 0.0 { *s * opts.repetition_penalty } else { *s / opts.repetition_penalty };
+                *s = if *s < 0.0 {
+                    *s * opts.repetition_penalty
+                } else {
+                    *s / opts.repetition_penalty
+                };
             }
         }
     }
@@ -145,7 +168,10 @@ fn apply_sampling_warpers(scores: &mut [f32], temperature: f32, top_k: usize, to
         let mut sorted = scores.to_vec();
         sorted.select_nth_unstable_by(top_k - 1, |a, b| b.total_cmp(a));
         let kth = sorted[top_k - 1];
-        scores.iter_mut().filter(|s| **s < kth).for_each(|s| *s = f32::NEG_INFINITY);
+        scores
+            .iter_mut()
+            .filter(|s| **s < kth)
+            .for_each(|s| *s = f32::NEG_INFINITY);
     }
     if top_p < 1.0 {
         let mut order: Vec<usize> = (0..scores.len()).collect();
@@ -216,13 +242,29 @@ pub(crate) fn generate(
         )));
     }
     // Hard cap: never run past the position embeddings.
-    let max_new = opts.max_new_tokens.min(decoder.max_positions() - prefix.len());
-    let opts = GenerationOptions { max_new_tokens: max_new, ..opts.clone() };
+    let max_new = opts
+        .max_new_tokens
+        .min(decoder.max_positions() - prefix.len());
+    let opts = GenerationOptions {
+        max_new_tokens: max_new,
+        ..opts.clone()
+    };
     match opts.strategy {
-        Strategy::BeamSearch { num_beams, length_penalty } => {
-            beam_search(decoder, image, prefix, &opts, num_beams, length_penalty, special)
+        Strategy::BeamSearch {
+            num_beams,
+            length_penalty,
+        } => beam_search(
+            decoder,
+            image,
+            prefix,
+            &opts,
+            num_beams,
+            length_penalty,
+            special,
+        ),
+        Strategy::Greedy | Strategy::Sample { .. } => {
+            sample_or_greedy(decoder, image, prefix, &opts, special)
         }
-        Strategy::Greedy | Strategy::Sample { .. } => sample_or_greedy(decoder, image, prefix, &opts, special),
     }
 }
 
@@ -236,12 +278,20 @@ fn sample_or_greedy(
     let n = image.num_images();
     let device = image_device(image)?;
     let mut sequences: Vec<Vec<u32>> = vec![prefix.to_vec(); n];
-    let mut results: Vec<GeneratedSequence> =
-        vec![GeneratedSequence { tokens: vec![], token_logprobs: vec![], score: 0.0 }; n];
+    let mut results: Vec<GeneratedSequence> = vec![
+        GeneratedSequence {
+            tokens: vec![],
+            token_logprobs: vec![],
+            score: 0.0
+        };
+        n
+    ];
     // Each image gets its own generator so a batch samples exactly what single calls would.
     let mut rngs: Vec<Option<StdRng>> = (0..n)
         .map(|_| match opts.strategy {
-            Strategy::Sample { seed, .. } => Some(StdRng::seed_from_u64(seed.unwrap_or_else(rand::random))),
+            Strategy::Sample { seed, .. } => {
+                Some(StdRng::seed_from_u64(seed.unwrap_or_else(rand::random)))
+            }
             _ => None,
         })
         .collect();
@@ -250,7 +300,9 @@ fn sample_or_greedy(
     let mut cache = DecoderCache::new();
     let mut input = prefix_batch(prefix, n, &device)?;
     for _ in 0..opts.max_new_tokens {
-        let logits = decoder.forward(&input, &context, &mut cache)?.to_vec2::<f32>()?;
+        let logits = decoder
+            .forward(&input, &context, &mut cache)?
+            .to_vec2::<f32>()?;
         let mut still_active = Vec::with_capacity(active.len());
         let mut keep_rows = Vec::with_capacity(active.len());
         let mut next_tokens = Vec::with_capacity(active.len());
@@ -258,7 +310,15 @@ fn sample_or_greedy(
             let mut scores = raw.clone();
             apply_processors(&mut scores, &sequences[i], prefix.len(), opts, special.eos);
             let token = match (&opts.strategy, rngs[i].as_mut()) {
-                (Strategy::Sample { temperature, top_k, top_p, .. }, Some(rng)) => {
+                (
+                    Strategy::Sample {
+                        temperature,
+                        top_k,
+                        top_p,
+                        ..
+                    },
+                    Some(rng),
+                ) => {
                     apply_sampling_warpers(&mut scores, *temperature, *top_k, *top_p);
                     sample(&scores, rng)
                 }
@@ -289,7 +349,10 @@ fn sample_or_greedy(
 }
 
 fn image_device(image: &ImageContext) -> Result<candle_core::Device> {
-    image.device().cloned().ok_or_else(|| ModelError::InvalidOptions("no images to caption".into()))
+    image
+        .device()
+        .cloned()
+        .ok_or_else(|| ModelError::InvalidOptions("no images to caption".into()))
 }
 
 #[derive(Debug, Clone)]
@@ -320,11 +383,19 @@ fn beam_search(
     let device = image_device(image)?;
     let max_length = prefix.len() + opts.max_new_tokens;
     let keep = 2 * num_beams;
-    let start = Hypothesis { tokens: prefix.to_vec(), logprobs: vec![], score: 0.0 };
+    let start = Hypothesis {
+        tokens: prefix.to_vec(),
+        logprobs: vec![],
+        score: 0.0,
+    };
     // The first step expands a single row per image: the other beams would start from the
     // same prefix with a score of -1e9 and could never be picked.
     let mut states: Vec<BeamState> = (0..n)
-        .map(|_| BeamState { running: vec![start.clone()], finished: vec![], improvable: true })
+        .map(|_| BeamState {
+            running: vec![start.clone()],
+            finished: vec![],
+            improvable: true,
+        })
         .collect();
     let mut active: Vec<usize> = (0..n).collect();
     let mut context = image.clone();
@@ -332,7 +403,9 @@ fn beam_search(
     let mut input = prefix_batch(prefix, n, &device)?;
     let mut cur_len = prefix.len();
     loop {
-        let logits = decoder.forward(&input, &context, &mut cache)?.to_vec2::<f32>()?;
+        let logits = decoder
+            .forward(&input, &context, &mut cache)?
+            .to_vec2::<f32>()?;
         let mut row = 0;
         let mut next_rows = Vec::new();
         let mut next_tokens = Vec::new();
@@ -348,7 +421,10 @@ fn beam_search(
                 let mut scores = raw.clone();
                 apply_processors(&mut scores, &hyp.tokens, prefix.len(), opts, special.eos);
                 candidates.extend(
-                    scores.iter().enumerate().map(|(t, &s)| (s + hyp.score, beam, t as u32, raw[t])),
+                    scores
+                        .iter()
+                        .enumerate()
+                        .map(|(t, &s)| (s + hyp.score, beam, t as u32, raw[t])),
                 );
             }
             let order = |a: &(f32, usize, u32, f32), b: &(f32, usize, u32, f32)| {
@@ -367,11 +443,16 @@ fn beam_search(
                 tokens.push(token);
                 let mut logprobs = parent.logprobs.clone();
                 logprobs.push(logprob);
-                Hypothesis { tokens, logprobs, score }
+                Hypothesis {
+                    tokens,
+                    logprobs,
+                    score,
+                }
             };
             // Finished: only candidates ranked within the first `num_beams` count.
             if state.improvable {
-                let denominator = ((new_len - prefix.len()) as f64).powf(length_penalty as f64) as f32;
+                let denominator =
+                    ((new_len - prefix.len()) as f64).powf(length_penalty as f64) as f32;
                 for candidate in candidates.iter().take(num_beams).filter(|c| hits(c.2)) {
                     let mut hyp = extend(candidate);
                     hyp.score = candidate.0 / denominator;
@@ -391,16 +472,26 @@ fn beam_search(
             state.running = running
                 .iter()
                 .take(num_beams)
-                .map(|&(score, rank)| Hypothesis { score, ..extend(&candidates[rank]) })
+                .map(|&(score, rank)| Hypothesis {
+                    score,
+                    ..extend(&candidates[rank])
+                })
                 .collect();
-            let beam_sources: Vec<usize> =
-                running.iter().take(num_beams).map(|&(_, rank)| candidates[rank].1).collect();
+            let beam_sources: Vec<usize> = running
+                .iter()
+                .take(num_beams)
+                .map(|&(_, rank)| candidates[rank].1)
+                .collect();
             // transformers' heuristic: stop once the best running beam, scored at its current
             // length, cannot beat the worst of a full set of finished hypotheses.
             if state.improvable && state.finished.len() == num_beams {
                 let best_running = state.running[0].score
                     / ((new_len - prefix.len()) as f64).powf(length_penalty as f64) as f32;
-                let worst_finished = state.finished.last().map(|h| h.score).unwrap_or(f32::NEG_INFINITY);
+                let worst_finished = state
+                    .finished
+                    .last()
+                    .map(|h| h.score)
+                    .unwrap_or(f32::NEG_INFINITY);
                 state.improvable = best_running > worst_finished;
             }
             if state.improvable && !all_hit {
@@ -428,7 +519,11 @@ fn beam_search(
     Ok(states
         .into_iter()
         .map(|state| {
-            let best = state.finished.into_iter().next().unwrap_or_else(|| state.running[0].clone());
+            let best = state
+                .finished
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| state.running[0].clone());
             GeneratedSequence {
                 tokens: best.tokens[prefix.len()..].to_vec(),
                 token_logprobs: best.logprobs,

@@ -19,7 +19,10 @@ pub mod text;
 mod vision;
 mod weights;
 
-pub use captioner::{parse_device, parse_dtype, Caption, CaptionOptions, Captioner, ImageCaptions, LoadOptions, ModelInfo};
+pub use captioner::{
+    parse_device, parse_dtype, Caption, CaptionOptions, Captioner, ImageCaptions, LoadOptions,
+    ModelInfo,
+};
 pub use config::BlipConfig;
 pub use error::{ImageError, ModelError, Result};
 pub use generate::{GeneratedSequence, GenerationOptions, Strategy};

@@ -22,14 +22,26 @@ pub struct BlipModel {
 impl BlipModel {
     /// Loads every tensor, checking names and shapes against `config`. Quantized (GGUF)
     /// checkpoints always compute in f32, whatever `dtype` asks.
-    pub fn load(config: BlipConfig, weights: &WeightFiles, device: &Device, dtype: DType) -> Result<Self> {
+    pub fn load(
+        config: BlipConfig,
+        weights: &WeightFiles,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let quantized = matches!(weights, WeightFiles::Gguf(_));
         let dtype = if quantized { DType::F32 } else { dtype };
         let store = Weights::open(weights, device, dtype)?;
         let vision = VisionModel::load(&store, &config.vision)?;
         let text = TextDecoder::load(&store, &config.text)?;
         // `store` (and its memory map) is dropped here: only the converted tensors stay resident.
-        Ok(Self { config, vision, text, device: device.clone(), dtype, quantized })
+        Ok(Self {
+            config,
+            vision,
+            text,
+            device: device.clone(),
+            dtype,
+            quantized,
+        })
     }
 
     pub fn config(&self) -> &BlipConfig {
@@ -66,14 +78,26 @@ impl BlipModel {
 
     /// One decoder pass: feeds `input_ids` [sequences, t] after what `cache` holds and returns
     /// the last position's logits [sequences, vocab] in f32.
-    pub fn decode(&self, input_ids: &Tensor, image: &ImageContext, cache: &mut DecoderCache) -> Result<Tensor> {
+    pub fn decode(
+        &self,
+        input_ids: &Tensor,
+        image: &ImageContext,
+        cache: &mut DecoderCache,
+    ) -> Result<Tensor> {
         self.text.forward(input_ids, image, cache)
     }
 
     /// Generates one sequence per image from `prefix` (start token plus optional prompt ids).
-    pub fn generate(&self, image_embeds: &Tensor, prefix: &[u32], options: &GenerationOptions) -> Result<Vec<GeneratedSequence>> {
+    pub fn generate(
+        &self,
+        image_embeds: &Tensor,
+        prefix: &[u32],
+        options: &GenerationOptions,
+    ) -> Result<Vec<GeneratedSequence>> {
         let context = self.image_context(image_embeds, 1)?;
-        let special = SpecialTokens { eos: self.config.text.sep_token_id };
+        let special = SpecialTokens {
+            eos: self.config.text.sep_token_id,
+        };
         generate::generate(&self.text, &context, prefix, options, special)
     }
 }

@@ -29,7 +29,11 @@ pub struct ImageLimits {
 
 impl Default for ImageLimits {
     fn default() -> Self {
-        Self { min_side: 16, max_side: 16384, max_pixels: 40_000_000 }
+        Self {
+            min_side: 16,
+            max_side: 16384,
+            max_pixels: 40_000_000,
+        }
     }
 }
 
@@ -42,13 +46,22 @@ impl ImageLimits {
             return Err(self.too_large(width, height));
         }
         if width < self.min_side || height < self.min_side {
-            return Err(ImageError::TooSmall { width, height, min_side: self.min_side });
+            return Err(ImageError::TooSmall {
+                width,
+                height,
+                min_side: self.min_side,
+            });
         }
         Ok(())
     }
 
     fn too_large(&self, width: u32, height: u32) -> ImageError {
-        ImageError::TooLarge { width, height, max_side: self.max_side, max_pixels: self.max_pixels }
+        ImageError::TooLarge {
+            width,
+            height,
+            max_side: self.max_side,
+            max_pixels: self.max_pixels,
+        }
     }
 
     /// The image crate's own limits, a second guard in case a decoder disagrees with the header
@@ -136,7 +149,9 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, 
     let orientation = decoder.orientation().map_err(decode_error)?;
 
     let mut guard = limits.image_crate_limits(true);
-    guard.reserve(decoder.total_bytes()).map_err(|_| limits.too_large(width, height))?;
+    guard
+        .reserve(decoder.total_bytes())
+        .map_err(|_| limits.too_large(width, height))?;
     decoder.set_limits(guard).map_err(|err| match err {
         image::ImageError::Limits(_) => limits.too_large(width, height),
         other => decode_error(other),
@@ -148,7 +163,11 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, 
 
     let mut upright = DynamicImage::ImageRgb8(into_rgb8(decoded)?);
     upright.apply_orientation(orientation);
-    Ok(DecodedImage { image: upright.into_rgb8(), orientation, format })
+    Ok(DecodedImage {
+        image: upright.into_rgb8(),
+        orientation,
+        format,
+    })
 }
 
 fn decode_error(err: image::ImageError) -> ImageError {
@@ -189,7 +208,8 @@ fn high_bytes_to_rgb<P: Pixel<Subpixel = u16>>(
 /// crate uses, paints whatever is missing from a cut-off file grey and reports success; Pillow
 /// refuses such a file ("image file is truncated"), and so do we.
 fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
-    let truncated = || ImageError::Decode("the JPEG data is truncated (no end-of-image marker)".into());
+    let truncated =
+        || ImageError::Decode("the JPEG data is truncated (no end-of-image marker)".into());
     let n = bytes.len();
     let mut i = 2; // after SOI, which `sniff_format` checked
     loop {
@@ -201,7 +221,9 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
         while i < n && bytes[i] == 0xFF {
             i += 1;
         }
-        let Some(&marker) = bytes.get(i) else { return Err(truncated()) };
+        let Some(&marker) = bytes.get(i) else {
+            return Err(truncated());
+        };
         i += 1;
         match marker {
             0xD9 => return Ok(()),
@@ -209,7 +231,9 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
             0x00 | 0x01 | 0xD0..=0xD7 => continue,
             _ => {}
         }
-        let Some(len_bytes) = bytes.get(i..i + 2) else { return Err(truncated()) };
+        let Some(len_bytes) = bytes.get(i..i + 2) else {
+            return Err(truncated());
+        };
         let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
         if len < 2 {
             return Err(ImageError::Decode(format!(
@@ -305,16 +329,27 @@ impl Coefficients {
             for (w, out) in row[..len].iter().zip(out_weights.iter_mut()) {
                 let w = if total != 0.0 { w / total } else { *w };
                 let fixed = w * f64::from(1u32 << PRECISION_BITS);
-                *out = if w < 0.0 { (fixed - 0.5) as i32 } else { (fixed + 0.5) as i32 };
+                *out = if w < 0.0 {
+                    (fixed - 0.5) as i32
+                } else {
+                    (fixed + 0.5) as i32
+                };
             }
             bounds.push((xmin as usize, len));
         }
-        Self { ksize, bounds, weights }
+        Self {
+            ksize,
+            bounds,
+            weights,
+        }
     }
 
     fn taps(&self, index: usize) -> (usize, &[i32]) {
         let (start, len) = self.bounds[index];
-        (start, &self.weights[index * self.ksize..index * self.ksize + len])
+        (
+            start,
+            &self.weights[index * self.ksize..index * self.ksize + len],
+        )
     }
 }
 
@@ -443,10 +478,14 @@ impl ImageProcessor {
     /// [`ModelError::Config`] rather than a silently different preprocessing.
     pub fn from_preprocessor_config(path: impl AsRef<Path>) -> Result<Self, ModelError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
-        Self::from_json(&text)
-            .map_err(|message| ModelError::Config { path: path.to_path_buf(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text).map_err(|message| ModelError::Config {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     fn from_json(text: &str) -> Result<Self, String> {
@@ -460,8 +499,9 @@ impl ImageProcessor {
             }
         }
         if raw.do_resize == Some(false) {
-            return Err("do_resize = false is not supported: the model needs a fixed input size"
-                .into());
+            return Err(
+                "do_resize = false is not supported: the model needs a fixed input size".into(),
+            );
         }
         let mut processor = Self::blip(BLIP_DEFAULT_SIZE);
         if let Some(size) = &raw.size {
@@ -619,12 +659,17 @@ mod tests {
             "image_processor_type": "BlipImageProcessor", "image_std": [0.26862954, 0.26130258, 0.27577711],
             "processor_class": "BlipProcessor", "resample": 3, "rescale_factor": 0.00392156862745098,
             "size": {"height": 384, "width": 384}}"#;
-        assert_eq!(ImageProcessor::from_json(base).unwrap(), ImageProcessor::blip(384));
+        assert_eq!(
+            ImageProcessor::from_json(base).unwrap(),
+            ImageProcessor::blip(384)
+        );
         let p = ImageProcessor::from_json(r#"{"size": {"shortest_edge": 224}}"#).unwrap();
         assert_eq!((p.height, p.width), (224, 224));
         let p = ImageProcessor::from_json(r#"{"size": 480, "image_mean": 0.5}"#).unwrap();
         assert_eq!((p.height, p.width, p.mean), (480, 480, [0.5; 3]));
-        assert!(ImageProcessor::from_json(r#"{"resample": 2}"#).unwrap_err().contains("bicubic"));
+        assert!(ImageProcessor::from_json(r#"{"resample": 2}"#)
+            .unwrap_err()
+            .contains("bicubic"));
         assert!(ImageProcessor::from_json(r#"{"size": {"width": 3}}"#).is_err());
         assert!(ImageProcessor::from_json(r#"{"image_std": [1, 2]}"#).is_err());
         assert!(ImageProcessor::from_json(r#"{"do_resize": false}"#).is_err());
@@ -639,10 +684,15 @@ mod tests {
         ];
         assert!(check_jpeg_complete(&complete).is_ok());
         for cut in 3..complete.len() - 1 {
-            assert!(check_jpeg_complete(&complete[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                check_jpeg_complete(&complete[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         // An EOI inside a segment (e.g. an EXIF thumbnail) does not count.
-        let hidden_eoi = [0xFF, 0xD8, 0xFF, 0xE1, 0, 4, 0xFF, 0xD9, 0xFF, 0xDA, 0, 2, 1, 2];
+        let hidden_eoi = [
+            0xFF, 0xD8, 0xFF, 0xE1, 0, 4, 0xFF, 0xD9, 0xFF, 0xDA, 0, 2, 1, 2,
+        ];
         assert!(check_jpeg_complete(&hidden_eoi).is_err());
     }
 }

@@ -14,19 +14,21 @@ use crate::source::WeightFiles;
 
 /// Parses `q8_0`, `q4k`/`q4_k`, `q5k`, `q6k`, `q4_0`, `f16`.
 pub fn parse_quantization(name: &str) -> Result<GgmlDType> {
-    Ok(match name.trim().to_ascii_lowercase().replace('_', "").as_str() {
-        "q80" => GgmlDType::Q8_0,
-        "q40" => GgmlDType::Q4_0,
-        "q4k" => GgmlDType::Q4K,
-        "q5k" => GgmlDType::Q5K,
-        "q6k" => GgmlDType::Q6K,
-        "f16" => GgmlDType::F16,
-        other => {
-            return Err(ModelError::InvalidOptions(format!(
-                "unknown quantization `{other}`: use q8_0, q4_0, q4k, q5k, q6k or f16"
-            )))
-        }
-    })
+    Ok(
+        match name.trim().to_ascii_lowercase().replace('_', "").as_str() {
+            "q80" => GgmlDType::Q8_0,
+            "q40" => GgmlDType::Q4_0,
+            "q4k" => GgmlDType::Q4K,
+            "q5k" => GgmlDType::Q5K,
+            "q6k" => GgmlDType::Q6K,
+            "f16" => GgmlDType::F16,
+            other => {
+                return Err(ModelError::InvalidOptions(format!(
+                    "unknown quantization `{other}`: use q8_0, q4_0, q4k, q5k, q6k or f16"
+                )))
+            }
+        },
+    )
 }
 
 fn is_linear_matrix(name: &str, tensor: &Tensor) -> bool {
@@ -39,7 +41,9 @@ pub fn write_gguf(tensors: &[(String, Tensor)], dtype: GgmlDType, out: &Path) ->
     let qtensors = tensors
         .iter()
         .map(|(name, tensor)| {
-            let tensor = tensor.to_device(&Device::Cpu)?.to_dtype(candle_core::DType::F32)?;
+            let tensor = tensor
+                .to_device(&Device::Cpu)?
+                .to_dtype(candle_core::DType::F32)?;
             let row = *tensor.dims().last().unwrap_or(&0);
             let target = if is_linear_matrix(name, &tensor) && row % dtype.block_size() == 0 {
                 quantized += 1;
@@ -51,7 +55,10 @@ pub fn write_gguf(tensors: &[(String, Tensor)], dtype: GgmlDType, out: &Path) ->
         })
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<(&str, &QTensor)> = qtensors.iter().map(|(n, q)| (*n, q)).collect();
-    let io_err = |source| ModelError::Io { path: out.to_path_buf(), source };
+    let io_err = |source| ModelError::Io {
+        path: out.to_path_buf(),
+        source,
+    };
     let mut file = std::io::BufWriter::new(std::fs::File::create(out).map_err(io_err)?);
     gguf_file::write(&mut file, &[], &refs)?;
     std::io::Write::flush(&mut file).map_err(io_err)?;
@@ -68,7 +75,8 @@ pub fn read_all(weights: &WeightFiles) -> Result<Vec<(String, Tensor)>> {
         WeightFiles::Safetensors(paths) => {
             let mut all = Vec::new();
             for path in paths {
-                let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| err(path, e))?;
+                let tensors =
+                    candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| err(path, e))?;
                 all.extend(tensors);
             }
             all.sort_by(|a, b| a.0.cmp(&b.0));

@@ -135,7 +135,9 @@ fn checkpoint_root(dir: &Path) -> PathBuf {
     if dir.join(CONFIG).is_file() {
         return dir.to_path_buf();
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return dir.to_path_buf() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return dir.to_path_buf();
+    };
     let subdirs: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok())
         .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
@@ -149,7 +151,9 @@ fn checkpoint_root(dir: &Path) -> PathBuf {
 }
 
 fn require(dir: &Path, name: &str) -> Result<PathBuf, ModelError> {
-    optional(dir, name).ok_or_else(|| ModelError::MissingFile { path: dir.join(name) })
+    optional(dir, name).ok_or_else(|| ModelError::MissingFile {
+        path: dir.join(name),
+    })
 }
 
 fn optional(dir: &Path, name: &str) -> Option<PathBuf> {
@@ -173,11 +177,18 @@ fn local_weights(dir: &Path) -> Result<WeightFiles, ModelError> {
     if let Some(path) = optional(dir, PYTORCH) {
         return Ok(WeightFiles::PyTorch(path));
     }
-    let read_err = |source| ModelError::Io { path: dir.to_path_buf(), source };
+    let read_err = |source| ModelError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut ggufs = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_err)? {
         let path = entry.map_err(read_err)?.path();
-        if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("gguf")) && path.is_file() {
+        if path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("gguf"))
+            && path.is_file()
+        {
             ggufs.push(path);
         }
     }
@@ -196,7 +207,10 @@ fn local_weights(dir: &Path) -> Result<WeightFiles, ModelError> {
             message: format!(
                 "{} GGUF files found ({}); keep exactly one",
                 many.len(),
-                many.iter().map(|p| dir_name(p)).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|p| dir_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }),
     }
@@ -205,7 +219,10 @@ fn local_weights(dir: &Path) -> Result<WeightFiles, ModelError> {
 /// The distinct shard file names of a safetensors index's `weight_map`, sorted. Names that would
 /// escape the checkpoint directory are refused.
 fn shard_names(index: &Path) -> Result<Vec<String>, ModelError> {
-    let bad = |message: String| ModelError::Checkpoint { path: index.to_path_buf(), message };
+    let bad = |message: String| ModelError::Checkpoint {
+        path: index.to_path_buf(),
+        message,
+    };
     let json = read_json(index)?;
     let map = json
         .get("weight_map")
@@ -216,9 +233,13 @@ fn shard_names(index: &Path) -> Result<Vec<String>, ModelError> {
         let file = file
             .as_str()
             .ok_or_else(|| bad(format!("weight_map[{tensor:?}] is not a file name")))?;
-        let plain = Path::new(file).components().all(|c| matches!(c, Component::Normal(_)));
+        let plain = Path::new(file)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
         if !plain || file.is_empty() {
-            return Err(bad(format!("shard name {file:?} is not a plain relative path")));
+            return Err(bad(format!(
+                "shard name {file:?} is not a plain relative path"
+            )));
         }
         names.insert(file.to_string());
     }
@@ -229,8 +250,10 @@ fn shard_names(index: &Path) -> Result<Vec<String>, ModelError> {
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, ModelError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     serde_json::from_str(&text).map_err(|err| ModelError::Config {
         path: path.to_path_buf(),
         message: format!("not valid JSON: {err}"),
@@ -247,7 +270,10 @@ fn name_or_path(config: &Path) -> Result<Option<String>, ModelError> {
 }
 
 fn dir_name(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +282,11 @@ fn dir_name(path: &Path) -> String {
 
 async fn resolve_hub(model: &HubModel) -> Result<ModelFiles, ModelError> {
     let cache_dir = hub_cache_dir(model)?;
-    let repo = Repo::with_revision(model.model_id.clone(), RepoType::Model, model.revision.clone());
+    let repo = Repo::with_revision(
+        model.model_id.clone(),
+        RepoType::Model,
+        model.revision.clone(),
+    );
     if let Some(files) = cached_files(&cache_dir, &repo, &model.model_id) {
         tracing::info!(model_id = %model.model_id, revision = %model.revision,
             "using the model from the local Hugging Face cache");
@@ -280,7 +310,11 @@ async fn resolve_hub(model: &HubModel) -> Result<ModelFiles, ModelError> {
     let api = builder
         .build()
         .map_err(|err| ModelError::Hub(format!("cannot set up the hub client: {err}")))?;
-    let hub = HubRepo { repo: api.repo(repo), model, endpoint };
+    let hub = HubRepo {
+        repo: api.repo(repo),
+        model,
+        endpoint,
+    };
 
     tracing::info!(model_id = %model.model_id, revision = %model.revision, endpoint = %hub.endpoint,
         "downloading the model from the Hugging Face hub");
@@ -331,7 +365,10 @@ fn hub_cache_dir(model: &HubModel) -> Result<PathBuf, ModelError> {
     let home = non_empty_env("HOME").ok_or_else(|| {
         ModelError::Hub("no cache directory: set HF_HOME or HF_HUB_CACHE (HOME is unset)".into())
     })?;
-    Ok(Path::new(&home).join(".cache").join("huggingface").join("hub"))
+    Ok(Path::new(&home)
+        .join(".cache")
+        .join("huggingface")
+        .join("hub"))
 }
 
 fn non_empty_env(name: &str) -> Option<String> {
@@ -376,7 +413,10 @@ struct HubRepo<'a> {
 impl HubRepo<'_> {
     /// A file the checkpoint cannot do without.
     async fn fetch(&self, file: &str) -> Result<PathBuf, ModelError> {
-        self.repo.get(file).await.map_err(|err| self.error(file, &err))
+        self.repo
+            .get(file)
+            .await
+            .map_err(|err| self.error(file, &err))
     }
 
     /// A file that may legitimately be absent: a 404 is `None`, other failures are errors.

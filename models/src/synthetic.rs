@@ -24,9 +24,15 @@ pub fn tensor_shapes(config: &BlipConfig) -> Vec<(String, Vec<usize>)> {
     };
     let (d, c, p) = (v.hidden_size, v.num_channels, v.patch_size);
     push("vision_model.embeddings.class_embedding".into(), &[1, 1, d]);
-    push("vision_model.embeddings.patch_embedding.weight".into(), &[d, c, p, p]);
+    push(
+        "vision_model.embeddings.patch_embedding.weight".into(),
+        &[d, c, p, p],
+    );
     push("vision_model.embeddings.patch_embedding.bias".into(), &[d]);
-    push("vision_model.embeddings.position_embedding".into(), &[1, v.num_positions(), d]);
+    push(
+        "vision_model.embeddings.position_embedding".into(),
+        &[1, v.num_positions(), d],
+    );
     for i in 0..v.num_hidden_layers {
         let l = format!("vision_model.encoder.layers.{i}");
         norm(&mut push, format!("{l}.layer_norm1"), d);
@@ -39,8 +45,14 @@ pub fn tensor_shapes(config: &BlipConfig) -> Vec<(String, Vec<usize>)> {
     norm(&mut push, "vision_model.post_layernorm".into(), d);
     let (h, enc) = (t.hidden_size, t.encoder_hidden_size());
     let bert = "text_decoder.bert";
-    push(format!("{bert}.embeddings.word_embeddings.weight"), &[t.vocab_size, h]);
-    push(format!("{bert}.embeddings.position_embeddings.weight"), &[t.max_position_embeddings, h]);
+    push(
+        format!("{bert}.embeddings.word_embeddings.weight"),
+        &[t.vocab_size, h],
+    );
+    push(
+        format!("{bert}.embeddings.position_embeddings.weight"),
+        &[t.max_position_embeddings, h],
+    );
     norm(&mut push, format!("{bert}.embeddings.LayerNorm"), h);
     for i in 0..t.num_hidden_layers {
         let l = format!("{bert}.encoder.layer.{i}");
@@ -51,8 +63,18 @@ pub fn tensor_shapes(config: &BlipConfig) -> Vec<(String, Vec<usize>)> {
             linear(&mut push, format!("{l}.{kind}.output.dense"), h, h);
             norm(&mut push, format!("{l}.{kind}.output.LayerNorm"), h);
         }
-        linear(&mut push, format!("{l}.intermediate.dense"), h, t.intermediate_size);
-        linear(&mut push, format!("{l}.output.dense"), t.intermediate_size, h);
+        linear(
+            &mut push,
+            format!("{l}.intermediate.dense"),
+            h,
+            t.intermediate_size,
+        );
+        linear(
+            &mut push,
+            format!("{l}.output.dense"),
+            t.intermediate_size,
+            h,
+        );
         norm(&mut push, format!("{l}.output.LayerNorm"), h);
     }
     let head = "text_decoder.cls.predictions";
@@ -87,7 +109,11 @@ pub fn random_weights(config: &BlipConfig, seed: u64) -> Result<Vec<(String, Ten
         .into_iter()
         .enumerate()
         .map(|(i, (name, shape))| {
-            let noise = random_normal(&shape, 0.02, seed.wrapping_mul(1_000_003).wrapping_add(i as u64))?;
+            let noise = random_normal(
+                &shape,
+                0.02,
+                seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
+            )?;
             let is_norm_scale = name.ends_with(".weight") && shape.len() == 1;
             let tensor = if is_norm_scale { (noise + 1.0)? } else { noise };
             Ok((name, tensor))

@@ -33,19 +33,27 @@ impl ImageContext {
 
     /// The same images with `group` sequences each.
     pub fn with_group(&self, group: usize) -> Self {
-        Self { layers: self.layers.clone(), group }
+        Self {
+            layers: self.layers.clone(),
+            group,
+        }
     }
 
     /// Keeps only the given images (by index), e.g. when the others have finished decoding.
     pub fn select_images(&self, images: &[usize]) -> Result<Self> {
-        let Some(device) = self.device() else { return Ok(self.clone()) };
+        let Some(device) = self.device() else {
+            return Ok(self.clone());
+        };
         let index = index_tensor(images, device)?;
         let layers = self
             .layers
             .iter()
             .map(|(k, v)| Ok((k.index_select(&index, 0)?, v.index_select(&index, 0)?)))
             .collect::<Result<_>>()?;
-        Ok(Self { layers, group: self.group })
+        Ok(Self {
+            layers,
+            group: self.group,
+        })
     }
 
     pub(crate) fn device(&self) -> Option<&Device> {
@@ -77,7 +85,9 @@ impl DecoderCache {
     /// Reorders (and possibly repeats or drops) sequences: row `i` of the result is row
     /// `rows[i]` of the current cache. Beam search calls this after choosing the next beams.
     pub fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
-        let Some((first, _)) = self.layers.first() else { return Ok(()) };
+        let Some((first, _)) = self.layers.first() else {
+            return Ok(());
+        };
         let index = index_tensor(rows, first.device())?;
         for (k, v) in &mut self.layers {
             *k = k.index_select(&index, 0)?;
@@ -94,7 +104,9 @@ fn index_tensor(indices: &[usize], device: &Device) -> Result<Tensor> {
 
 fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
     let (b, t, d) = x.dims3()?;
-    Ok(x.reshape((b, t, heads, d / heads))?.transpose(1, 2)?.contiguous()?)
+    Ok(x.reshape((b, t, heads, d / heads))?
+        .transpose(1, 2)?
+        .contiguous()?)
 }
 
 fn merge_heads(x: &Tensor) -> Result<Tensor> {
@@ -112,7 +124,11 @@ struct SelfAttention {
 }
 
 impl SelfAttention {
-    fn forward(&self, x: &Tensor, cache: Option<&mut (Tensor, Tensor)>) -> Result<(Tensor, (Tensor, Tensor))> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        cache: Option<&mut (Tensor, Tensor)>,
+    ) -> Result<(Tensor, (Tensor, Tensor))> {
         let (_, t, d) = x.dims3()?;
         let head_dim = d / self.heads;
         let q = split_heads(&self.query.forward(x)?, self.heads)?;
@@ -200,7 +216,11 @@ struct DecoderLayer {
 
 impl DecoderLayer {
     fn load(w: &Weights, prefix: &str, cfg: &TextConfig) -> Result<Self> {
-        let (d, enc, eps) = (cfg.hidden_size, cfg.encoder_hidden_size(), cfg.layer_norm_eps);
+        let (d, enc, eps) = (
+            cfg.hidden_size,
+            cfg.encoder_hidden_size(),
+            cfg.layer_norm_eps,
+        );
         let heads = cfg.num_attention_heads;
         let attention = |kind: &str, kv_in: usize| -> Result<_> {
             let p = format!("{prefix}.{kind}");
@@ -213,14 +233,38 @@ impl DecoderLayer {
             ))
         };
         let (query, key, value, output, norm) = attention("attention", d)?;
-        let self_attention = SelfAttention { query, key, value, output, norm, heads };
+        let self_attention = SelfAttention {
+            query,
+            key,
+            value,
+            output,
+            norm,
+            heads,
+        };
         let (query, key, value, output, norm) = attention("crossattention", enc)?;
-        let cross_attention = CrossAttention { query, key, value, output, norm, heads };
+        let cross_attention = CrossAttention {
+            query,
+            key,
+            value,
+            output,
+            norm,
+            heads,
+        };
         Ok(Self {
             self_attention,
             cross_attention,
-            intermediate: w.linear(&format!("{prefix}.intermediate.dense"), d, cfg.intermediate_size, true)?,
-            output: w.linear(&format!("{prefix}.output.dense"), cfg.intermediate_size, d, true)?,
+            intermediate: w.linear(
+                &format!("{prefix}.intermediate.dense"),
+                d,
+                cfg.intermediate_size,
+                true,
+            )?,
+            output: w.linear(
+                &format!("{prefix}.output.dense"),
+                cfg.intermediate_size,
+                d,
+                true,
+            )?,
             output_norm: w.layer_norm(&format!("{prefix}.output.LayerNorm"), d, eps)?,
             act: Activation::from_config(&cfg.hidden_act),
         })
@@ -244,7 +288,10 @@ impl TextDecoder {
         let (v, d, eps) = (cfg.vocab_size, cfg.hidden_size, cfg.layer_norm_eps);
         let bert = "text_decoder.bert";
         let head = "text_decoder.cls.predictions";
-        let word_embeddings = w.get(&format!("{bert}.embeddings.word_embeddings.weight"), &[v, d])?;
+        let word_embeddings = w.get(
+            &format!("{bert}.embeddings.word_embeddings.weight"),
+            &[v, d],
+        )?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| DecoderLayer::load(w, &format!("{bert}.encoder.layer.{i}"), cfg))
             .collect::<Result<Vec<_>>>()?;
@@ -293,7 +340,12 @@ impl TextDecoder {
 
     /// Runs `input_ids` [sequences, t] after what `cache` holds, appends their keys/values to
     /// the cache, and returns the f32 logits of the last position [sequences, vocab].
-    pub fn forward(&self, input_ids: &Tensor, image: &ImageContext, cache: &mut DecoderCache) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        image: &ImageContext,
+        cache: &mut DecoderCache,
+    ) -> Result<Tensor> {
         let (sequences, t) = input_ids.dims2()?;
         let past = cache.len();
         if past + t > self.max_positions {
@@ -324,12 +376,25 @@ impl TextDecoder {
             } else {
                 cache.layers.push(kv);
             }
-            let attended = layer.cross_attention.forward(&attended, &image.layers[i], image.group)?;
+            let attended =
+                layer
+                    .cross_attention
+                    .forward(&attended, &image.layers[i], image.group)?;
             let hidden = layer.act.forward(&layer.intermediate.forward(&attended)?)?;
-            x = layer.output_norm.forward(&(layer.output.forward(&hidden)? + attended)?)?;
+            x = layer
+                .output_norm
+                .forward(&(layer.output.forward(&hidden)? + attended)?)?;
         }
         let last = x.narrow(1, t - 1, 1)?.squeeze(1)?;
-        let h = self.head_norm.forward(&self.head_act.forward(&self.head_transform.forward(&last)?)?)?;
-        Ok(self.head_decoder.forward(&h)?.to_dtype(DType::F32)?.contiguous()?)
+        let h = self.head_norm.forward(
+            &self
+                .head_act
+                .forward(&self.head_transform.forward(&last)?)?,
+        )?;
+        Ok(self
+            .head_decoder
+            .forward(&h)?
+            .to_dtype(DType::F32)?
+            .contiguous()?)
     }
 }

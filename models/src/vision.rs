@@ -63,9 +63,11 @@ impl VisionLayer {
         let (b, n, d) = x.dims3()?;
         let head_dim = d / self.heads;
         // [b, n, 3, heads, head_dim] -> [3, b, heads, n, head_dim]
-        let qkv = self.qkv.forward(x)?.reshape((b, n, 3, self.heads, head_dim))?.permute((
-            2, 0, 3, 1, 4,
-        ))?;
+        let qkv = self
+            .qkv
+            .forward(x)?
+            .reshape((b, n, 3, self.heads, head_dim))?
+            .permute((2, 0, 3, 1, 4))?;
         let scale = (head_dim as f64).powf(-0.5);
         let q = (qkv.get(0)?.contiguous()? * scale)?;
         let k = qkv.get(1)?.contiguous()?;
@@ -78,7 +80,9 @@ impl VisionLayer {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = (x + self.attention(&self.norm1.forward(x)?)?)?;
-        let hidden = self.act.forward(&self.fc1.forward(&self.norm2.forward(&x)?)?)?;
+        let hidden = self
+            .act
+            .forward(&self.fc1.forward(&self.norm2.forward(&x)?)?)?;
         Ok((&x + self.fc2.forward(&hidden)?)?)
     }
 }
@@ -113,7 +117,11 @@ impl VisionModel {
                 &[1, cfg.num_positions(), d],
             )?,
             layers,
-            post_layernorm: w.layer_norm(&format!("{prefix}.post_layernorm"), d, cfg.layer_norm_eps)?,
+            post_layernorm: w.layer_norm(
+                &format!("{prefix}.post_layernorm"),
+                d,
+                cfg.layer_norm_eps,
+            )?,
             patch_size: p,
             image_size: cfg.image_size,
         })

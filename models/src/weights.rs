@@ -20,7 +20,10 @@ enum Store {
     /// dropped with the `Weights` once the model is built.
     Safetensors(MmapedSafetensors),
     PyTorch(candle_core::pickle::PthTensors),
-    Gguf { content: gguf_file::Content, file: Mutex<BufReader<File>> },
+    Gguf {
+        content: gguf_file::Content,
+        file: Mutex<BufReader<File>>,
+    },
 }
 
 pub(crate) struct Weights {
@@ -40,7 +43,9 @@ impl Weights {
             if path.exists() {
                 Ok(())
             } else {
-                Err(ModelError::MissingFile { path: path.to_path_buf() })
+                Err(ModelError::MissingFile {
+                    path: path.to_path_buf(),
+                })
             }
         };
         let (store, path) = match files {
@@ -63,15 +68,28 @@ impl Weights {
             }
             WeightFiles::Gguf(path) => {
                 ensure_exists(path)?;
-                let file = File::open(path)
-                    .map_err(|source| ModelError::Io { path: path.clone(), source })?;
+                let file = File::open(path).map_err(|source| ModelError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 let mut reader = BufReader::new(file);
-                let content = gguf_file::Content::read(&mut reader)
-                    .map_err(|e| checkpoint_err(path, &e))?;
-                (Store::Gguf { content, file: Mutex::new(reader) }, path.clone())
+                let content =
+                    gguf_file::Content::read(&mut reader).map_err(|e| checkpoint_err(path, &e))?;
+                (
+                    Store::Gguf {
+                        content,
+                        file: Mutex::new(reader),
+                    },
+                    path.clone(),
+                )
             }
         };
-        Ok(Self { store, path, device: device.clone(), dtype })
+        Ok(Self {
+            store,
+            path,
+            device: device.clone(),
+            dtype,
+        })
     }
 
     pub fn is_quantized(&self) -> bool {
@@ -81,12 +99,14 @@ impl Weights {
     fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
         match &self.store {
             Store::Safetensors(st) => st.get(name).ok().map(|view| view.shape().to_vec()),
-            Store::PyTorch(pth) => {
-                pth.tensor_infos().get(name).map(|info| info.layout.shape().dims().to_vec())
-            }
-            Store::Gguf { content, .. } => {
-                content.tensor_infos.get(name).map(|info| info.shape.dims().to_vec())
-            }
+            Store::PyTorch(pth) => pth
+                .tensor_infos()
+                .get(name)
+                .map(|info| info.layout.shape().dims().to_vec()),
+            Store::Gguf { content, .. } => content
+                .tensor_infos
+                .get(name)
+                .map(|info| info.shape.dims().to_vec()),
         }
     }
 
@@ -140,16 +160,28 @@ impl Weights {
     }
 
     /// `{prefix}.weight` of shape [out, in] and, when `bias`, `{prefix}.bias` of shape [out].
-    pub fn linear(&self, prefix: &str, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
+    pub fn linear(
+        &self,
+        prefix: &str,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+    ) -> Result<Linear> {
         let weight_name = format!("{prefix}.weight");
         let weight = if self.is_quantized() {
             self.check_shape(&weight_name, &[out_dim, in_dim])?;
-            let qtensor = self.qtensor(&weight_name).map_err(|e| self.read_error(&weight_name, e))?;
+            let qtensor = self
+                .qtensor(&weight_name)
+                .map_err(|e| self.read_error(&weight_name, e))?;
             LinearWeight::Quantized(QMatMul::from_qtensor(qtensor)?)
         } else {
             LinearWeight::Dense(self.get(&weight_name, &[out_dim, in_dim])?)
         };
-        let bias = if bias { Some(self.get(&format!("{prefix}.bias"), &[out_dim])?) } else { None };
+        let bias = if bias {
+            Some(self.get(&format!("{prefix}.bias"), &[out_dim])?)
+        } else {
+            None
+        };
         Ok(Linear { weight, bias })
     }
 
@@ -179,7 +211,10 @@ pub(crate) struct Linear {
 impl Linear {
     /// A dense layer from a weight already in memory ([out, in], PyTorch layout).
     pub fn dense(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight: LinearWeight::Dense(weight), bias }
+        Self {
+            weight: LinearWeight::Dense(weight),
+            bias,
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -210,6 +245,11 @@ pub(crate) struct LayerNorm {
 
 impl LayerNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)?)
+        Ok(candle_nn::ops::layer_norm(
+            x,
+            &self.weight,
+            &self.bias,
+            self.eps,
+        )?)
     }
 }

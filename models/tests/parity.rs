@@ -8,7 +8,8 @@ use candle_core::{DType, Device, Tensor};
 use imgcap_models::preprocess::{decode_image, ImageLimits};
 use imgcap_models::source::ModelSource;
 use imgcap_models::{
-    BlipModel, CaptionMode, CaptionOptions, Captioner, DecoderCache, GenerationOptions, LoadOptions, Strategy,
+    BlipModel, CaptionMode, CaptionOptions, Captioner, DecoderCache, GenerationOptions,
+    LoadOptions, Strategy,
 };
 use serde_json::Value;
 
@@ -17,7 +18,9 @@ fn fixtures() -> PathBuf {
 }
 
 fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 struct Reference {
@@ -26,18 +29,33 @@ struct Reference {
 }
 
 fn reference() -> Reference {
-    let json = serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference.json")).unwrap()).unwrap();
-    let tensors = candle_core::safetensors::load(fixtures().join("reference.safetensors"), &Device::Cpu).unwrap();
+    let json =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference.json")).unwrap())
+            .unwrap();
+    let tensors =
+        candle_core::safetensors::load(fixtures().join("reference.safetensors"), &Device::Cpu)
+            .unwrap();
     Reference { json, tensors }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn captioner(dir: &Path, dtype: DType) -> Captioner {
-    let options = LoadOptions { device: Device::Cpu, dtype };
-    runtime().block_on(Captioner::load(&ModelSource::Dir(dir.to_path_buf()), &options)).unwrap()
+    let options = LoadOptions {
+        device: Device::Cpu,
+        dtype,
+    };
+    runtime()
+        .block_on(Captioner::load(
+            &ModelSource::Dir(dir.to_path_buf()),
+            &options,
+        ))
+        .unwrap()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -59,7 +77,9 @@ fn first_step_logits(model: &BlipModel, pixel_values: &Tensor, prefix: &[u32]) -
     let n = pixel_values.dims()[0];
     let ids: Vec<u32> = (0..n).flat_map(|_| prefix.iter().copied()).collect();
     let ids = Tensor::from_vec(ids, (n, prefix.len()), &Device::Cpu).unwrap();
-    model.decode(&ids, &context, &mut DecoderCache::new()).unwrap()
+    model
+        .decode(&ids, &context, &mut DecoderCache::new())
+        .unwrap()
 }
 
 #[test]
@@ -70,9 +90,19 @@ fn preprocessing_matches_blip_image_processor() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| decode_image(&std::fs::read(repo_file(p.as_str().unwrap())).unwrap(), &ImageLimits::default()).unwrap().image)
+        .map(|p| {
+            decode_image(
+                &std::fs::read(repo_file(p.as_str().unwrap())).unwrap(),
+                &ImageLimits::default(),
+            )
+            .unwrap()
+            .image
+        })
         .collect();
-    let ours = captioner.processor().batch(&images, &Device::Cpu, DType::F32).unwrap();
+    let ours = captioner
+        .processor()
+        .batch(&images, &Device::Cpu, DType::F32)
+        .unwrap();
     let diff = max_abs_diff(&ours, &r.tensors["pixel_values"]);
     assert!(diff <= 1e-6, "pixel values differ by {diff}");
 }
@@ -88,14 +118,21 @@ fn vision_embeddings_and_first_step_logits_match_within_1e4() {
     assert!(diff < 1e-4, "vision embeddings differ by {diff}");
 
     let bos = model.config().text.bos_token_id;
-    let diff = max_abs_diff(&first_step_logits(model, pixels, &[bos]), &r.tensors["first_step_logits"]);
+    let diff = max_abs_diff(
+        &first_step_logits(model, pixels, &[bos]),
+        &r.tensors["first_step_logits"],
+    );
     assert!(diff < 1e-4, "first-step logits differ by {diff}");
 
     let prompt = r.json["prompt"].as_str().unwrap();
     let prefix = captioner.prefix_ids(Some(prompt)).unwrap();
-    let expected: Vec<u32> = serde_json::from_value(r.json["prompt_decoder_input_ids"].clone()).unwrap();
+    let expected: Vec<u32> =
+        serde_json::from_value(r.json["prompt_decoder_input_ids"].clone()).unwrap();
     assert_eq!(prefix, expected, "prompt tokenization");
-    let diff = max_abs_diff(&first_step_logits(model, pixels, &prefix), &r.tensors["prompt_first_step_logits"]);
+    let diff = max_abs_diff(
+        &first_step_logits(model, pixels, &prefix),
+        &r.tensors["prompt_first_step_logits"],
+    );
     assert!(diff < 1e-4, "prompt first-step logits differ by {diff}");
 }
 
@@ -104,7 +141,10 @@ fn options_from(kwargs: &Value) -> GenerationOptions {
     let num_beams = num("num_beams", 1.0) as usize;
     GenerationOptions {
         strategy: if num_beams > 1 {
-            Strategy::BeamSearch { num_beams, length_penalty: num("length_penalty", 1.0) as f32 }
+            Strategy::BeamSearch {
+                num_beams,
+                length_penalty: num("length_penalty", 1.0) as f32,
+            }
         } else {
             Strategy::Greedy
         },
@@ -125,14 +165,23 @@ fn greedy_and_beam_search_reproduce_the_reference_token_ids() {
     assert!(cases.len() >= 5);
     for (name, case) in cases {
         let opts = options_from(&case["generate_kwargs"]);
-        let prefix: Vec<u32> = serde_json::from_value(case["decoder_input_ids"][0].clone()).unwrap();
+        let prefix: Vec<u32> =
+            serde_json::from_value(case["decoder_input_ids"][0].clone()).unwrap();
         let generated = model.generate(&embeds, &prefix, &opts).unwrap();
-        for (i, (ours, expected)) in generated.iter().zip(case["images"].as_array().unwrap()).enumerate() {
+        for (i, (ours, expected)) in generated
+            .iter()
+            .zip(case["images"].as_array().unwrap())
+            .enumerate()
+        {
             let full: Vec<u32> = prefix.iter().chain(&ours.tokens).copied().collect();
             let reference: Vec<u32> = serde_json::from_value(expected["sequence"].clone()).unwrap();
             assert_eq!(full, reference, "case {name}, image {i}");
             if let Some(score) = expected.get("sequences_score").and_then(Value::as_f64) {
-                assert!((ours.score as f64 - score).abs() < 1e-4, "case {name}, image {i}: score {} vs {score}", ours.score);
+                assert!(
+                    (ours.score as f64 - score).abs() < 1e-4,
+                    "case {name}, image {i}: score {} vs {score}",
+                    ours.score
+                );
             }
         }
     }
@@ -144,7 +193,10 @@ fn pytorch_bin_checkpoints_load_the_same_weights() {
     let pt = captioner(&fixtures().with_file_name("tiny-blip-pt"), DType::F32);
     let pixels = &r.tensors["pixel_values"];
     let bos = pt.model().config().text.bos_token_id;
-    let diff = max_abs_diff(&first_step_logits(pt.model(), pixels, &[bos]), &r.tensors["first_step_logits"]);
+    let diff = max_abs_diff(
+        &first_step_logits(pt.model(), pixels, &[bos]),
+        &r.tensors["first_step_logits"],
+    );
     assert!(diff < 1e-4, "pytorch_model.bin logits differ by {diff}");
 }
 
@@ -162,10 +214,19 @@ fn half_precision_stays_within_the_stated_tolerance() {
         let model = captioner.model();
         let embeds = model.encode_images(pixels).unwrap();
         let diff = max_abs_diff(&embeds, &r.tensors["vision_embeds"]);
-        assert!(diff < vision_budget * factor, "{dtype:?} vision embeddings differ by {diff}");
+        assert!(
+            diff < vision_budget * factor,
+            "{dtype:?} vision embeddings differ by {diff}"
+        );
         let bos = model.config().text.bos_token_id;
-        let diff = max_abs_diff(&first_step_logits(model, pixels, &[bos]), &r.tensors["first_step_logits"]);
-        assert!(diff < logits_budget * factor, "{dtype:?} logits differ by {diff}");
+        let diff = max_abs_diff(
+            &first_step_logits(model, pixels, &[bos]),
+            &r.tensors["first_step_logits"],
+        );
+        assert!(
+            diff < logits_budget * factor,
+            "{dtype:?} logits differ by {diff}"
+        );
     }
 }
 
@@ -175,7 +236,14 @@ fn captioner_gives_both_captions_from_image_files() {
     assert_eq!(captioner.info().model_id, "tiny-blip");
     let images: Vec<_> = ["tests/data/chelsea.png", "tests/data/rocket_orient6.jpg"]
         .iter()
-        .map(|p| decode_image(&std::fs::read(repo_file(p)).unwrap(), &ImageLimits::default()).unwrap().image)
+        .map(|p| {
+            decode_image(
+                &std::fs::read(repo_file(p)).unwrap(),
+                &ImageLimits::default(),
+            )
+            .unwrap()
+            .image
+        })
         .collect();
     let options = CaptionOptions::default();
     let captions = captioner.caption_batch(&images, &options).unwrap();
@@ -183,21 +251,79 @@ fn captioner_gives_both_captions_from_image_files() {
     for c in &captions {
         let concise = c.concise.as_ref().expect("concise caption");
         let creative = c.creative.as_ref().expect("creative caption");
-        assert!(!concise.text.is_empty() && concise.text.split(' ').count() <= 10, "{concise:?}");
+        assert!(
+            !concise.text.is_empty() && concise.text.split(' ').count() <= 10,
+            "{concise:?}"
+        );
         assert!(concise.confidence <= 0.0 && concise.tokens >= 1);
         assert!(creative.text.ends_with(['.', '!', '?']), "{creative:?}");
-        assert!(!creative.text.chars().next().unwrap().is_lowercase(), "{creative:?}");
+        assert!(
+            !creative.text.chars().next().unwrap().is_lowercase(),
+            "{creative:?}"
+        );
     }
     // Mode selects which captions are produced; a seed makes the creative one repeatable.
     let creative_only = CaptionOptions {
         mode: CaptionMode::Creative,
         creative: GenerationOptions {
-            strategy: Strategy::Sample { temperature: 0.9, top_k: 50, top_p: 0.9, seed: Some(3) },
+            strategy: Strategy::Sample {
+                temperature: 0.9,
+                top_k: 50,
+                top_p: 0.9,
+                seed: Some(3),
+            },
             ..options.creative.clone()
         },
         ..options
     };
-    let first = captioner.caption_batch(&images[..1], &creative_only).unwrap();
+    let first = captioner
+        .caption_batch(&images[..1], &creative_only)
+        .unwrap();
     assert!(first[0].concise.is_none() && first[0].creative.is_some());
-    assert_eq!(first, captioner.caption_batch(&images[..1], &creative_only).unwrap());
+    assert_eq!(
+        first,
+        captioner
+            .caption_batch(&images[..1], &creative_only)
+            .unwrap()
+    );
+}
+
+#[test]
+fn every_cached_greedy_step_matches_the_reference_logits() {
+    let r = reference();
+    let captioner = captioner(&fixtures(), DType::F32);
+    let model = captioner.model();
+    let expected = &r.tensors["a_greedy_step_logits"]; // [images, steps, vocab]
+    let (images, steps, _) = expected.dims3().unwrap();
+    let embeds = model.encode_images(&r.tensors["pixel_values"]).unwrap();
+    let context = model.image_context(&embeds, 1).unwrap();
+    let mut cache = DecoderCache::new();
+    let bos = model.config().text.bos_token_id;
+    let (sep, pad) = (
+        model.config().text.sep_token_id,
+        model.config().text.pad_token_id,
+    );
+    let mut finished = vec![false; images];
+    let mut input = Tensor::from_vec(vec![bos; images], (images, 1), &Device::Cpu).unwrap();
+    for step in 0..steps {
+        let logits = model.decode(&input, &context, &mut cache).unwrap();
+        let reference = expected.narrow(1, step, 1).unwrap().squeeze(1).unwrap();
+        let diff = max_abs_diff(&logits, &reference);
+        assert!(diff < 1e-4, "step {step}: logits differ by {diff}");
+        // As in transformers, a sequence that emitted [SEP] is fed [PAD] from then on.
+        let next: Vec<u32> = reference
+            .argmax(1)
+            .unwrap()
+            .to_vec1::<u32>()
+            .unwrap()
+            .into_iter()
+            .zip(finished.iter_mut())
+            .map(|(token, done)| {
+                let fed = if *done { pad } else { token };
+                *done |= token == sep;
+                fed
+            })
+            .collect();
+        input = Tensor::from_vec(next, (images, 1), &Device::Cpu).unwrap();
+    }
 }

@@ -100,7 +100,7 @@ resource "aws_sagemaker_model" "this" {
     model_data_url = var.model_data_url
     environment = merge(
       {
-        IMGCAP_MODEL_DIR         = "/opt/ml/model"
+        IMGCAP_MODEL_DIR              = "/opt/ml/model"
         SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
       },
       var.environment,
@@ -143,11 +143,12 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
 # Application Auto Scaling. This guard deregisters the variant first whenever the instance type
 # changes; the scalable target and its policy are re-created after the endpoint update.
 resource "terraform_data" "resize_guard" {
-  count            = var.enable_autoscaling && var.resize_guard ? 1 : 0
+  # Always present (replace_triggered_by cannot point at a resource with count = 0); it only
+  # calls the AWS CLI when autoscaling and the guard are both on.
   triggers_replace = [var.instance_type]
 
   provisioner "local-exec" {
-    command = "aws application-autoscaling deregister-scalable-target --region ${local.region} --service-namespace sagemaker --scalable-dimension sagemaker:variant:DesiredInstanceCount --resource-id endpoint/${local.endpoint_name}/variant/${local.variant_name} >/dev/null 2>&1 || true"
+    command = var.enable_autoscaling && var.resize_guard ? "aws application-autoscaling deregister-scalable-target --region ${local.region} --service-namespace sagemaker --scalable-dimension sagemaker:variant:DesiredInstanceCount --resource-id endpoint/${local.endpoint_name}/variant/${local.variant_name} >/dev/null 2>&1 || true" : "true"
   }
 }
 

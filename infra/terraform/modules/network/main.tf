@@ -7,9 +7,9 @@ data "aws_availability_zones" "available" {
 data "aws_region" "current" {}
 
 locals {
-  azs       = slice(data.aws_availability_zones.available.names, 0, var.az_count)
-  region    = data.aws_region.current.name
-  nat_count = var.enable_nat_gateway ? (var.single_nat_gateway ? 1 : var.az_count) : 0
+  azs                = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  region             = data.aws_region.current.name
+  nat_count          = var.enable_nat_gateway ? (var.single_nat_gateway ? 1 : var.az_count) : 0
   interface_services = var.enable_interface_endpoints ? toset(concat(var.interface_endpoint_services, var.extra_interface_endpoint_services)) : toset([])
 }
 

@@ -24,6 +24,7 @@ resource "aws_sqs_queue" "captions" {
 }
 
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  count     = var.enable_redrive_allow_policy ? 1 : 0
   queue_url = aws_sqs_queue.dlq.id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"

@@ -46,6 +46,12 @@ variable "message_retention_seconds" {
   }
 }
 
+variable "enable_redrive_allow_policy" {
+  type        = bool
+  description = "Restrict which queues may use the DLQ (RedriveAllowPolicy byQueue). Only the emulator test turns this off: moto does not know the attribute."
+  default     = true
+}
+
 variable "tags" {
   type        = map(string)
   description = "Extra tags for the queues."

@@ -93,6 +93,9 @@ resource "aws_s3_bucket_logging" "images" {
   bucket        = aws_s3_bucket.images.id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "s3-access/${local.bucket_name}/"
+
+  # S3 checks that the log-delivery permission exists when logging is switched on.
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 resource "aws_s3_bucket_cors_configuration" "images" {
@@ -289,7 +292,7 @@ data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3-access/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3-access/${local.bucket_name}/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]

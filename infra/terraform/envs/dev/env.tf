@@ -1,0 +1,4 @@
+# The only file that differs between envs/dev and envs/prod (scripts/test-infra.sh checks this).
+locals {
+  environment = "dev"
+}

@@ -1,0 +1,59 @@
+output "app_url" {
+  description = "HTTPS URL of the app."
+  value       = module.imgcap.app_url
+}
+
+output "cognito_hosted_ui_url" {
+  description = "Cognito hosted-UI sign-in URL."
+  value       = module.imgcap.cognito_hosted_ui_url
+}
+
+output "sagemaker_endpoint_name" {
+  description = "Name of the SageMaker endpoint."
+  value       = module.imgcap.sagemaker_endpoint_name
+}
+
+output "dashboard_url" {
+  description = "CloudWatch dashboard URL."
+  value       = module.imgcap.dashboard_url
+}
+
+output "alb_dns_name" {
+  description = "ALB DNS name."
+  value       = module.imgcap.alb_dns_name
+}
+
+output "acm_validation_records" {
+  description = "ACM DNS validation records (create them when route53_zone_id is null)."
+  value       = module.imgcap.acm_validation_records
+}
+
+output "ecr_repository_urls" {
+  description = "ECR repository URLs (web, inference)."
+  value       = module.imgcap.ecr_repository_urls
+}
+
+output "github_deploy_role_arn" {
+  description = "ARN of the GitHub Actions deploy role."
+  value       = module.imgcap.github_deploy_role_arn
+}
+
+output "cognito_user_pool_id" {
+  description = "Cognito user pool id (infra/scripts/create-admin-user.sh)."
+  value       = module.imgcap.cognito_user_pool_id
+}
+
+output "web_environment" {
+  description = "The environment variables the web task receives."
+  value       = module.imgcap.web_environment
+}
+
+output "ecs_cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = module.imgcap.ecs_cluster_name
+}
+
+output "ecs_service_name" {
+  description = "Name of the ECS service."
+  value       = module.imgcap.ecs_service_name
+}

@@ -1,0 +1,83 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of the deploy role name (<name_prefix>-github-deploy) and of the SageMaker model / endpoint-config names the role may create."
+}
+
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository allowed to assume the deploy role, as owner/name."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must look like owner/name."
+  }
+}
+
+variable "github_branch" {
+  type        = string
+  description = "Only workflow runs on this branch may assume the role."
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.github_branch)) && !can(regex("[*]", var.github_branch))
+    error_message = "github_branch must be a plain branch name (no wildcards)."
+  }
+}
+
+variable "github_environment" {
+  type        = string
+  description = "If set, the workflow job must also run in this GitHub environment (sub claim repo:<repo>:environment:<name>) instead of matching the branch."
+  default     = null
+}
+
+variable "create_oidc_provider" {
+  type        = bool
+  description = "Create the account's token.actions.githubusercontent.com OIDC provider. False: it exists already (one per account) and is looked up."
+  default     = true
+}
+
+variable "web_repository_arn" {
+  type        = string
+  description = "ARN of the web ECR repository."
+}
+
+variable "inference_repository_arn" {
+  type        = string
+  description = "ARN of the inference ECR repository."
+}
+
+variable "ecs_service_arn" {
+  type        = string
+  description = "ARN of the web ECS service the workflow redeploys."
+}
+
+variable "task_role_arn" {
+  type        = string
+  description = "ARN of the ECS task role (passed in new task definitions)."
+}
+
+variable "execution_role_arn" {
+  type        = string
+  description = "ARN of the ECS execution role (passed in new task definitions)."
+}
+
+variable "sagemaker_endpoint_arn" {
+  type        = string
+  description = "ARN of the SageMaker endpoint the workflow updates."
+}
+
+variable "sagemaker_role_arn" {
+  type        = string
+  description = "ARN of the SageMaker execution role (passed in CreateModel)."
+}
+
+variable "kms_key_arn" {
+  type        = string
+  description = "ARN of the KMS key used by new endpoint configurations."
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Extra tags."
+  default     = {}
+}

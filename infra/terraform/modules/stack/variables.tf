@@ -1,0 +1,274 @@
+variable "environment" {
+  type        = string
+  description = "Environment name (dev, staging, prod, ...). Names become imgcap-<environment>-*."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.environment))
+    error_message = "environment must be 2-10 lower-case letters and digits, starting with a letter."
+  }
+}
+
+variable "domain_name" {
+  type        = string
+  description = "Public host name of the app, e.g. imgcap.example.com."
+}
+
+variable "route53_zone_id" {
+  type        = string
+  description = "Route 53 hosted zone for domain_name; null: create the DNS records yourself."
+  default     = null
+}
+
+variable "certificate_arn" {
+  type        = string
+  description = "Existing ACM certificate for domain_name in this region; null requests one."
+  default     = null
+}
+
+variable "extra_app_base_urls" {
+  type        = list(string)
+  description = "More base URLs allowed as Cognito callback/logout targets, e.g. [\"http://localhost:8080\"] in dev."
+  default     = []
+}
+
+variable "cognito_domain_prefix" {
+  type        = string
+  description = "Hosted-UI domain prefix: https://<prefix>.auth.<region>.amazoncognito.com (unique per region)."
+}
+
+variable "cognito_advanced_security_mode" {
+  type        = string
+  description = "Cognito threat protection: OFF, AUDIT or ENFORCED (AUDIT/ENFORCED select the PLUS feature plan)."
+  default     = "ENFORCED"
+}
+
+variable "allow_self_signup" {
+  type        = bool
+  description = "Let people sign up on the hosted UI with their email address."
+  default     = true
+}
+
+variable "social_identity_providers" {
+  type = map(object({
+    provider_type    = string
+    client_id        = string
+    authorize_scopes = optional(string, "openid email profile")
+    oidc_issuer      = optional(string)
+  }))
+  description = "Optional social/OIDC identity providers for the hosted UI (see the auth module)."
+  default     = {}
+}
+
+variable "social_identity_provider_secrets" {
+  type        = map(string)
+  description = "Client secrets of the social identity providers (TF_VAR_..., never committed)."
+  default     = {}
+  sensitive   = true
+}
+
+variable "alarm_email" {
+  type        = string
+  description = "Email subscribed to the alarm topic; null: nobody."
+  default     = null
+}
+
+variable "web_image_tag" {
+  type        = string
+  description = "Tag of the imgcap-web image in the web ECR repository."
+}
+
+variable "inference_image_tag" {
+  type        = string
+  description = "Tag of the imgcap-inference image in the inference ECR repository."
+}
+
+variable "model_data_url" {
+  type        = string
+  description = "S3 URL of the model artifact (model.tar.gz) for the endpoint."
+}
+
+variable "inference_instance_type" {
+  type        = string
+  description = "SageMaker instance type: ml.c6i.xlarge (CPU) or ml.g5.xlarge (GPU). Changing it resizes the endpoint."
+  default     = "ml.c6i.xlarge"
+}
+
+variable "inference_instance_count" {
+  type        = number
+  description = "Initial SageMaker instance count."
+  default     = 1
+}
+
+variable "inference_min_instances" {
+  type        = number
+  description = "Lower SageMaker autoscaling bound."
+  default     = 1
+}
+
+variable "inference_max_instances" {
+  type        = number
+  description = "Upper SageMaker autoscaling bound."
+  default     = 4
+}
+
+variable "inference_target_invocations_per_instance" {
+  type        = number
+  description = "Autoscaling target: invocations per instance per minute."
+  default     = 60
+}
+
+variable "inference_environment" {
+  type        = map(string)
+  description = "Extra environment variables for the inference container."
+  default     = {}
+}
+
+variable "web_cpu" {
+  type        = number
+  description = "Fargate CPU units per web task."
+  default     = 512
+}
+
+variable "web_memory" {
+  type        = number
+  description = "Fargate memory (MiB) per web task."
+  default     = 1024
+}
+
+variable "web_desired_count" {
+  type        = number
+  description = "Initial number of web tasks."
+  default     = 2
+}
+
+variable "web_min_tasks" {
+  type        = number
+  description = "Lower web autoscaling bound."
+  default     = 1
+}
+
+variable "web_max_tasks" {
+  type        = number
+  description = "Upper web autoscaling bound."
+  default     = 6
+}
+
+variable "web_cpu_architecture" {
+  type        = string
+  description = "X86_64 or ARM64 for the web tasks."
+  default     = "X86_64"
+}
+
+variable "extra_web_environment" {
+  type        = map(string)
+  description = "Additional IMGCAP_* settings for the web container (no secrets)."
+  default     = {}
+}
+
+variable "vpc_cidr" {
+  type        = string
+  description = "CIDR of the VPC."
+  default     = "10.40.0.0/16"
+}
+
+variable "enable_nat_gateway" {
+  type        = bool
+  description = "NAT for private subnets (web tasks then run without public IPs)."
+  default     = false
+}
+
+variable "enable_interface_endpoints" {
+  type        = bool
+  description = "Interface VPC endpoints for ECR, SQS, Secrets Manager, SageMaker runtime, logs, monitoring."
+  default     = true
+}
+
+variable "enable_bedrock" {
+  type        = bool
+  description = "Allow the Bedrock captioner (Converse on bedrock_model_id only)."
+  default     = false
+}
+
+variable "bedrock_model_id" {
+  type        = string
+  description = "Bedrock foundation model id for the Bedrock captioner."
+  default     = "anthropic.claude-3-haiku-20240307-v1:0"
+}
+
+variable "enable_rekognition" {
+  type        = bool
+  description = "Allow rekognition:DetectLabels for optional image labels."
+  default     = false
+}
+
+variable "create_hf_api_key_secret" {
+  type        = bool
+  description = "Create the secret for the Hugging Face Inference API key (fallback captioner)."
+  default     = false
+}
+
+variable "retention_days" {
+  type        = number
+  description = "Days images and records are kept (S3 lifecycle, DynamoDB TTL, IMGCAP_RETENTION_DAYS)."
+  default     = 90
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the CloudWatch log groups."
+  default     = 90
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Deletion protection on the table, user pool and ALB. Turn off (and apply) before destroying."
+  default     = true
+}
+
+variable "waf_rate_limit" {
+  type        = number
+  description = "WAF: requests per 5 minutes per IP."
+  default     = 2000
+}
+
+variable "enable_cloudfront" {
+  type        = bool
+  description = "CloudFront in front of the ALB (needs route53_zone_id and cloudfront_certificate_arn)."
+  default     = false
+}
+
+variable "cloudfront_certificate_arn" {
+  type        = string
+  description = "us-east-1 ACM certificate for domain_name, for CloudFront."
+  default     = null
+}
+
+variable "cloudfront_web_acl_arn" {
+  type        = string
+  description = "Optional CLOUDFRONT-scope WAF web ACL ARN for the distribution."
+  default     = null
+}
+
+variable "github_repository" {
+  type        = string
+  description = "owner/name of the GitHub repository whose CD workflow may deploy; null: no deploy role."
+  default     = null
+}
+
+variable "github_branch" {
+  type        = string
+  description = "Branch whose workflow runs may deploy."
+  default     = "main"
+}
+
+variable "create_github_oidc_provider" {
+  type        = bool
+  description = "Create the GitHub OIDC provider (false when the account already has one)."
+  default     = true
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Extra tags for every resource that takes them."
+  default     = {}
+}
