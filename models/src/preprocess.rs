@@ -1,5 +1,6 @@
 //! Untrusted image bytes in, model input out: decoding with limits, EXIF orientation, and the
-//! preprocessing of Hugging Face's `BlipImageProcessor` (the PIL-based one).
+//! preprocessing of Hugging Face's PIL-based BLIP image processor (`BlipImageProcessor` in
+//! transformers 4, `BlipImageProcessorPil` in 5).
 //!
 //! The resize reproduces Pillow's `Image.resize(size, BICUBIC)` bit for bit, because the
 //! reference captions (and the parity fixtures) come from `transformers`, which resizes with
@@ -10,7 +11,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Pixel, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use serde::Deserialize;
 
 use crate::error::{ImageError, ModelError};
@@ -130,10 +131,10 @@ pub struct DecodedImage {
 ///
 /// The header is read first and checked against `limits` before any pixel buffer exists. A
 /// truncated or corrupt file is an [`ImageError::Decode`], never a partially grey picture.
-/// Colour conversion follows Pillow's `convert("RGB")`: grayscale is replicated, alpha is dropped
-/// (not composited), 16-bit samples keep their high byte, CMYK is inverted-multiplied. One
-/// deliberate difference: Pillow clips 16-bit grayscale to 0..255 (turning most such images
-/// white); here it is scaled like every other 16-bit image.
+/// Colour conversion follows `transformers`' `convert_to_rgb` on the Pillow image: transparency is
+/// composited onto white, grayscale is replicated, 16-bit samples keep their high byte, CMYK uses
+/// Pillow's formula (up to rounding). One deliberate difference: Pillow clips 16-bit grayscale to 0..255
+/// (turning most such images white); here it keeps the high byte like every other 16-bit image.
 pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageError> {
     let format = sniff_format(bytes)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.to_image_format());
@@ -174,33 +175,64 @@ fn decode_error(err: image::ImageError) -> ImageError {
     ImageError::Decode(err.to_string())
 }
 
-/// RGB8 the way Pillow converts: 16-bit samples keep their high byte (Pillow's `;16B` raw
-/// modes), everything else goes through the image crate, which drops alpha without compositing.
+/// RGB8 as `transformers`' `convert_to_rgb` makes it: an image with alpha (including a PNG
+/// `tRNS` transparency, which the decoder expands to alpha) is composited onto white with
+/// Pillow's `alpha_composite` arithmetic; otherwise Pillow's `convert("RGB")` (grayscale
+/// replicated). 16-bit samples keep their high byte, as Pillow's `;16B` raw modes do.
 fn into_rgb8(image: DynamicImage) -> Result<RgbImage, ImageError> {
-    match image {
-        DynamicImage::ImageLuma16(img) => high_bytes_to_rgb(&img),
-        DynamicImage::ImageLumaA16(img) => high_bytes_to_rgb(&img),
-        DynamicImage::ImageRgb16(img) => high_bytes_to_rgb(&img),
-        DynamicImage::ImageRgba16(img) => high_bytes_to_rgb(&img),
-        other => Ok(other.into_rgb8()),
-    }
+    let (width, height) = (image.width(), image.height());
+    let high = |v: u16| (v >> 8) as u8;
+    let samples = match &image {
+        DynamicImage::ImageRgb8(_) => return Ok(image.into_rgb8()),
+        DynamicImage::ImageLuma8(img) => flatten_to_rgb(img.as_raw(), 1, false, |v| v),
+        DynamicImage::ImageLumaA8(img) => flatten_to_rgb(img.as_raw(), 2, true, |v| v),
+        DynamicImage::ImageRgba8(img) => flatten_to_rgb(img.as_raw(), 4, true, |v| v),
+        DynamicImage::ImageLuma16(img) => flatten_to_rgb(img.as_raw(), 1, false, high),
+        DynamicImage::ImageLumaA16(img) => flatten_to_rgb(img.as_raw(), 2, true, high),
+        DynamicImage::ImageRgb16(img) => flatten_to_rgb(img.as_raw(), 3, false, high),
+        DynamicImage::ImageRgba16(img) => flatten_to_rgb(img.as_raw(), 4, true, high),
+        // Float images: neither PNG nor JPEG decodes to them.
+        _ => return Ok(image.into_rgb8()),
+    };
+    RgbImage::from_raw(width, height, samples)
+        .ok_or_else(|| ImageError::Decode("decoded buffer does not match the image size".into()))
 }
 
-fn high_bytes_to_rgb<P: Pixel<Subpixel = u16>>(
-    img: &ImageBuffer<P, Vec<u16>>,
-) -> Result<RgbImage, ImageError> {
-    let channels = usize::from(P::CHANNEL_COUNT);
-    let high = |v: u16| (v >> 8) as u8;
-    let mut out = Vec::with_capacity(img.as_raw().len() / channels * 3);
-    for px in img.as_raw().chunks_exact(channels) {
-        if channels < 3 {
-            out.extend_from_slice(&[high(px[0]); 3]);
+/// Packed RGB8 from interleaved samples with `channels` per pixel (gray, gray+alpha, RGB or
+/// RGBA); alpha, when present, is composited onto white.
+fn flatten_to_rgb<T: Copy>(
+    samples: &[T],
+    channels: usize,
+    has_alpha: bool,
+    to_u8: impl Fn(T) -> u8,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(samples.len() / channels * 3);
+    for px in samples.chunks_exact(channels) {
+        let rgb = if channels < 3 {
+            [to_u8(px[0]); 3]
         } else {
-            out.extend_from_slice(&[high(px[0]), high(px[1]), high(px[2])]);
+            [to_u8(px[0]), to_u8(px[1]), to_u8(px[2])]
+        };
+        if has_alpha {
+            let alpha = to_u8(px[channels - 1]);
+            out.extend(rgb.map(|c| over_white(c, alpha)));
+        } else {
+            out.extend(rgb);
         }
     }
-    RgbImage::from_raw(img.width(), img.height(), out)
-        .ok_or_else(|| ImageError::Decode("16-bit image has an inconsistent buffer".into()))
+    out
+}
+
+/// One channel of Pillow's `alpha_composite(white, pixel)`. With an opaque white background its
+/// 7-bit fixed-point weights are exactly `alpha × 128` and `(255 − alpha) × 128`; the division by
+/// 255 is Pillow's rounded shift approximation.
+fn over_white(c: u8, alpha: u8) -> u8 {
+    if alpha == 0 {
+        return 255;
+    }
+    let (c, a) = (u32::from(c), u32::from(alpha));
+    let t = 128 * (c * a + 255 * (255 - a)) + (0x80 << 7);
+    ((((t >> 8) + t) >> 8) >> 7) as u8
 }
 
 /// Walks the JPEG marker structure (segments by their lengths, entropy-coded scans up to the next
@@ -359,43 +391,56 @@ fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Resizes like Pillow's `Image.resize((width, height), Image.BICUBIC)` on an RGB image,
-/// byte for byte: a horizontal pass over only the source rows the vertical pass will read, an
-/// 8-bit clip, then the vertical pass. An axis whose size does not change is not filtered.
+/// Resizes like Pillow's `Image.resize((width, height), Image.BICUBIC)` on an RGB image, byte
+/// for byte. Two separable passes with an 8-bit clip in between, so their order matters; it is
+/// Pillow 13's: vertical first when the height shrinks by more than twice as many pixels as the
+/// width (Pillow before 13 always went horizontal first, which differs only for such images),
+/// otherwise horizontal first over just the source rows the vertical pass reads. An axis whose
+/// size does not change is not filtered at all.
 pub fn resize_bicubic(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (src_w, src_h) = src.dimensions();
-    let vertical = Coefficients::new(src_h, height);
     let need_horizontal = width != src_w;
     let need_vertical = height != src_h;
+    let shrink_h = i64::from(src_h) - i64::from(height);
+    let shrink_w = i64::from(src_w) - i64::from(width);
+    let vertical_first = shrink_h > 0 && shrink_h > shrink_w * 2;
 
-    // Rows of the source the vertical pass reads: [first_row, last_row).
-    let first_row = vertical.bounds.first().map_or(0, |b| b.0);
-    let last_row = vertical.bounds.last().map_or(0, |b| b.0 + b.1);
-
-    let horizontal_out;
-    let (rows, rows_w, row_offset): (&[u8], u32, usize) = if need_horizontal {
-        horizontal_out = resample_rows(src, first_row, last_row, width);
-        (&horizontal_out, width, first_row)
+    let out = if vertical_first {
+        let vertical = Coefficients::new(src_h, height);
+        let rows = resample_columns(src.as_raw(), src_w, 0, &vertical);
+        if need_horizontal {
+            resample_rows(&rows, src_w, 0..height as usize, width)
+        } else {
+            rows
+        }
+    } else if need_vertical {
+        let vertical = Coefficients::new(src_h, height);
+        if need_horizontal {
+            // Source rows the vertical pass reads: the first output's first tap to the last
+            // output's last tap.
+            let first = vertical.bounds.first().map_or(0, |b| b.0);
+            let last = vertical.bounds.last().map_or(0, |b| b.0 + b.1);
+            let rows = resample_rows(src.as_raw(), src_w, first..last, width);
+            resample_columns(&rows, width, first, &vertical)
+        } else {
+            resample_columns(src.as_raw(), src_w, 0, &vertical)
+        }
+    } else if need_horizontal {
+        resample_rows(src.as_raw(), src_w, 0..src_h as usize, width)
     } else {
-        (src.as_raw(), src_w, 0)
+        src.as_raw().clone()
     };
-    if !need_vertical {
-        let len = rows_w as usize * 3 * height as usize;
-        let start = (first_row - row_offset) * rows_w as usize * 3;
-        return RgbImage::from_raw(rows_w, height, rows[start..start + len].to_vec())
-            .unwrap_or_else(|| RgbImage::new(rows_w, height));
-    }
-    let out = resample_columns(rows, rows_w, row_offset, &vertical, height);
-    RgbImage::from_raw(rows_w, height, out).unwrap_or_else(|| RgbImage::new(rows_w, height))
+    // Both passes size their output from `width` and `height`, so this cannot fail.
+    RgbImage::from_raw(width, height, out).unwrap_or_else(|| RgbImage::new(width, height))
 }
 
-/// Horizontal pass over source rows `first..last`, each to `out_w` pixels.
-fn resample_rows(src: &RgbImage, first: usize, last: usize, out_w: u32) -> Vec<u8> {
-    let coeffs = Coefficients::new(src.width(), out_w);
-    let src_stride = src.width() as usize * 3;
+/// Horizontal pass: `rows` of the packed RGB image `src` (`src_w` wide), each to `out_w` pixels.
+fn resample_rows(src: &[u8], src_w: u32, rows: std::ops::Range<usize>, out_w: u32) -> Vec<u8> {
+    let coeffs = Coefficients::new(src_w, out_w);
+    let src_stride = src_w as usize * 3;
     let out_stride = out_w as usize * 3;
-    let mut out = vec![0u8; out_stride * (last - first)];
-    let src_rows = src.as_raw()[first * src_stride..last * src_stride].chunks_exact(src_stride);
+    let mut out = vec![0u8; out_stride * rows.len()];
+    let src_rows = src[rows.start * src_stride..rows.end * src_stride].chunks_exact(src_stride);
     for (src_row, out_row) in src_rows.zip(out.chunks_exact_mut(out_stride)) {
         for (xx, out_px) in out_row.chunks_exact_mut(3).enumerate() {
             let (start, k) = coeffs.taps(xx);
@@ -412,17 +457,12 @@ fn resample_rows(src: &RgbImage, first: usize, last: usize, out_w: u32) -> Vec<u
     out
 }
 
-/// Vertical pass: each output row is a weighted sum of whole input rows, accumulated over the
-/// contiguous row so the inner loop vectorises. `rows` starts at source row `row_offset`.
-fn resample_columns(
-    rows: &[u8],
-    width: u32,
-    row_offset: usize,
-    coeffs: &Coefficients,
-    out_h: u32,
-) -> Vec<u8> {
+/// Vertical pass over a packed RGB image `width` wide whose first row is source row
+/// `row_offset`. Each output row is a weighted sum of whole input rows, accumulated over the
+/// contiguous row so the inner loop vectorises.
+fn resample_columns(rows: &[u8], width: u32, row_offset: usize, coeffs: &Coefficients) -> Vec<u8> {
     let stride = width as usize * 3;
-    let mut out = vec![0u8; stride * out_h as usize];
+    let mut out = vec![0u8; stride * coeffs.bounds.len()];
     let mut acc = vec![0i32; stride];
     for (yy, out_row) in out.chunks_exact_mut(stride).enumerate() {
         let (start, k) = coeffs.taps(yy);
@@ -444,8 +484,11 @@ fn resample_columns(
 // BlipImageProcessor
 // ---------------------------------------------------------------------------------------------
 
-/// CLIP's normalisation constants, which BLIP reuses.
+/// CLIP's normalisation constants, which BLIP reuses. Written as `transformers` publishes them;
+/// the compiler rounds them to f32 exactly as `np.array(..., dtype=np.float32)` does.
+#[allow(clippy::excessive_precision)]
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+#[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// The slow (PIL) `BlipImageProcessor`: bicubic resize to a fixed size, rescale, normalise.

@@ -100,7 +100,9 @@ impl ModelSource {
         }
     }
 
-    /// Locates (downloading if needed) the checkpoint's files.
+    /// Locates (downloading if needed) the checkpoint's files. For the hub, a complete snapshot
+    /// of the revision in the local cache is used as is, without asking the hub whether the
+    /// revision has moved; this is what lets a pre-populated cache work offline.
     pub async fn resolve(&self) -> Result<ModelFiles, ModelError> {
         match self {
             Self::Dir(dir) => resolve_dir(dir),
@@ -109,7 +111,7 @@ impl ModelSource {
     }
 }
 
-/// A local checkpoint directory. An archive unpacked with one top-level folder (SageMaker's
+/// A local checkpoint directory. An archive unpacked with a top-level folder (SageMaker's
 /// `model.tar.gz` often is) is looked into.
 fn resolve_dir(dir: &Path) -> Result<ModelFiles, ModelError> {
     let dir = checkpoint_root(dir);
@@ -130,7 +132,8 @@ fn resolve_dir(dir: &Path) -> Result<ModelFiles, ModelError> {
     })
 }
 
-/// `dir`, or its single visible subdirectory when only that one holds a `config.json`.
+/// `dir`, or else its one visible subdirectory that holds a `config.json` (other folders, such
+/// as SageMaker's `code/`, are ignored).
 fn checkpoint_root(dir: &Path) -> PathBuf {
     if dir.join(CONFIG).is_file() {
         return dir.to_path_buf();
@@ -138,14 +141,14 @@ fn checkpoint_root(dir: &Path) -> PathBuf {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return dir.to_path_buf();
     };
-    let subdirs: Vec<PathBuf> = entries
+    let candidates: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok())
         .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
         .map(|entry| entry.path())
-        .filter(|path| path.is_dir())
+        .filter(|path| path.join(CONFIG).is_file())
         .collect();
-    match subdirs.as_slice() {
-        [only] if only.join(CONFIG).is_file() => only.clone(),
+    match candidates.as_slice() {
+        [only] => only.clone(),
         _ => dir.to_path_buf(),
     }
 }

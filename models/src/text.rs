@@ -319,7 +319,7 @@ impl TextDecoder {
             head_transform: w.linear(&format!("{head}.transform.dense"), d, d, true)?,
             head_norm: w.layer_norm(&format!("{head}.transform.LayerNorm"), d, eps)?,
             head_act: Activation::from_config(&cfg.hidden_act),
-            head_decoder: Linear::dense(decoder_weight, Some(decoder_bias)),
+            head_decoder: Linear::dense(decoder_weight, Some(decoder_bias))?,
             max_positions: cfg.max_position_embeddings,
         })
     }

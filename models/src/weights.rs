@@ -168,21 +168,22 @@ impl Weights {
         bias: bool,
     ) -> Result<Linear> {
         let weight_name = format!("{prefix}.weight");
-        let weight = if self.is_quantized() {
-            self.check_shape(&weight_name, &[out_dim, in_dim])?;
-            let qtensor = self
-                .qtensor(&weight_name)
-                .map_err(|e| self.read_error(&weight_name, e))?;
-            LinearWeight::Quantized(QMatMul::from_qtensor(qtensor)?)
-        } else {
-            LinearWeight::Dense(self.get(&weight_name, &[out_dim, in_dim])?)
-        };
         let bias = if bias {
             Some(self.get(&format!("{prefix}.bias"), &[out_dim])?)
         } else {
             None
         };
-        Ok(Linear { weight, bias })
+        if !self.is_quantized() {
+            return Linear::dense(self.get(&weight_name, &[out_dim, in_dim])?, bias);
+        }
+        self.check_shape(&weight_name, &[out_dim, in_dim])?;
+        let qtensor = self
+            .qtensor(&weight_name)
+            .map_err(|e| self.read_error(&weight_name, e))?;
+        Ok(Linear {
+            weight: LinearWeight::Quantized(QMatMul::from_qtensor(qtensor)?),
+            bias,
+        })
     }
 
     pub fn layer_norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<LayerNorm> {
@@ -196,7 +197,8 @@ impl Weights {
 
 #[derive(Debug, Clone)]
 enum LinearWeight {
-    /// [out, in], as stored by PyTorch.
+    /// Transposed to [in, out] and contiguous once at load time, so every product reads the
+    /// weight row-major (faster than a strided [out, in] view, above all for one-row decodes).
     Dense(Tensor),
     Quantized(QMatMul),
 }
@@ -210,11 +212,11 @@ pub(crate) struct Linear {
 
 impl Linear {
     /// A dense layer from a weight already in memory ([out, in], PyTorch layout).
-    pub fn dense(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self {
-            weight: LinearWeight::Dense(weight),
+    pub fn dense(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Self {
+            weight: LinearWeight::Dense(weight.t()?.contiguous()?),
             bias,
-        }
+        })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -223,7 +225,7 @@ impl Linear {
         let rows = x.elem_count() / in_dim;
         let flat = x.reshape((rows, in_dim))?;
         let y = match &self.weight {
-            LinearWeight::Dense(w) => flat.matmul(&w.t()?)?,
+            LinearWeight::Dense(w) => flat.matmul(w)?,
             LinearWeight::Quantized(q) => q.forward(&flat)?,
         };
         let y = match &self.bias {

@@ -185,8 +185,8 @@ variable "retention_days" {
 
 variable "log_retention_days" {
   type        = number
-  description = "Retention of the CloudWatch log groups."
-  default     = 90
+  description = "Retention of the CloudWatch log groups (days; a value CloudWatch Logs accepts)."
+  default     = 365
 }
 
 variable "deletion_protection" {

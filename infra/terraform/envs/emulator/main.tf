@@ -5,7 +5,9 @@
 #   - Cognito threat protection OFF and no explicit feature plan (moto knows neither);
 #   - the inference resize guard off (it shells out to the aws CLI);
 #   - the DLQ's RedriveAllowPolicy off (moto does not know the attribute);
-#   - the endpoint on ml.c5.xlarge: moto's instance-type enum predates ml.c6i / ml.g5.
+#   - the endpoint on ml.c5.xlarge: moto's instance-type enum predates ml.c6i / ml.g5;
+#   - no Application Auto Scaling target/policy for the endpoint (moto lacks its
+#     ListTagsForResource, so the provider cannot read the target back).
 # Not applied here (moto cannot take them or they need real AWS): network, web (ECS, ALB, ACM,
 # WAF, Route 53, CloudFront), bedrock (foundation model lookup), github-oidc, monitoring.
 data "aws_region" "current" {}
@@ -107,4 +109,33 @@ module "iam" {
   web_repository_arn     = module.registry.repository_arns["web"]
   web_log_group_arn      = "arn:aws:logs:${local.region}:123456789012:log-group:/ecs/${local.name_prefix}-web"
   tags                   = local.tags
+}
+
+# The web app's AWS-mode settings for these resources, from the same module that fills the ECS
+# task definition in modules/stack - so the contract tests use exactly the production names.
+module "app_env" {
+  source = "../../modules/app-env"
+  values = {
+    environment            = var.environment
+    region                 = local.region
+    public_base_url        = "https://imgcap.emulator.test"
+    retention_days         = 90
+    bucket_name            = module.storage.bucket_name
+    kms_key_arn            = module.kms.key_arn
+    table_name             = module.data.table_name
+    jobs_index_name        = module.data.jobs_index_name
+    queue_url              = module.queue.queue_url
+    dlq_url                = module.queue.dlq_url
+    sagemaker_endpoint     = module.inference.endpoint_name
+    cognito_user_pool_id   = module.auth.user_pool_id
+    cognito_client_id      = module.auth.client_id
+    cognito_domain         = module.auth.hosted_ui_base_url
+    cognito_issuer         = module.auth.issuer_url
+    cognito_admin_group    = module.auth.admin_group_name
+    session_key_secret_arn = module.secrets.session_key_secret_arn
+    hf_api_key_secret_arn  = module.secrets.hf_api_key_secret_arn
+    bedrock_model_id       = null
+    rekognition_labels     = true
+    metrics_namespace      = "imgcap"
+  }
 }

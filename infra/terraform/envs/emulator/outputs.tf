@@ -130,3 +130,8 @@ output "retention_days" {
   description = "Retention (days) of the S3 lifecycle rule (IMGCAP_RETENTION_DAYS)."
   value       = 90
 }
+
+output "web_environment" {
+  description = "The web app's AWS-mode environment for these resources (scripts/test-infra.sh writes it to test-artifacts/infra/emulator.env for the contract tests)."
+  value       = module.app_env.environment
+}

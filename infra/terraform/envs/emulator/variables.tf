@@ -27,8 +27,8 @@ variable "environment" {
 
 variable "enable_inference_autoscaling" {
   type        = bool
-  description = "Also register the endpoint with Application Auto Scaling in the emulator."
-  default     = true
+  description = "Also register the endpoint with Application Auto Scaling. Off by default: moto does not implement application-autoscaling ListTagsForResource, which the provider calls after RegisterScalableTarget."
+  default     = false
 }
 
 variable "enable_inference_blue_green" {

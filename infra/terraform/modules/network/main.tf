@@ -1,10 +1,23 @@
 # VPC with public and private subnets in az_count AZs, gateway endpoints for S3 and DynamoDB,
 # interface endpoints for the other AWS APIs the app calls, optional NAT, flow logs.
+data "aws_region" "current" {}
+
+# The zones are pinned by name, so the subnet layout never shifts when AWS adds a zone.
 data "aws_availability_zones" "available" {
   state = "available"
-}
 
-data "aws_region" "current" {}
+  filter {
+    name   = "zone-name"
+    values = coalesce(var.availability_zones, [for s in ["a", "b", "c"] : "${data.aws_region.current.name}${s}"])
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) >= var.az_count
+      error_message = "Fewer than az_count of the pinned availability zones are available here; set availability_zones."
+    }
+  }
+}
 
 locals {
   azs                = slice(data.aws_availability_zones.available.names, 0, var.az_count)

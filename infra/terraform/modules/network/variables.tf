@@ -25,6 +25,17 @@ variable "az_count" {
   }
 }
 
+variable "availability_zones" {
+  type        = list(string)
+  description = "Names of the availability zones to use, e.g. [\"eu-west-1a\", \"eu-west-1b\"]; null: <region>a, <region>b, <region>c (set it in regions or accounts without those)."
+  default     = null
+
+  validation {
+    condition     = var.availability_zones == null || length(coalesce(var.availability_zones, [])) >= 2
+    error_message = "availability_zones must list at least two zones."
+  }
+}
+
 variable "enable_nat_gateway" {
   type        = bool
   description = "Create NAT gateway(s) so tasks in private subnets reach the internet (Cognito token endpoint, Hugging Face). Off: the web tasks run in public subnets with a public IP instead."
@@ -58,7 +69,7 @@ variable "extra_interface_endpoint_services" {
 variable "flow_log_retention_days" {
   type        = number
   description = "Retention of the VPC flow log group."
-  default     = 90
+  default     = 365
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_days)

@@ -9,38 +9,36 @@ locals {
   metrics_namespace = "imgcap"
   tags              = merge({ Environment = var.environment }, var.tags)
   endpoint_name     = "${local.name_prefix}-captioner"
+  web_environment   = module.app_env.environment
+}
 
-  # The web app's configuration. Names are the contract with webapp/ (see README_infra.md).
-  web_environment = { for k, v in merge(
-    {
-      IMGCAP_MODE                   = "aws"
-      AWS_REGION                    = local.region
-      IMGCAP_ENVIRONMENT            = var.environment
-      IMGCAP_LISTEN_ADDR            = "0.0.0.0:8080"
-      IMGCAP_PUBLIC_BASE_URL        = local.app_base_url
-      IMGCAP_LOG_FORMAT             = "json"
-      IMGCAP_RETENTION_DAYS         = tostring(var.retention_days)
-      IMGCAP_S3_BUCKET              = module.storage.bucket_name
-      IMGCAP_S3_KMS_KEY_ARN         = module.kms.key_arn
-      IMGCAP_DYNAMODB_TABLE         = module.data.table_name
-      IMGCAP_DYNAMODB_JOBS_INDEX    = module.data.jobs_index_name
-      IMGCAP_SQS_QUEUE_URL          = module.queue.queue_url
-      IMGCAP_SQS_DLQ_URL            = module.queue.dlq_url
-      IMGCAP_SAGEMAKER_ENDPOINT     = module.inference.endpoint_name
-      IMGCAP_COGNITO_USER_POOL_ID   = module.auth.user_pool_id
-      IMGCAP_COGNITO_CLIENT_ID      = module.auth.client_id
-      IMGCAP_COGNITO_DOMAIN         = module.auth.hosted_ui_base_url
-      IMGCAP_COGNITO_ISSUER         = module.auth.issuer_url
-      IMGCAP_COGNITO_ADMIN_GROUP    = module.auth.admin_group_name
-      IMGCAP_SESSION_KEY_SECRET_ARN = module.secrets.session_key_secret_arn
-      IMGCAP_HF_API_KEY_SECRET_ARN  = module.secrets.hf_api_key_secret_arn
-      IMGCAP_BEDROCK_MODEL_ID       = var.enable_bedrock ? module.bedrock[0].model_id : null
-      IMGCAP_REKOGNITION_LABELS     = tostring(var.enable_rekognition)
-      IMGCAP_CLOUDWATCH_NAMESPACE   = local.metrics_namespace
-      TMPDIR                        = "/tmp"
-    },
-    var.extra_web_environment,
-  ) : k => v if v != null }
+# The web app's configuration: names are the contract with webapp/ (see README_infra.md).
+module "app_env" {
+  source = "../app-env"
+  values = {
+    environment            = var.environment
+    region                 = local.region
+    public_base_url        = local.app_base_url
+    retention_days         = var.retention_days
+    bucket_name            = module.storage.bucket_name
+    kms_key_arn            = module.kms.key_arn
+    table_name             = module.data.table_name
+    jobs_index_name        = module.data.jobs_index_name
+    queue_url              = module.queue.queue_url
+    dlq_url                = module.queue.dlq_url
+    sagemaker_endpoint     = module.inference.endpoint_name
+    cognito_user_pool_id   = module.auth.user_pool_id
+    cognito_client_id      = module.auth.client_id
+    cognito_domain         = module.auth.hosted_ui_base_url
+    cognito_issuer         = module.auth.issuer_url
+    cognito_admin_group    = module.auth.admin_group_name
+    session_key_secret_arn = module.secrets.session_key_secret_arn
+    hf_api_key_secret_arn  = module.secrets.hf_api_key_secret_arn
+    bedrock_model_id       = var.enable_bedrock ? module.bedrock[0].model_id : null
+    rekognition_labels     = var.enable_rekognition
+    metrics_namespace      = local.metrics_namespace
+  }
+  extra = var.extra_web_environment
 }
 
 module "kms" {

@@ -6,6 +6,23 @@ data "aws_ec2_managed_prefix_list" "cloudfront" {
   name  = "com.amazonaws.global.cloudfront.origin-facing"
 }
 
+# AWS managed CloudFront policies: no caching (every response is per user), forward everything
+# the app needs, add the standard security headers (HSTS, nosniff, frame options, ...).
+data "aws_cloudfront_cache_policy" "disabled" {
+  count = var.enable_cloudfront ? 1 : 0
+  name  = "Managed-CachingDisabled"
+}
+
+data "aws_cloudfront_origin_request_policy" "all_viewer" {
+  count = var.enable_cloudfront ? 1 : 0
+  name  = "Managed-AllViewer"
+}
+
+data "aws_cloudfront_response_headers_policy" "security" {
+  count = var.enable_cloudfront ? 1 : 0
+  name  = "Managed-SecurityHeadersPolicy"
+}
+
 locals {
   region          = data.aws_region.current.name
   container_name  = "web"
@@ -460,6 +477,37 @@ resource "aws_wafv2_web_acl" "this" {
   }
 
   rule {
+    name     = "aws-anonymous-ip"
+    priority = 15
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesAnonymousIpList"
+        vendor_name = "AWS"
+
+        # Block VPNs/Tor/proxies, but only count requests from hosting providers: people on
+        # corporate proxies or cloud desktops should still be able to use the app.
+        rule_action_override {
+          name = "HostingProviderIPList"
+          action_to_use {
+            count {}
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name_prefix}-anonymous-ip"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
     name     = "aws-common"
     priority = 20
 
@@ -581,15 +629,14 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   default_cache_behavior {
-    target_origin_id       = "alb"
-    viewer_protocol_policy = "redirect-to-https"
-    allowed_methods        = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
-    cached_methods         = ["GET", "HEAD"]
-    compress               = true
-    # Managed policies: CachingDisabled, AllViewer, SecurityHeadersPolicy.
-    cache_policy_id            = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-    origin_request_policy_id   = "216adef6-5c7f-47e4-b989-5492eafa07d3"
-    response_headers_policy_id = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+    target_origin_id           = "alb"
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = true
+    cache_policy_id            = data.aws_cloudfront_cache_policy.disabled[0].id
+    origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer[0].id
+    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security[0].id
   }
 
   restrictions {
