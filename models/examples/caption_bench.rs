@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p imgcap-models [--features mkl] --example caption_bench -- \
-//!     --arch base|large [--dtype f32|f16|bf16] [--batch N]
+//!     --arch base|large [--dtype f32|f16|bf16] [--quantize q8_0|q4k] [--batch N]
 //! ```
 //! Prints one JSON line. Captions are forced to a fixed length (12 tokens concise, 24 creative,
 //! about what real captions take) so every run does the same work; decode figures are per
@@ -18,6 +18,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{blip, blip_text};
 use clap::Parser;
+use imgcap_models::quantize::parse_quantization;
 use imgcap_models::source::WeightFiles;
 use imgcap_models::synthetic::{random_normal, random_weights};
 use imgcap_models::{parse_dtype, BlipConfig, BlipModel, GenerationOptions, Strategy};
@@ -31,6 +32,9 @@ struct Args {
     dtype: String,
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Quantize the checkpoint to GGUF first (`q8_0`, `q4k`, ...); activations then run in f32.
+    #[arg(long)]
+    quantize: Option<String>,
     /// Timed repetitions; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -122,17 +126,27 @@ fn main() -> Result<()> {
         candle_core::safetensors::save(&tensors, &weights_path)?;
         bytes
     };
+    let (weight_files, weights_bytes) = match &args.quantize {
+        None => (
+            WeightFiles::Safetensors(vec![weights_path.clone()]),
+            weights_bytes,
+        ),
+        Some(kind) => {
+            let gguf = dir.path().join("model.gguf");
+            let tensors: Vec<_> = candle_core::safetensors::load(&weights_path, &device)?
+                .into_iter()
+                .collect();
+            imgcap_models::quantize::write_gguf(&tensors, parse_quantization(kind)?, &gguf)?;
+            let bytes = std::fs::metadata(&gguf)?.len() as usize;
+            (WeightFiles::Gguf(gguf), bytes)
+        }
+    };
     let rss_before = rss_mb();
-    let model = BlipModel::load(
-        config.clone(),
-        &WeightFiles::Safetensors(vec![weights_path.clone()]),
-        &device,
-        dtype,
-    )?;
+    let model = BlipModel::load(config.clone(), &weight_files, &device, dtype)?;
     let rss_model = rss_mb() - rss_before;
 
     let size = config.vision.image_size;
-    let pixels = random_normal(&[args.batch, 3, size, size], 1.0, 1)?.to_dtype(dtype)?;
+    let pixels = random_normal(&[args.batch, 3, size, size], 1.0, 1)?.to_dtype(model.dtype())?;
     let bos = config.text.bos_token_id;
 
     let vision_ms = median_ms(args.runs, || Ok(model.encode_images(&pixels).map(drop)?))?;
@@ -194,7 +208,7 @@ fn main() -> Result<()> {
 
     let line = serde_json::json!({
         "arch": args.arch,
-        "dtype": args.dtype,
+        "dtype": args.quantize.as_deref().unwrap_or(&args.dtype),
         "batch": args.batch,
         "vision_ms": round(vision_ms),
         "decode_ms_per_token": round(decode_ms / decode_tokens as f64),

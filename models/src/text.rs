@@ -114,7 +114,9 @@ fn merge_heads(x: &Tensor) -> Result<Tensor> {
     Ok(x.transpose(1, 2)?.reshape((b, t, h * hd))?)
 }
 
-struct SelfAttention {
+/// Query/key/value projections, output projection and the residual LayerNorm of one BERT
+/// attention block; used as self-attention over the text and as cross-attention to the image.
+struct Attention {
     query: Linear,
     key: Linear,
     value: Linear,
@@ -123,8 +125,22 @@ struct SelfAttention {
     heads: usize,
 }
 
-impl SelfAttention {
-    fn forward(
+impl Attention {
+    fn load(w: &Weights, prefix: &str, kv_in: usize, cfg: &TextConfig) -> Result<Self> {
+        let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
+        Ok(Self {
+            query: w.linear(&format!("{prefix}.self.query"), d, d, true)?,
+            key: w.linear(&format!("{prefix}.self.key"), kv_in, d, true)?,
+            value: w.linear(&format!("{prefix}.self.value"), kv_in, d, true)?,
+            output: w.linear(&format!("{prefix}.output.dense"), d, d, true)?,
+            norm: w.layer_norm(&format!("{prefix}.output.LayerNorm"), d, eps)?,
+            heads: cfg.num_attention_heads,
+        })
+    }
+
+    /// Causal self-attention of `x` after the cached keys/values; returns the output and the
+    /// keys/values including `x`'s.
+    fn self_attend(
         &self,
         x: &Tensor,
         cache: Option<&mut (Tensor, Tensor)>,
@@ -152,27 +168,7 @@ impl SelfAttention {
         let out = self.norm.forward(&(self.output.forward(&context)? + x)?)?;
         Ok((out, (k, v)))
     }
-}
 
-/// Additive mask [t, past + t]: position i may attend to keys 0..=past + i.
-fn causal_mask(t: usize, past: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-    let total = past + t;
-    let mask: Vec<f32> = (0..t)
-        .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Ok(Tensor::from_vec(mask, (t, total), device)?.to_dtype(dtype)?)
-}
-
-struct CrossAttention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
-    norm: LayerNorm,
-    heads: usize,
-}
-
-impl CrossAttention {
     fn keys_values(&self, image_embeds: &Tensor) -> Result<(Tensor, Tensor)> {
         Ok((
             split_heads(&self.key.forward(image_embeds)?, self.heads)?,
@@ -181,7 +177,7 @@ impl CrossAttention {
     }
 
     /// `x` [images * group, t, d] attends to its own image's keys/values [images, h, n, hd].
-    fn forward(&self, x: &Tensor, (k, v): &(Tensor, Tensor), group: usize) -> Result<Tensor> {
+    fn cross_attend(&self, x: &Tensor, (k, v): &(Tensor, Tensor), group: usize) -> Result<Tensor> {
         let (s, t, d) = x.dims3()?;
         let (h, hd) = (self.heads, d / self.heads);
         let images = s / group;
@@ -205,9 +201,18 @@ impl CrossAttention {
     }
 }
 
+/// Additive mask [t, past + t]: position i may attend to keys 0..=past + i.
+fn causal_mask(t: usize, past: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let total = past + t;
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Ok(Tensor::from_vec(mask, (t, total), device)?.to_dtype(dtype)?)
+}
+
 struct DecoderLayer {
-    self_attention: SelfAttention,
-    cross_attention: CrossAttention,
+    self_attention: Attention,
+    cross_attention: Attention,
     intermediate: Linear,
     output: Linear,
     output_norm: LayerNorm,
@@ -216,43 +221,15 @@ struct DecoderLayer {
 
 impl DecoderLayer {
     fn load(w: &Weights, prefix: &str, cfg: &TextConfig) -> Result<Self> {
-        let (d, enc, eps) = (
-            cfg.hidden_size,
-            cfg.encoder_hidden_size(),
-            cfg.layer_norm_eps,
-        );
-        let heads = cfg.num_attention_heads;
-        let attention = |kind: &str, kv_in: usize| -> Result<_> {
-            let p = format!("{prefix}.{kind}");
-            Ok((
-                w.linear(&format!("{p}.self.query"), d, d, true)?,
-                w.linear(&format!("{p}.self.key"), kv_in, d, true)?,
-                w.linear(&format!("{p}.self.value"), kv_in, d, true)?,
-                w.linear(&format!("{p}.output.dense"), d, d, true)?,
-                w.layer_norm(&format!("{p}.output.LayerNorm"), d, eps)?,
-            ))
-        };
-        let (query, key, value, output, norm) = attention("attention", d)?;
-        let self_attention = SelfAttention {
-            query,
-            key,
-            value,
-            output,
-            norm,
-            heads,
-        };
-        let (query, key, value, output, norm) = attention("crossattention", enc)?;
-        let cross_attention = CrossAttention {
-            query,
-            key,
-            value,
-            output,
-            norm,
-            heads,
-        };
+        let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         Ok(Self {
-            self_attention,
-            cross_attention,
+            self_attention: Attention::load(w, &format!("{prefix}.attention"), d, cfg)?,
+            cross_attention: Attention::load(
+                w,
+                &format!("{prefix}.crossattention"),
+                cfg.encoder_hidden_size(),
+                cfg,
+            )?,
             intermediate: w.linear(
                 &format!("{prefix}.intermediate.dense"),
                 d,
@@ -370,7 +347,9 @@ impl TextDecoder {
         x = self.embeddings_norm.forward(&x)?;
         let had_cache = !cache.layers.is_empty();
         for (i, layer) in self.layers.iter().enumerate() {
-            let (attended, kv) = layer.self_attention.forward(&x, cache.layers.get_mut(i))?;
+            let (attended, kv) = layer
+                .self_attention
+                .self_attend(&x, cache.layers.get_mut(i))?;
             if had_cache {
                 cache.layers[i] = kv;
             } else {
@@ -379,7 +358,7 @@ impl TextDecoder {
             let attended =
                 layer
                     .cross_attention
-                    .forward(&attended, &image.layers[i], image.group)?;
+                    .cross_attend(&attended, &image.layers[i], image.group)?;
             let hidden = layer.act.forward(&layer.intermediate.forward(&attended)?)?;
             x = layer
                 .output_norm

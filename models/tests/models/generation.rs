@@ -1,6 +1,7 @@
 //! Behaviour of the model on small random checkpoints: batching, caching, precisions,
 //! quantized and broken checkpoints.
 
+use super::support::{max_abs, max_abs_diff};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, IndexOp, Tensor};
@@ -50,32 +51,6 @@ fn load(cfg: &BlipConfig, weights: WeightFiles, dtype: DType) -> Result<BlipMode
 
 fn pixels(n: usize, seed: u64) -> Tensor {
     imgcap_models::synthetic::random_normal(&[n, 3, 32, 32], 1.0, seed).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-fn max_abs(a: &Tensor) -> f32 {
-    a.to_dtype(DType::F32)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 struct Fixture {

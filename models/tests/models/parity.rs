@@ -1,6 +1,7 @@
 //! Parity with the PyTorch reference: `transformers`' BLIP on the tiny random checkpoint in
 //! `fixtures/tiny-blip`, outputs recorded by `scripts/make_tiny_blip.py`.
 
+use super::support::max_abs_diff;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -55,19 +56,6 @@ fn captioner(dir: &Path, dtype: DType) -> Captioner {
             &ModelSource::Dir(dir.to_path_buf()),
             &options,
         ))
-        .unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
         .unwrap()
 }
 
