@@ -1,15 +1,16 @@
-# The modules the AWS emulator (moto) supports, wired exactly as modules/stack wires them, with
-# the emulator-only switches documented in README_infra.md ("Emulator test"):
+# The modules the AWS emulator (moto) supports, wired as modules/stack wires them: kms, storage,
+# data, queue, auth, secrets + generated-secret (session key), registry, inference, iam, app-env.
+# Emulator-only switches (README_infra.md, "Tests"), everything else as in production:
 #   - deletion protection off, force_destroy / force_delete on, secrets recovery window 0,
 #     so that terraform destroy can clean up;
 #   - Cognito threat protection OFF and no explicit feature plan (moto knows neither);
-#   - the inference resize guard off (it shells out to the aws CLI);
 #   - the DLQ's RedriveAllowPolicy off (moto does not know the attribute);
 #   - the endpoint on ml.c5.xlarge: moto's instance-type enum predates ml.c6i / ml.g5;
 #   - no Application Auto Scaling target/policy for the endpoint (moto lacks its
-#     ListTagsForResource, so the provider cannot read the target back).
-# Not applied here (moto cannot take them or they need real AWS): network, web (ECS, ALB, ACM,
-# WAF, Route 53, CloudFront), bedrock (foundation model lookup), github-oidc, monitoring.
+#     ListTagsForResource, so the provider cannot read the target back), resize guard off.
+# Not applied here (moto cannot take them, or they need real AWS): network, web (ECS, ALB, ACM,
+# WAF, Route 53, CloudFront), bedrock (foundation model lookup), github-oidc, monitoring; the
+# terraform test in modules/stack covers them against a mocked provider.
 data "aws_region" "current" {}
 
 locals {
@@ -69,6 +70,12 @@ module "secrets" {
   create_hf_api_key_secret = true
   recovery_window_in_days  = 0
   tags                     = local.tags
+}
+
+module "session_key_value" {
+  source    = "../../modules/generated-secret"
+  secret_id = module.secrets.session_key_secret_arn
+  length    = 64
 }
 
 module "registry" {

@@ -171,6 +171,17 @@ variable "enable_rekognition" {
   default     = false
 }
 
+variable "session_key_version" {
+  type        = number
+  description = "Version of the generated session key; bump it to generate a new key (signs every user out)."
+  default     = 1
+
+  validation {
+    condition     = var.session_key_version >= 1 && floor(var.session_key_version) == var.session_key_version
+    error_message = "session_key_version must be a positive whole number."
+  }
+}
+
 variable "create_hf_api_key_secret" {
   type        = bool
   description = "Create the Hugging Face API key secret (fallback captioner)."
@@ -193,6 +204,12 @@ variable "deletion_protection" {
   type        = bool
   description = "Deletion protection on the table, user pool and ALB; set false and apply before a destroy."
   default     = true
+}
+
+variable "allow_destroy_with_data" {
+  type        = bool
+  description = "Let terraform destroy delete buckets and ECR repositories with their contents; set true only right before a deliberate destroy."
+  default     = false
 }
 
 variable "enable_cloudfront" {

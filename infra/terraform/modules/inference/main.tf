@@ -98,13 +98,7 @@ resource "aws_sagemaker_model" "this" {
     image          = var.image_uri
     mode           = "SingleModel"
     model_data_url = var.model_data_url
-    environment = merge(
-      {
-        IMGCAP_MODEL_DIR              = "/opt/ml/model"
-        SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
-      },
-      var.environment,
-    )
+    environment    = merge({ IMGCAP_MODEL_DIR = "/opt/ml/model" }, var.environment)
   }
 
   tags = var.tags

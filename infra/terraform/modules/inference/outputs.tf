@@ -28,6 +28,11 @@ output "instance_type" {
   value       = var.instance_type
 }
 
+output "volume_kms_key_arn" {
+  description = "KMS key of the endpoint's storage volumes, or null for instance types with local NVMe storage (which reject one)."
+  value       = aws_sagemaker_endpoint_configuration.this.kms_key_arn
+}
+
 output "role_arn" {
   description = "ARN of the SageMaker execution role."
   value       = aws_iam_role.sagemaker.arn

@@ -68,6 +68,7 @@ module "storage" {
   kms_key_arn          = module.kms.key_arn
   retention_days       = var.retention_days
   cors_allowed_origins = [local.app_base_url]
+  force_destroy        = var.allow_destroy_with_data
   tags                 = local.tags
 }
 
@@ -108,10 +109,11 @@ module "secrets" {
 }
 
 module "registry" {
-  source      = "../registry"
-  name_prefix = local.name_prefix
-  kms_key_arn = module.kms.key_arn
-  tags        = local.tags
+  source       = "../registry"
+  name_prefix  = local.name_prefix
+  kms_key_arn  = module.kms.key_arn
+  force_delete = var.allow_destroy_with_data
+  tags         = local.tags
 }
 
 module "bedrock" {
@@ -151,6 +153,7 @@ module "inference" {
   min_instances                   = var.inference_min_instances
   max_instances                   = var.inference_max_instances
   target_invocations_per_instance = var.inference_target_invocations_per_instance
+  resize_guard                    = var.inference_resize_guard
   environment                     = var.inference_environment
   kms_key_arn                     = module.kms.key_arn
   inference_repository_arn        = module.registry.repository_arns["inference"]

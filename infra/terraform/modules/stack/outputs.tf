@@ -62,3 +62,8 @@ output "alarm_topic_arn" {
   description = "ARN of the SNS topic all alarms notify."
   value       = module.monitoring.sns_topic_arn
 }
+
+output "session_key_secret_arn" {
+  description = "ARN of the session-key secret (the roots fill it with a generated value)."
+  value       = module.secrets.session_key_secret_arn
+}

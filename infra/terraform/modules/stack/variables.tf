@@ -91,6 +91,17 @@ variable "inference_instance_type" {
   type        = string
   description = "SageMaker instance type: ml.c6i.xlarge (CPU) or ml.g5.xlarge (GPU). Changing it resizes the endpoint."
   default     = "ml.c6i.xlarge"
+
+  validation {
+    condition     = can(regex("^ml\\.[a-z0-9]+\\.[0-9]*x?large$", var.inference_instance_type))
+    error_message = "inference_instance_type must be a SageMaker instance type such as ml.c6i.xlarge or ml.g5.xlarge."
+  }
+}
+
+variable "inference_resize_guard" {
+  type        = bool
+  description = "Deregister the endpoint from autoscaling (aws CLI, local-exec) before an instance-type change, as SageMaker requires. Needs the aws CLI where terraform runs."
+  default     = true
 }
 
 variable "inference_instance_count" {
@@ -223,6 +234,12 @@ variable "deletion_protection" {
   type        = bool
   description = "Deletion protection on the table, user pool and ALB. Turn off (and apply) before destroying."
   default     = true
+}
+
+variable "allow_destroy_with_data" {
+  type        = bool
+  description = "Let terraform destroy delete the buckets and ECR repositories with their contents. Keep false; set true (with deletion_protection = false) and apply only right before a deliberate destroy."
+  default     = false
 }
 
 variable "waf_rate_limit" {

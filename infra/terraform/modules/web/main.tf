@@ -30,6 +30,9 @@ locals {
   create_cert     = var.certificate_arn == null
   certificate_arn = local.create_cert ? aws_acm_certificate_validation.this[0].certificate_arn : var.certificate_arn
   app_url         = "https://${var.domain_name}/"
+
+  certificate_names  = concat([var.domain_name], var.enable_cloudfront ? [local.origin_domain] : [])
+  validation_options = local.create_cert ? { for o in aws_acm_certificate.this[0].domain_validation_options : o.domain_name => o } : {}
 }
 
 # --- logs -------------------------------------------------------------------------------------
@@ -367,7 +370,7 @@ resource "aws_lb_listener" "https" {
 resource "aws_acm_certificate" "this" {
   count                     = local.create_cert ? 1 : 0
   domain_name               = var.domain_name
-  subject_alternative_names = var.enable_cloudfront ? [local.origin_domain] : []
+  subject_alternative_names = slice(local.certificate_names, 1, length(local.certificate_names))
   validation_method         = "DNS"
   key_algorithm             = "EC_prime256v1"
   tags                      = var.tags
@@ -378,14 +381,13 @@ resource "aws_acm_certificate" "this" {
 }
 
 resource "aws_route53_record" "validation" {
-  for_each = local.create_cert && var.route53_zone_id != null ? {
-    for o in aws_acm_certificate.this[0].domain_validation_options : o.domain_name => o
-  } : {}
+  # Keyed by the (static) names on the certificate, so the plan never depends on apply-time values.
+  for_each = local.create_cert && var.route53_zone_id != null ? toset(local.certificate_names) : toset([])
 
   zone_id         = var.route53_zone_id
-  name            = each.value.resource_record_name
-  type            = each.value.resource_record_type
-  records         = [each.value.resource_record_value]
+  name            = local.validation_options[each.key].resource_record_name
+  type            = local.validation_options[each.key].resource_record_type
+  records         = [local.validation_options[each.key].resource_record_value]
   ttl             = 300
   allow_overwrite = true
 }
