@@ -1,9 +1,18 @@
 //! Wire types shared by the imgcap servers. No I/O and no heavy dependencies.
+//!
+//! The inference server's `POST /invocations` contract lives here ([`CaptionRequest`] in,
+//! [`CaptionResponse`] or [`ErrorBody`] out), so the web app deserializes exactly what the
+//! server serializes. With the `openapi` feature every type also derives `utoipa::ToSchema`.
 
 use serde::{Deserialize, Serialize};
 
+mod invocation;
+
+pub use invocation::*;
+
 /// Which captions a request wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CaptionMode {
     /// At most ten words, from beam search.

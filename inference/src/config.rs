@@ -1,0 +1,259 @@
+//! Command line and environment. Every setting is a flag and an environment variable (`IMGCAP_*`,
+//! or the names SageMaker and Hugging Face define), and its doc comment is its `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use imgcap_models::source::{HubModel, ModelSource};
+
+/// The imgcap model server: a SageMaker bring-your-own-container endpoint that captions JPEG and
+/// PNG images with BLIP, batching concurrent requests.
+///
+/// Without a subcommand it runs `serve` (SageMaker starts the container as `IMAGE serve`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "imgcap-inference",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
+    /// Validate a checkpoint directory (config, tokenizer, every tensor, a test caption) and
+    /// say exactly what is wrong; exit status 1 if anything is.
+    CheckModel(CheckModelArgs),
+    /// Write the `model.tar.gz` a SageMaker model's `ModelDataUrl` points at, after checking
+    /// the checkpoint.
+    Package(PackageArgs),
+    /// Write a GGUF-quantized copy of a checkpoint (a new directory with `model.gguf` and the
+    /// config and tokenizer files), then check it.
+    Quantize(QuantizeArgs),
+    /// GET /ping on this machine and exit 0 when it answers 200, else 1 (for HEALTHCHECK).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Where the checkpoint comes from when `/opt/ml/model` does not exist.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Local checkpoint directory (Hugging Face layout). `serve` loads `/opt/ml/model` instead
+    /// when that exists: SageMaker unpacks the endpoint's model artifact there.
+    #[arg(long, env = "IMGCAP_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Hugging Face model id, used when there is no model directory.
+    #[arg(
+        long,
+        env = "HF_MODEL_ID",
+        default_value = "Salesforce/blip-image-captioning-base"
+    )]
+    pub model_id: String,
+    /// Branch, tag or commit of `--model-id`.
+    #[arg(long, env = "HF_MODEL_REVISION", default_value = "main")]
+    pub revision: String,
+    /// Hugging Face access token for private or gated models.
+    #[arg(long, env = "HF_TOKEN", hide_env_values = true)]
+    pub hf_token: Option<String>,
+    /// Base URL of the Hugging Face hub or a mirror.
+    #[arg(long, env = "HF_ENDPOINT")]
+    pub hf_endpoint: Option<String>,
+}
+
+impl ModelArgs {
+    pub fn hub_model(&self) -> HubModel {
+        HubModel {
+            token: self.hf_token.clone(),
+            endpoint: self.hf_endpoint.clone(),
+            ..HubModel::new(&self.model_id).with_revision(&self.revision)
+        }
+    }
+
+    /// The server's choice: `/opt/ml/model` when it exists, else `--model-dir`, else the hub.
+    pub fn detect(&self) -> ModelSource {
+        ModelSource::detect(self.model_dir.clone(), self.hub_model())
+    }
+
+    /// For the operator tools: `--model-dir` when given, else the hub (`/opt/ml/model` is not
+    /// looked at).
+    pub fn explicit(&self) -> ModelSource {
+        match &self.model_dir {
+            Some(dir) => ModelSource::Dir(dir.clone()),
+            None => ModelSource::Hub(self.hub_model()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for containers and log pipelines).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log line format.
+    #[arg(long, env = "IMGCAP_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax, e.g. `info` or `info,imgcap_inference=debug`.
+    #[arg(long, env = "IMGCAP_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Address to listen on.
+    #[arg(long, env = "IMGCAP_HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port to listen on. SageMaker's `SAGEMAKER_BIND_TO_PORT`, when set, takes precedence.
+    #[arg(long, env = "IMGCAP_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Device: `cpu`, `cuda`, `cuda:N`, `metal`, or `auto` (the first GPU this build supports,
+    /// else the CPU).
+    #[arg(long, env = "IMGCAP_DEVICE", default_value = "auto")]
+    pub device: String,
+    /// Weight and activation precision: `f32`, `f16` or `bf16` (GGUF checkpoints always
+    /// compute in f32).
+    #[arg(long, env = "IMGCAP_DTYPE", default_value = "f32")]
+    pub dtype: String,
+
+    /// Most images captioned together in one batch; 1 disables batching.
+    #[arg(long, env = "IMGCAP_MAX_BATCH_SIZE", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub max_batch_size: u32,
+    /// How long a batch waits for more requests after its first one arrives, in milliseconds.
+    #[arg(long, env = "IMGCAP_MAX_BATCH_WAIT_MS", default_value_t = 10)]
+    pub max_batch_wait_ms: u64,
+    /// `POST /invocations` requests served at once; more get 429 with `Retry-After`.
+    #[arg(long, env = "IMGCAP_MAX_CONCURRENT_REQUESTS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+    /// Largest request body in bytes; larger ones get 413. Default 6 MiB, SageMaker's limit for
+    /// real-time endpoints.
+    #[arg(long, env = "IMGCAP_MAX_BODY_BYTES", default_value_t = 6 * 1024 * 1024)]
+    pub max_body_bytes: u64,
+    /// A request that has no answer after this many milliseconds fails with 504.
+    #[arg(long, env = "IMGCAP_REQUEST_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+    /// On SIGTERM or SIGINT, how long in-flight requests get to finish, in milliseconds.
+    #[arg(long, env = "IMGCAP_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]
+    pub shutdown_timeout_ms: u64,
+    /// Requests decoded and preprocessed at once, on blocking threads beside the model.
+    /// Default: the number of CPUs.
+    #[arg(long, env = "IMGCAP_PREPROCESS_WORKERS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub preprocess_workers: Option<u32>,
+    /// Largest image side in pixels, checked from the header before decoding.
+    #[arg(long, env = "IMGCAP_MAX_IMAGE_SIDE", default_value_t = 16_384,
+          value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_image_side: u32,
+    /// Largest image area in pixels, checked from the header before decoding.
+    #[arg(long, env = "IMGCAP_MAX_IMAGE_PIXELS", default_value_t = 40_000_000,
+          value_parser = clap::value_parser!(u64).range(256..))]
+    pub max_image_pixels: u64,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl ServeArgs {
+    /// `SAGEMAKER_BIND_TO_PORT` when set (SageMaker's contract), else `--port`.
+    pub fn effective_port(&self) -> anyhow::Result<u16> {
+        sagemaker_port().map(|port| port.unwrap_or(self.port))
+    }
+}
+
+fn sagemaker_port() -> anyhow::Result<Option<u16>> {
+    match std::env::var("SAGEMAKER_BIND_TO_PORT") {
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse().map(Some).map_err(|_| {
+                anyhow::anyhow!("SAGEMAKER_BIND_TO_PORT={value:?} is not a port number")
+            })
+        }
+        _ => Ok(None),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CheckModelArgs {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The archive to write.
+    #[arg(long, env = "IMGCAP_PACKAGE_OUT", default_value = "model.tar.gz")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The directory to write (created; must not hold a checkpoint already).
+    #[arg(long, env = "IMGCAP_QUANTIZE_OUT")]
+    pub out: PathBuf,
+    /// Quantization of the linear layers: `q8_0` (near-lossless, 4x smaller matrices) or `q4k`
+    /// (smaller, coarser); also `q4_0`, `q5k`, `q6k`, `f16`.
+    #[arg(long = "type", env = "IMGCAP_QUANTIZE_TYPE", default_value = "q8_0")]
+    pub quantization: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Port of the local server. SageMaker's `SAGEMAKER_BIND_TO_PORT`, when set, takes
+    /// precedence.
+    #[arg(long, env = "IMGCAP_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Give up after this many milliseconds.
+    #[arg(long, env = "IMGCAP_HEALTHCHECK_TIMEOUT_MS", default_value_t = 2_000)]
+    pub timeout_ms: u64,
+}
+
+impl HealthcheckArgs {
+    pub fn effective_port(&self) -> anyhow::Result<u16> {
+        sagemaker_port().map(|port| port.unwrap_or(self.port))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_is_the_default_and_flags_work_with_or_without_it() {
+        let cli = Cli::try_parse_from(["imgcap-inference"]).unwrap();
+        assert!(cli.command.is_none());
+        let cli = Cli::try_parse_from(["imgcap-inference", "--max-batch-size", "1", "--port", "9"])
+            .unwrap();
+        assert_eq!((cli.serve.max_batch_size, cli.serve.port), (1, 9));
+        let cli =
+            Cli::try_parse_from(["imgcap-inference", "serve", "--max-batch-size", "4"]).unwrap();
+        match cli.command {
+            Some(Command::Serve(args)) => assert_eq!(args.max_batch_size, 4),
+            other => panic!("expected serve, got {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["imgcap-inference", "--max-batch-size", "0"]).is_err());
+    }
+}

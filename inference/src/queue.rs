@@ -1,0 +1,367 @@
+//! Dynamic batching. Handlers send preprocessed images to one batching task over a channel; it
+//! gathers up to `max_batch_size` of them, waiting at most `max_batch_wait` after the first one
+//! arrived, drops those whose client has gone, and hands the batch to the model thread, which
+//! runs one batched vision pass and batched decodes and answers each request over its oneshot.
+//! While a batch runs, the next one gathers in the channel.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use candle_core::Tensor;
+use imgcap_models::{CaptionOptions, Captioner, ImageCaptions, ModelError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::state::Health;
+use crate::telemetry;
+
+/// One request waiting for a batch.
+pub struct Entry {
+    /// `[3, h, w]` channel-first model input.
+    pub pixels: Vec<f32>,
+    pub options: CaptionOptions,
+    pub enqueued: Instant,
+    pub reply: oneshot::Sender<Result<Captioned, ApiError>>,
+    /// The request's span, so model-side logs carry its request id.
+    pub span: tracing::Span,
+}
+
+/// What a request gets back from its batch.
+#[derive(Debug)]
+pub struct Captioned {
+    pub captions: ImageCaptions,
+    pub queue_time: Duration,
+    pub inference_time: Duration,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    pub max_batch_size: usize,
+    pub max_batch_wait: Duration,
+}
+
+/// The handlers' side of the queue.
+#[derive(Clone)]
+pub struct Queue {
+    sender: mpsc::Sender<Entry>,
+    size: Arc<AtomicU64>,
+}
+
+impl Queue {
+    /// Starts the batching task and the model thread.
+    pub fn start(
+        captioner: Arc<Captioner>,
+        config: BatchConfig,
+        capacity: usize,
+        health: Arc<Health>,
+    ) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let size = Arc::new(AtomicU64::new(0));
+        let model = ModelThread::spawn(captioner, health)?;
+        tokio::spawn(batching_task(receiver, model, config, size.clone()));
+        Ok(Self { sender, size })
+    }
+
+    /// Requests preprocessed and waiting for a batch.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// Queues one image and waits for its captions.
+    pub async fn caption(
+        &self,
+        pixels: Vec<f32>,
+        options: CaptionOptions,
+    ) -> Result<Captioned, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let entry = Entry {
+            pixels,
+            options,
+            enqueued: Instant::now(),
+            reply,
+            span: tracing::Span::current(),
+        };
+        self.size.fetch_add(1, Ordering::Relaxed);
+        telemetry::queue_size(self.size());
+        if self.sender.send(entry).await.is_err() {
+            self.size.fetch_sub(1, Ordering::Relaxed);
+            return Err(ApiError::Internal {
+                cause: "the batching task has stopped".into(),
+            });
+        }
+        answer.await.map_err(|_| ApiError::Internal {
+            cause: "the model thread dropped the request".into(),
+        })?
+    }
+}
+
+async fn batching_task(
+    mut receiver: mpsc::Receiver<Entry>,
+    model: ModelThread,
+    config: BatchConfig,
+    size: Arc<AtomicU64>,
+) {
+    while let Some(first) = receiver.recv().await {
+        let deadline = tokio::time::Instant::from_std(first.enqueued + config.max_batch_wait);
+        let mut batch = vec![first];
+        while batch.len() < config.max_batch_size {
+            // `timeout_at` polls the channel before looking at the clock, so entries already
+            // queued join even when the deadline passed while the previous batch ran.
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(entry)) => batch.push(entry),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        size.fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        telemetry::queue_size(size.load(Ordering::Relaxed));
+        let gathered = batch.len();
+        batch.retain(|entry| !entry.reply.is_closed());
+        if batch.len() < gathered {
+            telemetry::abandoned(gathered - batch.len());
+            tracing::debug!(
+                dropped = gathered - batch.len(),
+                "dropped requests whose client has gone"
+            );
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        if model.run(batch).await.is_err() {
+            tracing::error!("the model thread has stopped; no more batches will run");
+            return;
+        }
+    }
+}
+
+/// A batch for the model thread, and how it says it is done.
+struct Job {
+    entries: Vec<Entry>,
+    done: oneshot::Sender<()>,
+}
+
+/// The one OS thread that runs the model, so inference never blocks the async runtime.
+struct ModelThread {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl ModelThread {
+    fn spawn(captioner: Arc<Captioner>, health: Arc<Health>) -> std::io::Result<Self> {
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("imgcap-model".into())
+            .spawn(move || {
+                for job in receiver {
+                    run_job(&captioner, &health, job);
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `entries` as one batch; returns when every entry has its answer.
+    async fn run(&self, entries: Vec<Entry>) -> Result<(), ()> {
+        let (done, finished) = oneshot::channel();
+        self.jobs.send(Job { entries, done }).map_err(drop)?;
+        finished.await.map_err(drop)
+    }
+}
+
+fn run_job(captioner: &Captioner, health: &Health, job: Job) {
+    let started = Instant::now();
+    let n = job.entries.len();
+    telemetry::batch_size(n);
+    let outcome = catch_unwind(AssertUnwindSafe(|| caption_batch(captioner, &job.entries)));
+    let inference_time = started.elapsed();
+    telemetry::inference_duration(inference_time);
+    let results = match outcome {
+        Ok(Ok(captions)) if captions.len() == n => Ok(captions),
+        Ok(Ok(captions)) => Err(Failure::Internal(format!(
+            "the model returned {} results for {n} images",
+            captions.len()
+        ))),
+        Ok(Err(err)) => {
+            if is_device_failure(&err) {
+                tracing::error!(error = %err, "device failure: marking the backend unhealthy");
+                health.mark_unhealthy();
+            }
+            Err(Failure::Backend(err.to_string()))
+        }
+        Err(panic) => {
+            let cause = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(%cause, "the model panicked: marking the backend unhealthy");
+            health.mark_unhealthy();
+            Err(Failure::Internal(cause))
+        }
+    };
+    match results {
+        Ok(captions) => {
+            for (entry, captions) in job.entries.into_iter().zip(captions) {
+                let _guard = entry.span.enter();
+                let queue_time = started.saturating_duration_since(entry.enqueued);
+                telemetry::queue_duration(queue_time);
+                for (kind, caption) in [
+                    ("concise", &captions.concise),
+                    ("creative", &captions.creative),
+                ] {
+                    if let Some(caption) = caption {
+                        telemetry::generated_tokens(kind, caption.tokens);
+                    }
+                }
+                tracing::debug!(batch_size = n, ?queue_time, ?inference_time, "captioned");
+                let _ = entry.reply.send(Ok(Captioned {
+                    captions,
+                    queue_time,
+                    inference_time,
+                    batch_size: n,
+                }));
+            }
+        }
+        Err(failure) => {
+            for entry in job.entries {
+                let _ = entry.reply.send(Err(failure.to_error()));
+            }
+        }
+    }
+    let _ = job.done.send(());
+}
+
+/// Why a whole batch failed; every request of the batch gets the same error.
+enum Failure {
+    Backend(String),
+    Internal(String),
+}
+
+impl Failure {
+    fn to_error(&self) -> ApiError {
+        match self {
+            Self::Backend(cause) => ApiError::Backend {
+                cause: cause.clone(),
+            },
+            Self::Internal(cause) => ApiError::Internal {
+                cause: cause.clone(),
+            },
+        }
+    }
+}
+
+/// Stacks the batch's images into one `[n, 3, h, w]` tensor on the model's device and captions
+/// them, each with its own options.
+fn caption_batch(
+    captioner: &Captioner,
+    entries: &[Entry],
+) -> Result<Vec<ImageCaptions>, ModelError> {
+    let processor = captioner.processor();
+    let (h, w) = (processor.height as usize, processor.width as usize);
+    let mut data = Vec::with_capacity(entries.len() * 3 * h * w);
+    for entry in entries {
+        data.extend_from_slice(&entry.pixels);
+    }
+    let pixels = Tensor::from_vec(data, (entries.len(), 3, h, w), captioner.model().device())?;
+    let options: Vec<CaptionOptions> = entries.iter().map(|e| e.options.clone()).collect();
+    captioner.caption_pixels(&pixels, &options)
+}
+
+/// A GPU error leaves the device in an unknown state (CUDA errors are sticky): the server
+/// must stop taking work. CPU-side errors concern one batch only.
+pub fn is_device_failure(err: &ModelError) -> bool {
+    let ModelError::Backend(err) = err else {
+        return false;
+    };
+    let mut err = err;
+    loop {
+        match err {
+            candle_core::Error::Cuda(_) | candle_core::Error::Metal(_) => return true,
+            candle_core::Error::WithBacktrace { inner, .. }
+            | candle_core::Error::Context { inner, .. }
+            | candle_core::Error::WithPath { inner, .. } => err = inner,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use imgcap_common::CaptionMode;
+    use imgcap_models::source::ModelSource;
+    use imgcap_models::LoadOptions;
+
+    use super::*;
+
+    async fn tiny_queue(max_batch_wait: Duration) -> Queue {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/tiny-blip");
+        let captioner = Captioner::load(&ModelSource::Dir(dir), &LoadOptions::default())
+            .await
+            .unwrap();
+        let config = BatchConfig {
+            max_batch_size: 8,
+            max_batch_wait,
+        };
+        Queue::start(Arc::new(captioner), config, 8, Arc::new(Health::default())).unwrap()
+    }
+
+    fn spawn_caption(
+        queue: &Queue,
+        mode: CaptionMode,
+    ) -> tokio::task::JoinHandle<Result<Captioned, ApiError>> {
+        let queue = queue.clone();
+        let options = CaptionOptions {
+            mode,
+            ..CaptionOptions::default()
+        };
+        tokio::spawn(async move { queue.caption(vec![0.5; 3 * 64 * 64], options).await })
+    }
+
+    async fn until_queued(queue: &Queue, n: u64) {
+        while queue.size() < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn one_batch_serves_requests_with_different_options() {
+        let queue = tiny_queue(Duration::from_millis(500)).await;
+        let concise = spawn_caption(&queue, CaptionMode::Concise);
+        let creative = spawn_caption(&queue, CaptionMode::Creative);
+        let concise = concise.await.unwrap().unwrap();
+        let creative = creative.await.unwrap().unwrap();
+        assert_eq!((concise.batch_size, creative.batch_size), (2, 2));
+        assert!(concise.captions.concise.is_some() && concise.captions.creative.is_none());
+        assert!(creative.captions.creative.is_some() && creative.captions.concise.is_none());
+        assert_eq!(queue.size(), 0);
+    }
+
+    #[tokio::test]
+    async fn requests_whose_client_has_gone_leave_the_batch() {
+        let queue = tiny_queue(Duration::from_millis(500)).await;
+        let kept = spawn_caption(&queue, CaptionMode::Both);
+        let gone = spawn_caption(&queue, CaptionMode::Both);
+        // Both wait in the batch being gathered; then one client goes away.
+        until_queued(&queue, 2).await;
+        gone.abort();
+        let kept = kept.await.unwrap().unwrap();
+        assert_eq!(kept.batch_size, 1, "the abandoned request was not run");
+        assert!(kept.captions.concise.is_some() && kept.captions.creative.is_some());
+        assert_eq!(queue.size(), 0);
+    }
+
+    #[test]
+    fn only_gpu_errors_count_as_device_failures() {
+        let cuda = candle_core::Error::Cuda("CUDA_ERROR_ILLEGAL_ADDRESS".into());
+        assert!(is_device_failure(&ModelError::Backend(
+            cuda.context("in the vision encoder")
+        )));
+        let shape = candle_core::Error::Msg("shape mismatch".into());
+        assert!(!is_device_failure(&ModelError::Backend(shape)));
+        assert!(!is_device_failure(&ModelError::InvalidOptions(
+            "num_beams".into()
+        )));
+    }
+}

@@ -1,0 +1,165 @@
+//! Prometheus metrics (`GET /metrics`) and logging setup.
+//!
+//! Names say what they measure, with the `imgcap_inference_` prefix and the unit last. Durations
+//! are histograms in seconds, the batch size a histogram of images per batch.
+
+use std::time::Duration;
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogArgs, LogFormat};
+
+pub const REQUESTS: &str = "imgcap_inference_requests_total";
+pub const REQUEST_SUCCESS: &str = "imgcap_inference_request_success_total";
+pub const REQUEST_FAILURE: &str = "imgcap_inference_request_failure_total";
+pub const REQUEST_DURATION: &str = "imgcap_inference_request_duration_seconds";
+pub const PREPROCESS_DURATION: &str = "imgcap_inference_preprocess_duration_seconds";
+pub const QUEUE_DURATION: &str = "imgcap_inference_queue_duration_seconds";
+pub const INFERENCE_DURATION: &str = "imgcap_inference_inference_duration_seconds";
+pub const BATCH_SIZE: &str = "imgcap_inference_batch_size";
+pub const QUEUE_SIZE: &str = "imgcap_inference_queue_size";
+pub const ABANDONED: &str = "imgcap_inference_abandoned_requests_total";
+pub const GENERATED_TOKENS: &str = "imgcap_inference_generated_tokens_total";
+pub const MODEL_LOAD_DURATION: &str = "imgcap_inference_model_load_duration_seconds";
+
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// Installs the global recorder; the handle renders `/metrics`.
+pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), BATCH_BUCKETS)?
+        .install_recorder()?;
+    describe_counter!(
+        REQUESTS,
+        "POST /invocations requests answered, by HTTP status"
+    );
+    describe_counter!(
+        REQUEST_SUCCESS,
+        "POST /invocations requests answered with 200"
+    );
+    describe_counter!(
+        REQUEST_FAILURE,
+        "POST /invocations requests that failed, by error_type"
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "POST /invocations from arrival to answer"
+    );
+    describe_histogram!(
+        PREPROCESS_DURATION,
+        Unit::Seconds,
+        "Body parsing, image decoding, resizing and normalisation per request"
+    );
+    describe_histogram!(
+        QUEUE_DURATION,
+        Unit::Seconds,
+        "Time a preprocessed request waited for its batch to start"
+    );
+    describe_histogram!(
+        INFERENCE_DURATION,
+        Unit::Seconds,
+        "Time the model spent on one batch"
+    );
+    describe_histogram!(BATCH_SIZE, Unit::Count, "Images per batch run on the model");
+    describe_gauge!(
+        QUEUE_SIZE,
+        Unit::Count,
+        "Preprocessed requests waiting for a batch"
+    );
+    describe_counter!(
+        ABANDONED,
+        "Queued requests dropped before their batch because the client had gone"
+    );
+    describe_counter!(
+        GENERATED_TOKENS,
+        "Tokens generated, end tokens included, by caption kind"
+    );
+    describe_gauge!(
+        MODEL_LOAD_DURATION,
+        Unit::Seconds,
+        "Time to load and warm up the model"
+    );
+    Ok(handle)
+}
+
+/// The metrics exporter keeps raw histogram samples until they are rendered or upkeep runs;
+/// without a scraper they would accumulate.
+pub fn spawn_upkeep(handle: PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
+pub fn request_finished(status: u16, error_type: Option<&'static str>, duration: Duration) {
+    counter!(REQUESTS, "status" => status.to_string()).increment(1);
+    match error_type {
+        None => counter!(REQUEST_SUCCESS).increment(1),
+        Some(error_type) => counter!(REQUEST_FAILURE, "error_type" => error_type).increment(1),
+    }
+    histogram!(REQUEST_DURATION).record(duration.as_secs_f64());
+}
+
+pub fn preprocess_duration(duration: Duration) {
+    histogram!(PREPROCESS_DURATION).record(duration.as_secs_f64());
+}
+
+pub fn queue_duration(duration: Duration) {
+    histogram!(QUEUE_DURATION).record(duration.as_secs_f64());
+}
+
+pub fn inference_duration(duration: Duration) {
+    histogram!(INFERENCE_DURATION).record(duration.as_secs_f64());
+}
+
+pub fn batch_size(size: usize) {
+    histogram!(BATCH_SIZE).record(size as f64);
+}
+
+pub fn queue_size(size: u64) {
+    gauge!(QUEUE_SIZE).set(size as f64);
+}
+
+pub fn abandoned(count: usize) {
+    counter!(ABANDONED).increment(count as u64);
+}
+
+pub fn generated_tokens(caption: &'static str, tokens: usize) {
+    counter!(GENERATED_TOKENS, "caption" => caption).increment(tokens as u64);
+}
+
+pub fn model_loaded(duration: Duration) {
+    gauge!(MODEL_LOAD_DURATION).set(duration.as_secs_f64());
+}
+
+/// JSON lines by default (containers), text for people; the filter in `tracing` syntax.
+pub fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&args.log_level)
+        .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match args.log_format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}

@@ -1,0 +1,693 @@
+//! The one typed configuration: `imgcap.toml` (optional) overridden by `IMGCAP_*` variables,
+//! validated before anything starts. Every error names the key (and the variable) at fault.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Embedded,
+    Aws,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Embedded,
+    Endpoint,
+}
+
+impl ProviderKind {
+    fn parse(name: &str) -> Result<Self, String> {
+        match name.trim() {
+            "embedded" => Ok(Self::Embedded),
+            "endpoint" => Ok(Self::Endpoint),
+            "sagemaker" | "bedrock" | "hf" => Err(format!(
+                "captioner `{name}` is not available in this build yet: use embedded or endpoint"
+            )),
+            other => Err(format!(
+                "unknown captioner `{other}`: use embedded or endpoint"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `embedded` (one machine, no cloud account) or `aws`.
+    pub mode: Mode,
+    pub listen_addr: SocketAddr,
+    /// Absolute base of the URLs the app hands out (signed blob URLs), no trailing slash.
+    pub public_base_url: String,
+    /// Embedded mode: SQLite database, blobs and generated secrets live here.
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub upload: UploadConfig,
+    pub rate_limit: RateLimitConfig,
+    pub blobs: BlobConfig,
+    pub worker: WorkerConfig,
+    pub retention: RetentionConfig,
+    pub captioner: CaptionerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    pub max_bytes: u64,
+    pub max_side: u32,
+    pub max_pixels: u64,
+    pub min_side: u32,
+    /// Longest side of the thumbnail.
+    pub thumbnail_side: u32,
+    pub thumbnail_quality: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub uploads_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobConfig {
+    pub url_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Caption jobs run at once; 0 runs no worker (an API-only instance).
+    pub concurrency: u32,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub visibility_timeout_secs: u64,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub days: u32,
+    pub sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptionerConfig {
+    /// Providers in the order they are tried.
+    pub chain: Vec<ProviderKind>,
+    pub embedded: EmbeddedCaptionerConfig,
+    pub endpoint: EndpointCaptionerConfig,
+}
+
+/// Timeout and circuit breaker of one chain entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    pub timeout_ms: u64,
+    /// Consecutive failures that open the circuit.
+    pub failure_threshold: u32,
+    /// How long an open circuit waits before one trial call.
+    pub cooldown_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedCaptionerConfig {
+    /// A local checkpoint directory; when absent, `model_id` is fetched from the hub.
+    pub model_dir: Option<PathBuf>,
+    pub model_id: String,
+    /// `cpu`, `cuda`, `cuda:N`, `metal` or `auto`.
+    pub device: String,
+    pub timeout_ms: u64,
+    pub failure_threshold: u32,
+    pub cooldown_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointCaptionerConfig {
+    /// The full URL of an `/invocations` route, e.g. `http://127.0.0.1:8080/invocations`.
+    pub url: Option<String>,
+    pub timeout_ms: u64,
+    pub failure_threshold: u32,
+    pub cooldown_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Embedded,
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            log_format: LogFormat::Text,
+            upload: UploadConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            blobs: BlobConfig::default(),
+            worker: WorkerConfig::default(),
+            retention: RetentionConfig::default(),
+            captioner: CaptionerConfig::default(),
+        }
+    }
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10 * 1024 * 1024,
+            max_side: 16384,
+            max_pixels: 40_000_000,
+            min_side: 16,
+            thumbnail_side: 300,
+            thumbnail_quality: 85,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            uploads_per_hour: 60,
+        }
+    }
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self { url_ttl_secs: 300 }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            max_attempts: 5,
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            visibility_timeout_secs: 300,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            days: 90,
+            sweep_interval_secs: 3600,
+        }
+    }
+}
+
+impl Default for CaptionerConfig {
+    fn default() -> Self {
+        Self {
+            chain: vec![ProviderKind::Embedded],
+            embedded: EmbeddedCaptionerConfig::default(),
+            endpoint: EndpointCaptionerConfig::default(),
+        }
+    }
+}
+
+impl Default for EmbeddedCaptionerConfig {
+    fn default() -> Self {
+        Self {
+            model_dir: None,
+            model_id: "Salesforce/blip-image-captioning-base".into(),
+            device: "cpu".into(),
+            timeout_ms: 60_000,
+            failure_threshold: 3,
+            cooldown_ms: 30_000,
+        }
+    }
+}
+
+impl Default for EndpointCaptionerConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_ms: 30_000,
+            failure_threshold: 3,
+            cooldown_ms: 30_000,
+        }
+    }
+}
+
+impl EmbeddedCaptionerConfig {
+    pub fn breaker(&self) -> BreakerConfig {
+        BreakerConfig {
+            timeout_ms: self.timeout_ms,
+            failure_threshold: self.failure_threshold,
+            cooldown_ms: self.cooldown_ms,
+        }
+    }
+}
+
+impl EndpointCaptionerConfig {
+    pub fn breaker(&self) -> BreakerConfig {
+        BreakerConfig {
+            timeout_ms: self.timeout_ms,
+            failure_threshold: self.failure_threshold,
+            cooldown_ms: self.cooldown_ms,
+        }
+    }
+}
+
+impl BreakerConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+    pub fn cooldown(&self) -> Duration {
+        Duration::from_millis(self.cooldown_ms)
+    }
+}
+
+/// How an environment variable's text becomes a TOML value.
+#[derive(Clone, Copy)]
+enum EnvKind {
+    Str,
+    Int,
+    List,
+}
+
+/// Every environment override: variable, key, kind. `.env.example` documents the same list
+/// (a unit test keeps them in step).
+const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
+    ("IMGCAP_MODE", "mode", EnvKind::Str),
+    ("IMGCAP_LISTEN_ADDR", "listen_addr", EnvKind::Str),
+    ("IMGCAP_PUBLIC_BASE_URL", "public_base_url", EnvKind::Str),
+    ("IMGCAP_DATA_DIR", "data_dir", EnvKind::Str),
+    ("IMGCAP_LOG_FORMAT", "log_format", EnvKind::Str),
+    ("IMGCAP_UPLOAD_MAX_BYTES", "upload.max_bytes", EnvKind::Int),
+    ("IMGCAP_UPLOAD_MAX_SIDE", "upload.max_side", EnvKind::Int),
+    (
+        "IMGCAP_UPLOAD_MAX_PIXELS",
+        "upload.max_pixels",
+        EnvKind::Int,
+    ),
+    ("IMGCAP_UPLOAD_MIN_SIDE", "upload.min_side", EnvKind::Int),
+    (
+        "IMGCAP_UPLOAD_THUMBNAIL_SIDE",
+        "upload.thumbnail_side",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_UPLOAD_THUMBNAIL_QUALITY",
+        "upload.thumbnail_quality",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_RATE_LIMIT_UPLOADS_PER_HOUR",
+        "rate_limit.uploads_per_hour",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_BLOBS_URL_TTL_SECS",
+        "blobs.url_ttl_secs",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_WORKER_CONCURRENCY",
+        "worker.concurrency",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_WORKER_MAX_ATTEMPTS",
+        "worker.max_attempts",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_WORKER_RETRY_BASE_MS",
+        "worker.retry_base_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_WORKER_RETRY_MAX_MS",
+        "worker.retry_max_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_WORKER_VISIBILITY_TIMEOUT_SECS",
+        "worker.visibility_timeout_secs",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_WORKER_POLL_INTERVAL_MS",
+        "worker.poll_interval_ms",
+        EnvKind::Int,
+    ),
+    ("IMGCAP_RETENTION_DAYS", "retention.days", EnvKind::Int),
+    (
+        "IMGCAP_RETENTION_SWEEP_INTERVAL_SECS",
+        "retention.sweep_interval_secs",
+        EnvKind::Int,
+    ),
+    ("IMGCAP_CAPTIONER_CHAIN", "captioner.chain", EnvKind::List),
+    (
+        "IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR",
+        "captioner.embedded.model_dir",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_EMBEDDED_MODEL_ID",
+        "captioner.embedded.model_id",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_EMBEDDED_DEVICE",
+        "captioner.embedded.device",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_EMBEDDED_TIMEOUT_MS",
+        "captioner.embedded.timeout_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_EMBEDDED_FAILURE_THRESHOLD",
+        "captioner.embedded.failure_threshold",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_EMBEDDED_COOLDOWN_MS",
+        "captioner.embedded.cooldown_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_ENDPOINT_URL",
+        "captioner.endpoint.url",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_ENDPOINT_TIMEOUT_MS",
+        "captioner.endpoint.timeout_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_ENDPOINT_FAILURE_THRESHOLD",
+        "captioner.endpoint.failure_threshold",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_ENDPOINT_COOLDOWN_MS",
+        "captioner.endpoint.cooldown_ms",
+        EnvKind::Int,
+    ),
+];
+
+/// The variable that names the configuration file (default `imgcap.toml`, optional).
+pub const CONFIG_FILE_VAR: &str = "IMGCAP_CONFIG";
+
+impl Config {
+    /// Reads `path` (when it exists) and the process environment, then validates.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+        };
+        Self::from_sources(&text, std::env::vars())
+    }
+
+    /// The file's text and the environment, as pairs; validated.
+    pub fn from_sources(
+        toml_text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, String> {
+        let mut table: toml::Table =
+            toml::from_str(toml_text).map_err(|e| format!("configuration file: {e}"))?;
+        for (name, value) in env {
+            // An empty variable (as copied from .env.example) means "not set".
+            if !name.starts_with("IMGCAP_") || name == CONFIG_FILE_VAR || value.is_empty() {
+                continue;
+            }
+            let Some(&(_, key, kind)) = ENV_KEYS.iter().find(|(var, _, _)| *var == name) else {
+                // Secrets (IMGCAP_SIGNING_KEY...) and AWS-mode names are read elsewhere.
+                continue;
+            };
+            let parsed = match kind {
+                EnvKind::Str => toml::Value::String(value),
+                EnvKind::Int => value
+                    .trim()
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .map_err(|_| {
+                        format!("{name} (`{key}`): expected a whole number, got `{value}`")
+                    })?,
+                EnvKind::List => toml::Value::Array(
+                    value
+                        .split(',')
+                        .map(|s| toml::Value::String(s.trim().to_owned()))
+                        .collect(),
+                ),
+            };
+            set_key(&mut table, key, parsed);
+        }
+        check_chain_names(&table)?;
+        let config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("configuration: {}", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.mode == Mode::Aws {
+            return Err(
+                "`mode` = \"aws\" is not available in this build yet: use \"embedded\"".into(),
+            );
+        }
+        let positive = |key: &str, value: u64| {
+            if value == 0 {
+                Err(format!("`{key}` must be greater than 0"))
+            } else {
+                Ok(())
+            }
+        };
+        if !(self.public_base_url.starts_with("http://")
+            || self.public_base_url.starts_with("https://"))
+            || self.public_base_url.ends_with('/')
+        {
+            return Err("`public_base_url` must be an http(s) URL without a trailing slash".into());
+        }
+        positive("upload.max_bytes", self.upload.max_bytes)?;
+        positive("upload.max_side", self.upload.max_side.into())?;
+        positive("upload.max_pixels", self.upload.max_pixels)?;
+        if self.upload.min_side > self.upload.max_side {
+            return Err("`upload.min_side` must not exceed `upload.max_side`".into());
+        }
+        if !(16..=4096).contains(&self.upload.thumbnail_side) {
+            return Err("`upload.thumbnail_side` must be between 16 and 4096".into());
+        }
+        if !(1..=100).contains(&self.upload.thumbnail_quality) {
+            return Err("`upload.thumbnail_quality` must be between 1 and 100".into());
+        }
+        positive(
+            "rate_limit.uploads_per_hour",
+            self.rate_limit.uploads_per_hour.into(),
+        )?;
+        positive("blobs.url_ttl_secs", self.blobs.url_ttl_secs)?;
+        positive("worker.max_attempts", self.worker.max_attempts.into())?;
+        positive("worker.retry_base_ms", self.worker.retry_base_ms)?;
+        if self.worker.retry_max_ms < self.worker.retry_base_ms {
+            return Err("`worker.retry_max_ms` must be at least `worker.retry_base_ms`".into());
+        }
+        positive(
+            "worker.visibility_timeout_secs",
+            self.worker.visibility_timeout_secs,
+        )?;
+        positive("worker.poll_interval_ms", self.worker.poll_interval_ms)?;
+        positive("retention.days", self.retention.days.into())?;
+        positive(
+            "retention.sweep_interval_secs",
+            self.retention.sweep_interval_secs,
+        )?;
+        if self.captioner.chain.is_empty() {
+            return Err("`captioner.chain` must name at least one captioner".into());
+        }
+        for (i, kind) in self.captioner.chain.iter().enumerate() {
+            if self.captioner.chain[..i].contains(kind) {
+                return Err(format!("`captioner.chain` names {kind:?} twice"));
+            }
+        }
+        for (section, breaker) in [
+            ("captioner.embedded", self.captioner.embedded.breaker()),
+            ("captioner.endpoint", self.captioner.endpoint.breaker()),
+        ] {
+            positive(&format!("{section}.timeout_ms"), breaker.timeout_ms)?;
+            positive(
+                &format!("{section}.failure_threshold"),
+                breaker.failure_threshold.into(),
+            )?;
+        }
+        if self.captioner.chain.contains(&ProviderKind::Endpoint) {
+            match &self.captioner.endpoint.url {
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+                Some(_) => return Err("`captioner.endpoint.url` must be an http(s) URL".into()),
+                None => {
+                    return Err(
+                        "`captioner.endpoint.url` is required when the chain has `endpoint`".into(),
+                    )
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("imgcap.sqlite3")
+    }
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.data_dir.join("secrets")
+    }
+}
+
+fn set_key(table: &mut toml::Table, dotted: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().expect("keys are not empty");
+    let mut current = table;
+    for part in parts {
+        let entry = current
+            .entry(part)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        current = entry.as_table_mut().expect("just made a table");
+    }
+    current.insert(last.to_owned(), value);
+}
+
+/// Names the key for unknown or not-yet-available captioners (serde would only say "unknown
+/// variant").
+fn check_chain_names(table: &toml::Table) -> Result<(), String> {
+    let Some(chain) = table
+        .get("captioner")
+        .and_then(|c| c.get("chain"))
+        .and_then(|c| c.as_array())
+    else {
+        return Ok(());
+    };
+    for name in chain.iter().filter_map(|v| v.as_str()) {
+        ProviderKind::parse(name).map_err(|e| format!("`captioner.chain`: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented() {
+        let config = Config::from_sources("", env(&[])).unwrap();
+        assert_eq!(config.upload.max_bytes, 10 * 1024 * 1024);
+        assert_eq!(config.rate_limit.uploads_per_hour, 60);
+        assert_eq!(config.retention.days, 90);
+        assert_eq!(config.blobs.url_ttl_secs, 300);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = Config::from_sources(
+            "[worker]\nconcurrency = 4\n[rate_limit]\nuploads_per_hour = 5\n",
+            env(&[
+                ("IMGCAP_WORKER_CONCURRENCY", "7"),
+                ("IMGCAP_CAPTIONER_CHAIN", "endpoint, embedded"),
+                (
+                    "IMGCAP_CAPTIONER_ENDPOINT_URL",
+                    "http://127.0.0.1:9/invocations",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.worker.concurrency, 7);
+        assert_eq!(config.rate_limit.uploads_per_hour, 5);
+        assert_eq!(
+            config.captioner.chain,
+            [ProviderKind::Endpoint, ProviderKind::Embedded]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            ("mode = \"aws\"", &[], "not available in this build yet"),
+            (
+                "",
+                &[("IMGCAP_WORKER_CONCURRENCY", "many")],
+                "IMGCAP_WORKER_CONCURRENCY",
+            ),
+            (
+                "[rate_limit]\nuploads_per_hour = 0",
+                &[],
+                "rate_limit.uploads_per_hour",
+            ),
+            ("[upload]\nmax_byte = 3", &[], "max_byte"),
+            (
+                "",
+                &[("IMGCAP_CAPTIONER_CHAIN", "bedrock")],
+                "captioner.chain",
+            ),
+            (
+                "",
+                &[("IMGCAP_CAPTIONER_CHAIN", "endpoint")],
+                "captioner.endpoint.url",
+            ),
+            (
+                "",
+                &[("IMGCAP_PUBLIC_BASE_URL", "ftp://x")],
+                "public_base_url",
+            ),
+        ];
+        for (file, vars, needle) in cases {
+            let err = Config::from_sources(file, env(vars)).unwrap_err();
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn env_example_lists_every_variable() {
+        let example = include_str!("../.env.example");
+        for (var, _, _) in ENV_KEYS {
+            assert!(example.contains(&format!("{var}=")), "{var} is missing");
+        }
+        for line in example.lines().filter(|l| l.starts_with("IMGCAP_")) {
+            let var = line.split('=').next().unwrap();
+            let known = ENV_KEYS.iter().any(|(v, _, _)| *v == var)
+                || [
+                    CONFIG_FILE_VAR,
+                    "IMGCAP_SIGNING_KEY",
+                    "IMGCAP_SIGNING_KEY_FILE",
+                ]
+                .contains(&var);
+            assert!(known, "{var} in .env.example is not read by the app");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The SQLite database of embedded mode: one connection behind a mutex, used from blocking
+//! threads. Table and attribute names follow the DynamoDB layout of `infra/README_infra.md`
+//! where they have a counterpart (`status`, `expires_at`, `job_state`), so both modes store the
+//! same shape.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS images (
+    user_id TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+    content_type TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    orientation INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    completed_ms INTEGER,
+    expires_at INTEGER NOT NULL,
+    concise TEXT,
+    concise_confidence REAL,
+    creative TEXT,
+    creative_confidence REAL,
+    model TEXT,
+    provider TEXT,
+    latency_ms INTEGER,
+    failure_reason TEXT,
+    PRIMARY KEY (user_id, image_id),
+    UNIQUE (user_id, sha256)
+);
+CREATE INDEX IF NOT EXISTS images_by_expiry ON images (expires_at);
+CREATE INDEX IF NOT EXISTS images_by_status ON images (status, image_id);
+
+CREATE TABLE IF NOT EXISTS jobs (
+    user_id TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    job_state TEXT NOT NULL CHECK (job_state IN ('queued', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    visible_at_ms INTEGER NOT NULL,
+    receipt TEXT,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, image_id)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_visibility ON jobs (job_state, visible_at_ms);
+
+CREATE TABLE IF NOT EXISTS rate_limits (
+    user_id TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    tokens REAL NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, bucket)
+);
+
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    admin INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS user_deletions (
+    user_id TEXT PRIMARY KEY,
+    started_ms INTEGER NOT NULL
+);
+";
+
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database and its schema.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)
+            .context("cannot create the database schema")?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub async fn call<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the database lock is poisoned"))?;
+            f(&mut guard).map_err(anyhow::Error::from)
+        })
+        .await
+        .context("a database task was interrupted")?
+    }
+}

@@ -1,0 +1,144 @@
+//! [`AppError`]: every way a request can fail, each with its status, a safe sentence and a
+//! `snake_case` kind. The cause of a 5xx goes to the log, never to the client.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use imgcap_models::ImageError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer: `{"error": "...", "error_type": "..."}`. The web app's kinds
+/// (authentication, rate limits, cursors) differ from the model server's, so it has its own
+/// error body of the same shape rather than `imgcap_common::ErrorBody`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiErrorBody {
+    /// A sentence a person understands.
+    pub error: String,
+    /// Machine-readable kind, e.g. `payload_too_large`, `rate_limited`, `not_found`.
+    pub error_type: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    BadRequest { kind: &'static str, message: String },
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("no such route")]
+    UnknownRoute,
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
+    #[error("the upload exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error(transparent)]
+    InvalidImage(#[from] ImageError),
+    #[error("the upload limit is spent; try again later")]
+    RateLimited { retry_after: Duration },
+    #[error("the service is not ready")]
+    NotReady,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) | Self::UnknownRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidImage(ImageError::Empty) => StatusCode::BAD_REQUEST,
+            Self::InvalidImage(ImageError::UnsupportedFormat) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidImage(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest { kind, .. } => kind,
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::UnknownRoute => "unknown_route",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::InvalidImage(ImageError::Empty) => "empty_body",
+            Self::InvalidImage(ImageError::UnsupportedFormat) => "unsupported_media_type",
+            Self::InvalidImage(ImageError::TooLarge { .. }) => "image_too_large",
+            Self::InvalidImage(ImageError::TooSmall { .. }) => "image_too_small",
+            Self::InvalidImage(ImageError::Decode(_)) => "invalid_image",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::NotReady => "not_ready",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "something went wrong on our side; please try again".into(),
+            Self::InvalidImage(ImageError::Decode(_)) => {
+                "the image is truncated or corrupt and cannot be decoded".into()
+            }
+            Self::InvalidImage(ImageError::UnsupportedFormat) => {
+                "only JPEG and PNG images are accepted (the type is read from the bytes)".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        } else {
+            tracing::info!(error = %self, kind = self.kind(), "request refused");
+        }
+        let body = ApiErrorBody {
+            error: self.public_message(),
+            error_type: self.kind(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        match &self {
+            Self::RateLimited { retry_after } => {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Self::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

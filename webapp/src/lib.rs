@@ -1,0 +1,19 @@
+//! The imgcap web app: upload pipeline, storage, caption jobs, history and the REST API, built
+//! as ports and adapters (`ports` are the traits, `embedded` the single-machine adapters).
+
+pub mod captioner;
+pub mod config;
+pub mod domain;
+pub mod embedded;
+pub mod error;
+pub mod http;
+pub mod pipeline;
+pub mod ports;
+pub mod service;
+pub mod signing;
+pub mod startup;
+pub mod worker;
+
+pub use config::Config;
+pub use http::{app, AppState};
+pub use startup::Application;

@@ -1,0 +1,82 @@
+//! `imgcap-webapp [serve]` runs the web app; `imgcap-webapp create-token --user ID [--admin]`
+//! prints a new personal API token.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use imgcap_webapp::config::{LogFormat, CONFIG_FILE_VAR};
+use imgcap_webapp::domain::UserId;
+use imgcap_webapp::embedded::auth::TokenAuthenticator;
+use imgcap_webapp::embedded::db::Db;
+use imgcap_webapp::{Application, Config};
+
+#[derive(Parser)]
+#[command(version, about = "The imgcap web app")]
+struct Cli {
+    /// Configuration file; `IMGCAP_*` variables override it.
+    #[arg(long, env = CONFIG_FILE_VAR, default_value = "imgcap.toml", global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web app (the default).
+    Serve,
+    /// Create a personal API token and print it (it is stored hashed and cannot be shown again).
+    CreateToken {
+        /// The user the token signs in as.
+        #[arg(long)]
+        user: String,
+        /// Give the token the admin role.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+            Application::build(config).await?.serve(listener).await
+        }
+        Command::CreateToken { user, admin } => {
+            let user: UserId = user.parse().map_err(anyhow::Error::msg)?;
+            let auth = TokenAuthenticator::new(Db::open(&config.database_path())?);
+            println!("{}", auth.create_token(&user, admin).await?);
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("imgcap-webapp: invalid configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    match run(cli, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("imgcap-webapp: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The ports: what the domain needs from the world. Each has an embedded adapter
+//! (`crate::embedded`) and will get an AWS one.
+//!
+//! The traits are object-safe (methods return a boxed future) and used as `Arc<dyn Port>`:
+//! adapters are chosen at run time from the configuration, and the captioner chain holds a list
+//! of different providers, so static generics would only push a type parameter per port through
+//! every handler without removing the choice at run time. One allocation per call is nothing
+//! next to a database or network round trip.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::domain::{
+    BlobKey, CaptionResult, ImageId, ImageRecord, ImageStatus, Principal, Sha256, UserId,
+};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type PortResult<T> = anyhow::Result<T>;
+
+/// Private storage of originals and thumbnails, readable only through short-lived URLs.
+pub trait BlobStore: Send + Sync {
+    /// Stores `bytes` under `key` atomically: readers see the whole blob or none.
+    fn put<'a>(
+        &'a self,
+        key: &'a BlobKey,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+    ) -> BoxFuture<'a, PortResult<()>>;
+    /// `None` when there is no such blob.
+    fn get<'a>(&'a self, key: &'a BlobKey) -> BoxFuture<'a, PortResult<Option<Vec<u8>>>>;
+    /// Removes the blob; removing a missing blob is not an error.
+    fn delete<'a>(&'a self, key: &'a BlobKey) -> BoxFuture<'a, PortResult<()>>;
+    /// Removes every blob of the user (both prefixes); idempotent.
+    fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
+    /// A URL that serves the blob until `ttl` has passed.
+    fn signed_url(&self, key: &BlobKey, ttl: Duration) -> PortResult<SignedUrl>;
+    /// Whether the store is reachable and writable.
+    fn check(&self) -> BoxFuture<'_, PortResult<()>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedUrl {
+    pub url: String,
+    /// Epoch seconds.
+    pub expires_at: i64,
+}
+
+/// A new record, or the user's existing record with the same bytes.
+#[derive(Debug)]
+pub enum Inserted {
+    New,
+    Duplicate(Box<ImageRecord>),
+}
+
+/// One day of activity for the admin figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub uploads: u64,
+    pub captions: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordStats {
+    pub per_day: Vec<DayCount>,
+    pub by_status: Vec<(ImageStatus, u64)>,
+    /// Caption latencies (ms) per provider, for percentiles.
+    pub latencies: Vec<(String, Vec<u64>)>,
+}
+
+/// Image records, history, and user-deletion markers.
+pub trait CaptionRepo: Send + Sync {
+    /// Writes a `pending` record unless the user already has one with the same SHA-256.
+    fn insert_pending<'a>(&'a self, record: &'a ImageRecord)
+        -> BoxFuture<'a, PortResult<Inserted>>;
+    fn find_by_sha256<'a>(
+        &'a self,
+        user: &'a UserId,
+        sha256: Sha256,
+    ) -> BoxFuture<'a, PortResult<Option<ImageRecord>>>;
+    fn get<'a>(
+        &'a self,
+        user: &'a UserId,
+        id: ImageId,
+    ) -> BoxFuture<'a, PortResult<Option<ImageRecord>>>;
+    /// Newest first, strictly older than `before` when given.
+    fn list<'a>(
+        &'a self,
+        user: &'a UserId,
+        before: Option<ImageId>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<ImageRecord>>>;
+    /// Sets `done` with the result; `false` when the record is gone.
+    fn complete<'a>(
+        &'a self,
+        user: &'a UserId,
+        id: ImageId,
+        result: &'a CaptionResult,
+    ) -> BoxFuture<'a, PortResult<bool>>;
+    /// Sets `failed` with a reason a person can read.
+    fn fail<'a>(
+        &'a self,
+        user: &'a UserId,
+        id: ImageId,
+        reason: &'a str,
+    ) -> BoxFuture<'a, PortResult<bool>>;
+    /// Sets up to `limit` failed records back to `pending` and returns their keys.
+    fn reset_failed(&self, limit: usize) -> BoxFuture<'_, PortResult<Vec<(UserId, ImageId)>>>;
+    /// `false` when there was no such record.
+    fn delete<'a>(&'a self, user: &'a UserId, id: ImageId) -> BoxFuture<'a, PortResult<bool>>;
+    fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<u64>>;
+    /// Records whose retention ended before `now_secs`, at most `limit`.
+    fn expired(
+        &self,
+        now_secs: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, PortResult<Vec<(UserId, ImageId)>>>;
+    fn stats(&self, since_ms: i64) -> BoxFuture<'_, PortResult<RecordStats>>;
+    /// Marks the user's data deletion as started (kept until [`Self::end_user_deletion`]).
+    fn begin_user_deletion<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
+    fn end_user_deletion<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
+    /// Deletions that started and did not finish (a crash midway).
+    fn unfinished_user_deletions(&self) -> BoxFuture<'_, PortResult<Vec<UserId>>>;
+    fn check(&self) -> BoxFuture<'_, PortResult<()>>;
+}
+
+/// A caption job: which image, and the request that created it (for log correlation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptionJob {
+    pub user: UserId,
+    pub image: ImageId,
+    pub request_id: String,
+}
+
+/// A received job, hidden from other workers until its visibility timeout passes.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub job: CaptionJob,
+    /// Deliveries so far, this one included.
+    pub attempts: u32,
+    /// Proves the holder's lease when acknowledging; a stale holder's receipt is refused.
+    pub receipt: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    /// Jobs a worker may take now.
+    pub ready: u64,
+    /// Jobs being worked on or waiting for a retry.
+    pub in_flight: u64,
+    /// Jobs that ran out of attempts (the dead-letter queue).
+    pub dead: u64,
+}
+
+/// Durable at-least-once queue of caption jobs with a dead-letter state.
+pub trait JobQueue: Send + Sync {
+    /// Queues the job; queueing a job the image already has (queued or dead-lettered) resets
+    /// it to a fresh, visible job.
+    fn enqueue<'a>(&'a self, job: &'a CaptionJob) -> BoxFuture<'a, PortResult<()>>;
+    /// The next visible job, hidden for `visibility` from now on.
+    fn receive(&self, visibility: Duration) -> BoxFuture<'_, PortResult<Option<Lease>>>;
+    /// The job is finished: remove it.
+    fn ack<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, PortResult<()>>;
+    /// Try again after `delay`.
+    fn retry_later<'a>(
+        &'a self,
+        lease: &'a Lease,
+        delay: Duration,
+    ) -> BoxFuture<'a, PortResult<()>>;
+    /// Attempts are spent: move the job to the dead-letter state.
+    fn dead_letter<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, PortResult<()>>;
+    /// Removes every job not dead-lettered and returns them.
+    fn flush(&self) -> BoxFuture<'_, PortResult<Vec<CaptionJob>>>;
+    fn remove<'a>(&'a self, user: &'a UserId, image: ImageId) -> BoxFuture<'a, PortResult<()>>;
+    fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
+    fn depth(&self) -> BoxFuture<'_, PortResult<QueueDepth>>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after: Duration },
+}
+
+/// Per-user token buckets.
+pub trait RateLimiter: Send + Sync {
+    /// Takes one token from the user's `bucket`.
+    fn acquire<'a>(
+        &'a self,
+        user: &'a UserId,
+        bucket: &'a str,
+    ) -> BoxFuture<'a, PortResult<RateDecision>>;
+    fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
+}
+
+/// Named secrets (signing keys, API keys).
+pub trait Secrets: Send + Sync {
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, PortResult<Vec<u8>>>;
+}
+
+/// Turns a bearer token into a user.
+pub trait Authenticator: Send + Sync {
+    /// `None` for an unknown or revoked token.
+    fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, PortResult<Option<Principal>>>;
+}
+
+/// Captions from one provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderCaptions {
+    pub concise: crate::domain::ScoredCaption,
+    pub creative: crate::domain::ScoredCaption,
+    pub model: String,
+}
+
+/// One captioner of the chain (`embedded`, `endpoint`, later `sagemaker`, `bedrock`, `hf`).
+pub trait Captioner: Send + Sync {
+    /// The chain entry's name, stored with the result.
+    fn name(&self) -> &'static str;
+    /// Captions a stored original (JPEG or PNG bytes).
+    fn caption<'a>(
+        &'a self,
+        image: &'a [u8],
+        request_id: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>>;
+}

@@ -1,0 +1,12 @@
+//! Black-box tests of the web app: each spawns the real router, workers and embedded adapters
+//! on port 0 with its own data directory, and talks HTTP to it.
+
+mod admin;
+mod bad_input;
+mod binary;
+mod captioning;
+mod harness;
+mod lifecycle;
+mod metadata;
+mod openapi;
+mod users;

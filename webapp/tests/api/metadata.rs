@@ -1,0 +1,167 @@
+//! Metadata is stripped losslessly, orientation is applied to the thumbnail, duplicates are
+//! recognised.
+
+use crate::harness::{json, test_config, test_data, without_captions, TestApp};
+
+/// The marker codes of a JPEG's segments before the first scan.
+fn jpeg_markers(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pos = 2;
+    while pos + 4 <= bytes.len() {
+        let code = bytes[pos + 1];
+        let len = usize::from(u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]]));
+        out.push((code, bytes[pos + 4..pos + 2 + len].to_vec()));
+        if code == 0xDA {
+            break;
+        }
+        pos += 2 + len;
+    }
+    out
+}
+
+async fn stored_original(app: &TestApp, token: &str, body: &serde_json::Value) -> Vec<u8> {
+    let url = body["image"]["image_url"].as_str().unwrap();
+    let _ = token;
+    app.client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn jpeg_exif_and_comments_go_icc_and_pixels_stay() {
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let token = app.token("carol", false).await;
+    let upload = test_data("rocket_orient6.jpg");
+    let before = jpeg_markers(&upload);
+    assert!(
+        before.iter().any(|(c, _)| *c == 0xE1),
+        "the fixture has EXIF"
+    );
+    assert!(
+        before.iter().any(|(c, _)| *c == 0xFE),
+        "the fixture has a comment"
+    );
+
+    let (status, body) = json(app.upload(&token, upload.clone(), "image/jpeg").await).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["image"]["orientation"], 6);
+    assert_eq!(
+        (
+            body["image"]["width"].as_u64(),
+            body["image"]["height"].as_u64()
+        ),
+        (Some(427), Some(640))
+    );
+
+    let stored = stored_original(&app, &token, &body).await;
+    let after = jpeg_markers(&stored);
+    assert!(
+        after.iter().all(|(c, _)| !matches!(c, 0xE1 | 0xED | 0xFE)),
+        "{:?}",
+        after.iter().map(|m| m.0).collect::<Vec<_>>()
+    );
+    let icc = |markers: &[(u8, Vec<u8>)]| markers.iter().find(|(c, _)| *c == 0xE2).cloned();
+    assert!(icc(&before).is_some());
+    assert_eq!(
+        icc(&after),
+        icc(&before),
+        "the ICC profile is kept byte for byte"
+    );
+    // Lossless: the same pixels (decoded without orientation on both sides).
+    let decode = |bytes: &[u8]| image::load_from_memory(bytes).unwrap().to_rgb8();
+    assert!(
+        decode(&stored) == decode(&upload),
+        "the pixels are unchanged"
+    );
+    // The scan data is untouched: the stored file ends with the upload's last bytes.
+    assert!(upload.ends_with(&stored[stored.len() - 1000..]));
+
+    // The thumbnail is upright: portrait.
+    let thumbnail = app
+        .client
+        .get(body["image"]["thumbnail_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let thumbnail = image::load_from_memory(&thumbnail).unwrap();
+    assert_eq!((thumbnail.width(), thumbnail.height()), (200, 300));
+
+    // Same user, same bytes: the existing record, 200.
+    let (status, again) = json(app.upload(&token, upload.clone(), "image/jpeg").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["image"]["id"], body["image"]["id"]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM images"), 1);
+    // Another user uploading the same bytes gets their own record.
+    let other = app.token("dave", false).await;
+    let (status, theirs) = json(app.upload(&other, upload, "image/jpeg").await).await;
+    assert_eq!(status, 202);
+    assert_ne!(theirs["image"]["id"], body["image"]["id"]);
+}
+
+#[tokio::test]
+async fn png_text_and_time_chunks_go_pixels_stay() {
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let token = app.token("carol", false).await;
+    let original = test_data("chelsea.png");
+    // Insert tEXt and tIME chunks right after IHDR (8 + 25 bytes).
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend(kind);
+        c.extend(data);
+        c.extend([0, 0, 0, 0]);
+        c
+    };
+    let mut upload = original[..33].to_vec();
+    upload.extend(chunk(b"tEXt", b"Author\0Someone Private"));
+    upload.extend(chunk(b"tIME", &[7, 0xE8, 1, 2, 3, 4, 5]));
+    upload.extend(&original[33..]);
+
+    let (status, body) = json(app.upload(&token, upload, "image/png").await).await;
+    assert_eq!(status, 202, "{body}");
+    let stored = stored_original(&app, &token, &body).await;
+    let kinds = |bytes: &[u8]| {
+        png_chunks(bytes)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>()
+    };
+    let expected: Vec<_> = kinds(&original)
+        .into_iter()
+        .filter(|k| !matches!(&k[..], b"tEXt" | b"zTXt" | b"iTXt" | b"tIME" | b"eXIf"))
+        .collect();
+    assert_eq!(kinds(&stored), expected);
+    let iccp = |bytes: &[u8]| png_chunks(bytes).into_iter().find(|(k, _)| k == b"iCCP");
+    assert!(iccp(&original).is_some(), "the fixture has an ICC profile");
+    assert_eq!(
+        iccp(&stored),
+        iccp(&original),
+        "the ICC profile is kept byte for byte"
+    );
+    let decode = |bytes: &[u8]| image::load_from_memory(bytes).unwrap().to_rgb8();
+    assert!(
+        decode(&stored) == decode(&original),
+        "the pixels are unchanged"
+    );
+}
+
+/// (type, whole chunk) of each PNG chunk.
+fn png_chunks(bytes: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pos = 8;
+    while pos + 12 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let kind: [u8; 4] = bytes[pos + 4..pos + 8].try_into().unwrap();
+        out.push((kind, bytes[pos..pos + 12 + len].to_vec()));
+        pos += 12 + len;
+    }
+    out
+}
