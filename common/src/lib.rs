@@ -10,6 +10,16 @@ mod invocation;
 
 pub use invocation::*;
 
+/// The header that carries one request's id across the services (logs, answers, upstream calls).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A caller's request id is kept when it is 1 to 128 visible ASCII characters, so it is safe in
+/// logs and headers; otherwise the server generates its own.
+pub fn accepted_request_id(value: &str) -> Option<&str> {
+    let sane = (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    sane.then_some(value)
+}
+
 /// Which captions a request wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -62,6 +72,18 @@ mod tests {
         let mode: CaptionMode = serde_json::from_str("\"both\"").unwrap();
         assert_eq!(mode, CaptionMode::Both);
         assert!(serde_json::from_str::<CaptionMode>("\"poem\"").is_err());
+    }
+
+    #[test]
+    fn request_ids_are_accepted_only_when_safe_to_echo() {
+        assert_eq!(accepted_request_id("abc-123"), Some("abc-123"));
+        assert_eq!(
+            accepted_request_id(&"x".repeat(128)).map(str::len),
+            Some(128)
+        );
+        for bad in ["", "has space", "tab\there", "é", &"x".repeat(129)] {
+            assert_eq!(accepted_request_id(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

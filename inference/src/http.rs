@@ -29,7 +29,7 @@ use crate::error::ApiError;
 use crate::state::{Backend, Model};
 use crate::telemetry;
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const REQUEST_ID: HeaderName = HeaderName::from_static(imgcap_common::REQUEST_ID_HEADER);
 pub const CUSTOM_ATTRIBUTES: HeaderName =
     HeaderName::from_static("x-amzn-sagemaker-custom-attributes");
 const TOTAL_TIME: HeaderName = HeaderName::from_static("x-total-time");
@@ -129,12 +129,12 @@ pub fn router(state: SharedState) -> Router {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// A client's id is kept when it is 1 to 128 visible ASCII characters; otherwise a ULID.
+/// The client's id when [`imgcap_common::accepted_request_id`] accepts it; otherwise a ULID.
 fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .and_then(imgcap_common::accepted_request_id)
         .map_or_else(|| ulid::Ulid::new().to_string(), str::to_string)
 }
 

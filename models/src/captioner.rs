@@ -357,7 +357,7 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
     })
 }
 
-pub fn dtype_name(dtype: DType) -> &'static str {
+fn dtype_name(dtype: DType) -> &'static str {
     match dtype {
         DType::F16 => "f16",
         DType::BF16 => "bf16",

@@ -45,7 +45,7 @@ impl Captioner for EndpointCaptioner {
                 .post(&self.url)
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .header(reqwest::header::ACCEPT, "application/json")
-                .header("x-request-id", request_id)
+                .header(imgcap_common::REQUEST_ID_HEADER, request_id)
                 .body(image.to_vec())
                 .send()
                 .await

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod openapi;
 pub mod upload;
 
+use imgcap_common::{accepted_request_id, REQUEST_ID_HEADER};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,8 +32,6 @@ pub struct AppState {
     /// Routes the adapters serve themselves (embedded mode: signed blob downloads).
     pub adapter_routes: Router,
 }
-
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The request's id: the caller's `x-request-id` when it is sane, else a new ULID.
 #[derive(Debug, Clone)]
@@ -70,7 +69,7 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .and_then(accepted_request_id)
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
