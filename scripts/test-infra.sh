@@ -7,7 +7,8 @@
 #                  terraform test of modules/stack: the whole dev/prod stack applied against a
 #                  mocked AWS provider, with assertions
 #   3. variables   every variable has a type and a description   (scripts/tf/check_variables.py)
-#   4. parity      envs/dev and envs/prod differ only in env.tf and their *.example files
+#   4. parity      envs/prod's shared .tf files are links to envs/dev's: the roots differ only
+#                  in env.tf and their *.example files
 #   5. checkov     checkov -d infra/ with zero failed checks (skips only inline, with a reason)
 #   6. iam         docs/iam/*.json parse, no wildcard actions, "*" resources only where AWS
 #                  allows nothing narrower                          (scripts/tf/check_iam_json.py)
@@ -189,18 +190,18 @@ step show "variables: every variable has a type and a description" \
   "$VENV/bin/python" scripts/tf/check_variables.py || true
 
 parity() {
+  # envs/prod links its shared files to envs/dev's, so the two roots cannot drift apart.
   local f differ=0
   for f in main.tf outputs.tf providers.tf variables.tf versions.tf; do
-    if ! cmp -s "$TF_ROOT/envs/dev/$f" "$TF_ROOT/envs/prod/$f"; then
-      echo "envs/dev/$f and envs/prod/$f differ (only env.tf and the *.example files may):"
-      diff -u "$TF_ROOT/envs/dev/$f" "$TF_ROOT/envs/prod/$f" || true
+    if [ "$(readlink "$TF_ROOT/envs/prod/$f")" != "../dev/$f" ]; then
+      echo "envs/prod/$f must be a symbolic link to ../dev/$f (only env.tf and the *.example files differ)"
       differ=1
     fi
   done
   local extra
   extra="$(diff <(cd "$TF_ROOT/envs/dev" && ls *.tf) <(cd "$TF_ROOT/envs/prod" && ls *.tf) || true)"
   [ -z "$extra" ] || { echo "different .tf files: $extra"; differ=1; }
-  [ "$differ" -eq 0 ] && echo "envs/dev and envs/prod share main/outputs/providers/variables/versions.tf"
+  [ "$differ" -eq 0 ] && echo "envs/prod links main/outputs/providers/variables/versions.tf to envs/dev"
   return "$differ"
 }
 step show "parity: envs/dev and envs/prod differ only in env.tf" parity || true

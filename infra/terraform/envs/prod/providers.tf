@@ -1,11 +1,1 @@
-provider "aws" {
-  region = var.aws_region
-
-  default_tags {
-    tags = {
-      Project     = "imgcap"
-      Environment = local.environment
-      ManagedBy   = "terraform"
-    }
-  }
-}
+../dev/providers.tf
