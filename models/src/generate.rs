@@ -116,10 +116,15 @@ pub(crate) struct SpecialTokens {
     pub eos: u32,
 }
 
-fn log_softmax(logits: &[f32]) -> Vec<f32> {
+/// `log Σ exp(logits)`, computed stably.
+fn log_sum_exp(logits: &[f32]) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|&x| (x - max).exp()).sum();
-    let log_sum = sum.ln() + max;
+    sum.ln() + max
+}
+
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let log_sum = log_sum_exp(logits);
     logits.iter().map(|&x| x - log_sum).collect()
 }
 
@@ -327,7 +332,7 @@ fn sample_or_greedy(
                 }
                 _ => argmax(&scores),
             };
-            let logprob = log_softmax(raw)[token as usize];
+            let logprob = raw[token as usize] - log_sum_exp(raw);
             sequences[i].push(token);
             results[i].tokens.push(token);
             results[i].token_logprobs.push(logprob);
