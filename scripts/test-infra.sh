@@ -111,33 +111,7 @@ tools() {
   command -v terraform >/dev/null || { echo "terraform is not on PATH (expected /usr/local/bin/terraform)"; return 1; }
   terraform version | head -n 1
   [ -d /opt/tf-plugins/registry.terraform.io/hashicorp/aws ] || { echo "provider mirror /opt/tf-plugins is missing"; return 1; }
-  if [ ! -x "$VENV/bin/python" ]; then
-    echo "creating $VENV"
-    python3 -m venv "$VENV"
-  fi
-  # Install only when a pin is not satisfied (idempotent; leaves other packages in the venv alone).
-  if "$VENV/bin/python" - "$REPO/infra/requirements-infra.txt" <<'PY'
-import re, sys
-from importlib.metadata import PackageNotFoundError, version
-missing = []
-for line in open(sys.argv[1]):
-    line = line.split("#", 1)[0].strip()
-    if not line:
-        continue
-    m = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?==([^\s;]+)", line)
-    if not m:
-        sys.exit(f"unsupported requirement line: {line}")
-    try:
-        if version(m.group(1)) != m.group(3):
-            missing.append(line)
-    except PackageNotFoundError:
-        missing.append(line)
-print("tools venv: " + ("missing " + ", ".join(missing) if missing else "all pins satisfied"))
-sys.exit(1 if missing else 0)
-PY
-  then :; else
-    "$VENV/bin/python" -m pip install --quiet -r "$REPO/infra/requirements-infra.txt"
-  fi
+  IMGCAP_VENV="$VENV" "$REPO/scripts/ensure-tools-venv.sh"
   "$VENV/bin/checkov" --version | sed 's/^/checkov /'
   "$VENV/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
   "$VENV/bin/aws" --version

@@ -9,6 +9,9 @@ export CHECKPOINT_DISABLE=1
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "Python tools the tests use (moto AWS emulator, checkov, awscli) into .venv"
+scripts/ensure-tools-venv.sh
+
 step "Rust workspace: build and run every test (dev profile, built once)"
 cargo test --workspace --locked
 

@@ -60,6 +60,7 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub retention: RetentionConfig,
     pub captioner: CaptionerConfig,
+    pub aws: AwsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +97,20 @@ pub struct WorkerConfig {
     pub retry_max_ms: u64,
     pub visibility_timeout_secs: u64,
     pub poll_interval_ms: u64,
+}
+
+/// What every AWS client shares (AWS mode, and the AWS captioners in any mode).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Overrides the region of the standard chain (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// Sends every AWS call to this URL instead of AWS: an emulator in tests and compose.
+    pub endpoint_url: Option<String>,
+    /// Fixed credentials instead of the standard chain; set only by code (tests), never read
+    /// from a file or the environment.
+    #[serde(skip)]
+    pub credentials: Option<aws_credential_types::Credentials>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +176,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             retention: RetentionConfig::default(),
             captioner: CaptionerConfig::default(),
+            aws: AwsConfig::default(),
         }
     }
 }
@@ -358,6 +374,8 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         EnvKind::Int,
     ),
     ("IMGCAP_CAPTIONER_CHAIN", "captioner.chain", EnvKind::List),
+    ("IMGCAP_AWS_REGION", "aws.region", EnvKind::Str),
+    ("IMGCAP_AWS_ENDPOINT_URL", "aws.endpoint_url", EnvKind::Str),
     (
         "IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR",
         "captioner.embedded.model_dir",

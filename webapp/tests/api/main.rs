@@ -8,5 +8,6 @@ mod captioning;
 mod harness;
 mod lifecycle;
 mod metadata;
+mod moto;
 mod openapi;
 mod users;

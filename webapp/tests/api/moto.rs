@@ -1,0 +1,126 @@
+//! An AWS-protocol emulator (`moto_server`) on loopback, shared by every test of this binary.
+//!
+//! `scripts/test.sh` installs moto into `<workspace>/.venv`; `IMGCAP_MOTO_SERVER` may name
+//! another executable. Tests share one server and isolate themselves by giving every resource
+//! (bucket, table, queue, secret) a unique name, so they can run in parallel without resets.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use imgcap_webapp::config::AwsConfig;
+
+pub struct Moto {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// The running emulator, started on first use.
+    pub fn shared() -> &'static Moto {
+        static MOTO: OnceLock<Moto> = OnceLock::new();
+        MOTO.get_or_init(start)
+    }
+
+    /// AWS client settings that reach this emulator with fixed test credentials.
+    pub fn aws_config(&self) -> AwsConfig {
+        AwsConfig {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(self.endpoint.clone()),
+            credentials: Some(Credentials::new("testing", "testing", None, None, "moto")),
+        }
+    }
+}
+
+/// A name no other test uses, valid for buckets, tables, queues and secrets.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+fn executable() -> PathBuf {
+    if let Some(path) = std::env::var_os("IMGCAP_MOTO_SERVER") {
+        return path.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    assert!(
+        venv.exists(),
+        "moto_server not found at {}: run scripts/test.sh once (it installs the emulator into \
+         .venv) or set IMGCAP_MOTO_SERVER",
+        venv.display()
+    );
+    venv
+}
+
+fn start() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let program = executable();
+    let (started, spawned) = std::sync::mpsc::channel();
+    // The child is tied to this thread's life (PR_SET_PDEATHSIG fires when the spawning thread
+    // ends), so it is spawned from a thread that never ends: the emulator dies with the test
+    // process, however that process ends.
+    std::thread::spawn(move || {
+        let mut command = Command::new(&program);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn();
+        let failed = child.is_err();
+        started
+            .send(child.map_err(|e| format!("cannot start {}: {e}", program.display())))
+            .unwrap();
+        if !failed {
+            loop {
+                std::thread::park();
+            }
+        }
+    });
+    spawned.recv().unwrap().unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not listen on {endpoint} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto { endpoint }
+}
+
+/// The app's SDK configuration (endpoint override, fixed credentials, rustls/ring client)
+/// reaches the emulator with a real signed request.
+#[tokio::test]
+async fn sdk_config_reaches_the_emulator() {
+    let moto = Moto::shared();
+    let sdk = imgcap_webapp::aws::sdk_config(&moto.aws_config()).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = unique_name("sdk-check");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert!(listed
+        .buckets()
+        .iter()
+        .any(|b| b.name() == Some(bucket.as_str())));
+}
