@@ -81,15 +81,15 @@ fn start() -> Moto {
                 Ok(())
             });
         }
-        let child = command.spawn();
-        let failed = child.is_err();
-        started
-            .send(child.map_err(|e| format!("cannot start {}: {e}", program.display())))
-            .unwrap();
-        if !failed {
-            loop {
-                std::thread::park();
+        match command.spawn() {
+            Ok(mut child) => {
+                started.send(Ok(())).unwrap();
+                // Keeps this thread, and so the emulator, alive until the process ends.
+                let _ = child.wait();
             }
+            Err(e) => started
+                .send(Err(format!("cannot start {}: {e}", program.display())))
+                .unwrap(),
         }
     });
     spawned.recv().unwrap().unwrap();
