@@ -1,6 +1,10 @@
 //! Upload pipeline cost: validate + strip + thumbnail + store, on `tests/data/astronaut.png`
 //! (0.8 MB) and on a 12 MP JPEG made once from it (4000×3000, quality 90). For the 12 MP file
 //! the same run times `vipsthumbnail -s 300` (Debian `libvips-tools`) when it is installed.
+//!
+//! Then the request overhead without captioning: the real app (embedded mode, no worker) on
+//! loopback, `POST /api/v1/images` with a 1.2 MB JPEG, p50/p95 of the 202 round trip — HTTP,
+//! auth, rate limit, pipeline, blobs, SQLite record and job.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -10,11 +14,15 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::codecs::jpeg::JpegEncoder;
 use imgcap_models::preprocess::{resize_bicubic, ImageLimits};
+use imgcap_webapp::config::ProviderKind;
 use imgcap_webapp::domain::{BlobKey, ImageId, UploadBytes, UserId};
+use imgcap_webapp::embedded::auth::TokenAuthenticator;
 use imgcap_webapp::embedded::blobs::FileBlobs;
+use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::pipeline::{prepare, PipelineSettings};
 use imgcap_webapp::ports::BlobStore;
 use imgcap_webapp::signing::Signer;
+use imgcap_webapp::{Application, Config};
 
 const SETTINGS: PipelineSettings = PipelineSettings {
     limits: ImageLimits {
@@ -26,11 +34,14 @@ const SETTINGS: PipelineSettings = PipelineSettings {
     thumbnail_quality: 85,
 };
 
-fn twelve_megapixel_jpeg(source: &[u8]) -> Vec<u8> {
+/// The photo resized to `width`×`height` and encoded at `quality`; `variant` changes one pixel
+/// so that every upload has different bytes (the same bytes would be answered as a duplicate).
+fn photo_jpeg(source: &[u8], width: u32, height: u32, quality: u8, variant: u8) -> Vec<u8> {
     let photo = image::load_from_memory(source).unwrap().to_rgb8();
-    let big = resize_bicubic(&photo, 4000, 3000);
+    let mut big = resize_bicubic(&photo, width, height);
+    big.put_pixel(0, 0, image::Rgb([variant, variant, variant]));
     let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, 90)
+    JpegEncoder::new_with_quality(&mut out, quality)
         .encode_image(&big)
         .unwrap();
     out
@@ -100,7 +111,7 @@ fn pipeline(c: &mut Criterion) {
     let astronaut =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/astronaut.png"))
             .unwrap();
-    let photo = twelve_megapixel_jpeg(&astronaut);
+    let photo = photo_jpeg(&astronaut, 4000, 3000, 90, 0);
     let photo_path = dir.path().join("12mp.jpg");
     std::fs::write(&photo_path, &photo).unwrap();
 
@@ -142,5 +153,67 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+/// p50 and p95 of `POST /api/v1/images` (1.2 MB JPEG → 202) against the real app.
+fn request_overhead(_: &mut Criterion) {
+    const UPLOADS: usize = 40;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let astronaut =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/astronaut.png"))
+            .unwrap();
+    // 1600×1200 at quality 97 is about 1.2 MB.
+    let photos: Vec<Vec<u8>> = (0..UPLOADS as u8)
+        .map(|variant| photo_jpeg(&astronaut, 1600, 1200, 97, variant))
+        .collect();
+    let mut runs = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config {
+            listen_addr: addr,
+            public_base_url: format!("http://{addr}"),
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.rate_limit.uploads_per_hour = 10_000;
+        // Captioning is not part of the measure: no worker, and a chain that loads no model.
+        config.worker.concurrency = 0;
+        config.captioner.chain = vec![ProviderKind::Endpoint];
+        config.captioner.endpoint.url = Some("http://127.0.0.1:9/invocations".into());
+        let application = Application::build(config).await.unwrap();
+        let router = application.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let db = Db::open(&dir.path().join("imgcap.sqlite3")).unwrap();
+        let token = TokenAuthenticator::new(db)
+            .create_token(&"bench".parse().unwrap(), false)
+            .await
+            .unwrap();
+        let client = reqwest::Client::new();
+        let mut runs = Vec::with_capacity(UPLOADS);
+        for photo in &photos {
+            let started = Instant::now();
+            let response = client
+                .post(format!("http://{addr}/api/v1/images"))
+                .bearer_auth(&token)
+                .header("content-type", "image/jpeg")
+                .body(photo.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+            runs.push(started.elapsed());
+        }
+        runs
+    });
+    runs.sort();
+    let ms = |q: f64| runs[((runs.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "request overhead, POST /api/v1/images {} KB JPEG ({} uploads): p50 {:.1} ms, p95 {:.1} ms",
+        photos[0].len() / 1024,
+        UPLOADS,
+        ms(0.5),
+        ms(0.95)
+    );
+}
+
+criterion_group!(benches, pipeline, request_overhead);
 criterion_main!(benches);
