@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::oidc::OidcSettings;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -61,6 +63,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub captioner: CaptionerConfig,
     pub aws: AwsConfig,
+    /// Sign-in with an OpenID provider (Cognito); absent means no OIDC sign-in.
+    pub oidc: Option<OidcSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +181,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             captioner: CaptionerConfig::default(),
             aws: AwsConfig::default(),
+            oidc: None,
         }
     }
 }
@@ -426,6 +431,48 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         "captioner.endpoint.cooldown_ms",
         EnvKind::Int,
     ),
+    ("IMGCAP_OIDC_ISSUER", "oidc.issuer", EnvKind::Str),
+    ("IMGCAP_OIDC_CLIENT_ID", "oidc.client_id", EnvKind::Str),
+    (
+        "IMGCAP_OIDC_CLIENT_SECRET",
+        "oidc.client_secret",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_OIDC_REDIRECT_URL",
+        "oidc.redirect_url",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_OIDC_METADATA_URL",
+        "oidc.metadata_url",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_OIDC_AUTHORIZE_URL",
+        "oidc.authorize_url",
+        EnvKind::Str,
+    ),
+    ("IMGCAP_OIDC_TOKEN_URL", "oidc.token_url", EnvKind::Str),
+    ("IMGCAP_OIDC_JWKS_URL", "oidc.jwks_url", EnvKind::Str),
+    ("IMGCAP_OIDC_SCOPES", "oidc.scopes", EnvKind::List),
+    ("IMGCAP_OIDC_LOGOUT_URL", "oidc.logout_url", EnvKind::Str),
+    (
+        "IMGCAP_OIDC_LOGOUT_REDIRECT_URL",
+        "oidc.logout_redirect_url",
+        EnvKind::Str,
+    ),
+    ("IMGCAP_OIDC_ADMIN_GROUP", "oidc.admin_group", EnvKind::Str),
+    (
+        "IMGCAP_OIDC_LOGIN_TIMEOUT_SECS",
+        "oidc.login_timeout_secs",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_OIDC_JWKS_REFRESH_MIN_INTERVAL_SECS",
+        "oidc.jwks_refresh_min_interval_secs",
+        EnvKind::Int,
+    ),
 ];
 
 /// The variable that names the configuration file (default `imgcap.toml`, optional).
@@ -564,6 +611,9 @@ impl Config {
                 }
             }
         }
+        if let Some(oidc) = &self.oidc {
+            oidc.validate()?;
+        }
         Ok(())
     }
 
@@ -653,6 +703,27 @@ mod tests {
     }
 
     #[test]
+    fn oidc_section_is_optional_and_read_from_the_environment() {
+        assert!(Config::from_sources("", env(&[])).unwrap().oidc.is_none());
+        let config = Config::from_sources(
+            "[oidc]\nissuer = \"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_P\"\n",
+            env(&[
+                ("IMGCAP_OIDC_CLIENT_ID", "client123"),
+                (
+                    "IMGCAP_OIDC_REDIRECT_URL",
+                    "https://imgcap.example/auth/callback",
+                ),
+                ("IMGCAP_OIDC_SCOPES", "openid, email, profile"),
+            ]),
+        )
+        .unwrap();
+        let oidc = config.oidc.unwrap();
+        assert_eq!(oidc.client_id, "client123");
+        assert_eq!(oidc.scopes, ["openid", "email", "profile"]);
+        assert_eq!(oidc.admin_group, "admin");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
@@ -682,6 +753,12 @@ mod tests {
                 "",
                 &[("IMGCAP_PUBLIC_BASE_URL", "ftp://x")],
                 "public_base_url",
+            ),
+            ("[oidc]\nclient_id = \"c\"", &[], "oidc.issuer"),
+            (
+                "",
+                &[("IMGCAP_OIDC_LOGIN_TIMEOUT_SECS", "soon")],
+                "IMGCAP_OIDC_LOGIN_TIMEOUT_SECS",
             ),
         ];
         for (file, vars, needle) in cases {

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod http;
+pub mod oidc;
 pub mod pipeline;
 pub mod ports;
 pub mod service;
