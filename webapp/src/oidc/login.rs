@@ -64,6 +64,39 @@ type CognitoClient<HasAuthUrl = EndpointSet, HasTokenUrl = EndpointSet> = Client
 /// login timeout), so a flood of callbacks cannot grow memory without end.
 const MAX_USED_STATES: usize = 100_000;
 
+/// The states already presented to a callback (as SHA-256), each with the Unix second after
+/// which its pending login is refused as expired anyway, so the entry can go. Per process: the
+/// provider's single-use codes cover replays across instances.
+struct UsedStates {
+    entries: Mutex<HashMap<Sha256, i64>>,
+    capacity: usize,
+}
+
+impl UsedStates {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    /// Remembers `state` as used; a second use is a replay.
+    fn mark(&self, state: Sha256, expires_at: i64, now: i64) -> Result<(), OidcError> {
+        let mut entries = self.entries.lock().expect("used-state lock poisoned");
+        if entries.contains_key(&state) {
+            return Err(OidcError::StateReplayed);
+        }
+        if entries.len() >= self.capacity {
+            entries.retain(|_, until| *until > now);
+            if entries.len() >= self.capacity {
+                return Err(OidcError::Busy);
+            }
+        }
+        entries.insert(state, expires_at);
+        Ok(())
+    }
+}
+
 /// A started sign-in, kept by the caller between [`OidcClient::begin_login`] and the callback.
 /// It holds secrets (the PKCE verifier): store it where the browser can neither read nor change
 /// it, e.g. an encrypted session or an `HttpOnly` signed cookie scoped to the callback.
@@ -95,9 +128,7 @@ pub struct OidcClient {
     admin_group: String,
     login_timeout: Duration,
     logout: Option<Url>,
-    /// SHA-256 of each state already presented to a callback, with the Unix second after which
-    /// its pending login is refused as expired anyway (and the entry can go).
-    used_states: Mutex<HashMap<Sha256, i64>>,
+    used_states: UsedStates,
 }
 
 /// The one HTTP client for the provider: no redirects, bounded time.
@@ -187,7 +218,7 @@ impl OidcClient {
             admin_group: parsed.admin_group,
             login_timeout: parsed.login_timeout,
             logout: parsed.logout,
-            used_states: Mutex::new(HashMap::new()),
+            used_states: UsedStates::new(MAX_USED_STATES),
         })
     }
 
@@ -232,7 +263,7 @@ impl OidcClient {
         if now >= expires_at || pending.started_at > now + 60 {
             return Err(OidcError::LoginExpired);
         }
-        self.mark_state_used(state, expires_at, now)?;
+        self.used_states.mark(state, expires_at, now)?;
 
         let response = self
             .client
@@ -247,10 +278,9 @@ impl OidcClient {
                 RequestTokenError::Request(err) => {
                     OidcError::Unavailable(anyhow::Error::new(err).context("token request failed"))
                 }
-                RequestTokenError::Parse(err, _) => OidcError::IdTokenRejected(
-                    Rejection::Malformed(format!("the token response cannot be read: {err}")),
-                ),
-                RequestTokenError::Other(message) => OidcError::CodeRejected(message),
+                RequestTokenError::Parse(err, _) => OidcError::BadTokenResponse(err.to_string()),
+                // Includes answers other than 200 without a body, such as redirects.
+                RequestTokenError::Other(message) => OidcError::BadTokenResponse(message),
             })?;
         let id_token = response
             .id_token()
@@ -274,22 +304,6 @@ impl OidcClient {
         Ok(principal(&subject, &groups, &self.admin_group)?)
     }
 
-    /// Remembers a state as used; a second use is a replay.
-    fn mark_state_used(&self, state: Sha256, expires_at: i64, now: i64) -> Result<(), OidcError> {
-        let mut used = self.used_states.lock().expect("used-state lock poisoned");
-        if used.contains_key(&state) {
-            return Err(OidcError::StateReplayed);
-        }
-        if used.len() >= MAX_USED_STATES {
-            used.retain(|_, until| *until > now);
-            if used.len() >= MAX_USED_STATES {
-                return Err(OidcError::Busy);
-            }
-        }
-        used.insert(state, expires_at);
-        Ok(())
-    }
-
     /// Where to send the browser at sign-out so that the provider's session ends too
     /// (Cognito's `/logout?client_id=..&logout_uri=..`); `None` when not configured.
     pub fn logout_url(&self) -> Option<&Url> {
@@ -304,5 +318,41 @@ impl OidcClient {
             self.client_id.as_str().to_owned(),
             self.admin_group.clone(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_is_used_once_and_expired_entries_make_room() {
+        let used = UsedStates::new(2);
+        let (a, b, c) = (Sha256::of(b"a"), Sha256::of(b"b"), Sha256::of(b"c"));
+        used.mark(a, 100, 0).unwrap();
+        used.mark(b, 200, 0).unwrap();
+        assert!(matches!(
+            used.mark(a, 100, 10),
+            Err(OidcError::StateReplayed)
+        ));
+        // Full of entries still in their time: refuse rather than grow.
+        assert!(matches!(used.mark(c, 300, 10), Err(OidcError::Busy)));
+        // At 150 the entry of `a` has expired (its pending login would be refused anyway).
+        used.mark(c, 300, 150).unwrap();
+        assert!(matches!(
+            used.mark(b, 200, 150),
+            Err(OidcError::StateReplayed)
+        ));
+    }
+
+    #[test]
+    fn pending_logins_do_not_show_their_secrets() {
+        let pending = PendingLogin {
+            state: "state-secret".into(),
+            nonce: "nonce-secret".into(),
+            pkce_verifier: "verifier-secret".into(),
+            started_at: 1,
+        };
+        assert!(!format!("{pending:?}").contains("secret"));
     }
 }

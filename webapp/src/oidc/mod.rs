@@ -18,7 +18,7 @@ mod settings;
 
 pub use access::AccessTokenVerifier;
 pub use login::{OidcClient, PendingLogin};
-pub use settings::OidcSettings;
+pub use settings::{OidcSettings, SecretString};
 
 use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
 
@@ -82,6 +82,8 @@ pub enum OidcError {
     Busy,
     #[error("the identity provider refused the authorization code: {0}")]
     CodeRejected(String),
+    #[error("the identity provider's token response cannot be used: {0}")]
+    BadTokenResponse(String),
     #[error("the ID token was refused: {0}")]
     IdTokenRejected(#[from] Rejection),
     #[error("the identity provider cannot be reached: {0:#}")]
@@ -95,7 +97,7 @@ impl OidcError {
             Self::StateMismatch | Self::StateReplayed | Self::LoginExpired => {
                 "This sign-in link has expired or was already used. Please sign in again."
             }
-            Self::CodeRejected(_) | Self::IdTokenRejected(_) => {
+            Self::CodeRejected(_) | Self::BadTokenResponse(_) | Self::IdTokenRejected(_) => {
                 "Sign-in could not be completed. Please try again."
             }
             Self::Busy | Self::Unavailable(_) => {
@@ -108,7 +110,9 @@ impl OidcError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::StateMismatch | Self::StateReplayed | Self::LoginExpired => "sign_in_expired",
-            Self::CodeRejected(_) | Self::IdTokenRejected(_) => "sign_in_failed",
+            Self::CodeRejected(_) | Self::BadTokenResponse(_) | Self::IdTokenRejected(_) => {
+                "sign_in_failed"
+            }
             Self::Busy | Self::Unavailable(_) => "sign_in_unavailable",
         }
     }

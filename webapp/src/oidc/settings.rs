@@ -10,7 +10,7 @@ use openidconnect::{
 };
 use serde::Deserialize;
 
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OidcSettings {
     /// The `iss` that tokens must carry, e.g.
@@ -18,7 +18,7 @@ pub struct OidcSettings {
     pub issuer: String,
     pub client_id: String,
     /// For app clients that have one (Cognito "confidential" clients); sent with HTTP Basic.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretString>,
     /// Where the provider sends the browser back with the code; registered with the app client.
     pub redirect_url: String,
     /// The discovery document; default `<issuer>/.well-known/openid-configuration`. Not read at
@@ -64,31 +64,26 @@ impl Default for OidcSettings {
     }
 }
 
-// The client secret must not reach logs through `{:?}` of the configuration.
-impl fmt::Debug for OidcSettings {
+/// A secret setting; `{:?}` shows `[redacted]`, so the configuration can be logged.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(secret: &str) -> Self {
+        Self(secret.to_owned())
+    }
+}
+
+impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OidcSettings")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .field("redirect_url", &self.redirect_url)
-            .field("metadata_url", &self.metadata_url)
-            .field("authorize_url", &self.authorize_url)
-            .field("token_url", &self.token_url)
-            .field("jwks_url", &self.jwks_url)
-            .field("scopes", &self.scopes)
-            .field("logout_url", &self.logout_url)
-            .field("logout_redirect_url", &self.logout_redirect_url)
-            .field("admin_group", &self.admin_group)
-            .field("login_timeout_secs", &self.login_timeout_secs)
-            .field(
-                "jwks_refresh_min_interval_secs",
-                &self.jwks_refresh_min_interval_secs,
-            )
-            .finish()
+        f.write_str("[redacted]")
     }
 }
 
@@ -125,6 +120,26 @@ fn optional_url(key: &str, value: &Option<String>) -> Result<Option<Url>, String
     value.as_deref().map(|v| http_url(key, v)).transpose()
 }
 
+/// A checked URL as one of the library's URL types, keeping the text exactly as configured:
+/// issuers and redirect URLs are compared as strings (`Url` would add a trailing `/` to a bare
+/// host).
+fn exact<T>(
+    key: &str,
+    value: &str,
+    make: fn(String) -> Result<T, openidconnect::url::ParseError>,
+) -> Result<T, String> {
+    http_url(key, value)?;
+    make(value.to_owned()).map_err(|e| format!("`oidc.{key}` is not a URL ({e})"))
+}
+
+fn optional_exact<T>(
+    key: &str,
+    value: &Option<String>,
+    make: fn(String) -> Result<T, openidconnect::url::ParseError>,
+) -> Result<Option<T>, String> {
+    value.as_deref().map(|v| exact(key, v, make)).transpose()
+}
+
 impl OidcSettings {
     /// Checks every key; the error names the first bad one.
     pub fn validate(&self) -> Result<(), String> {
@@ -144,12 +159,11 @@ impl OidcSettings {
                 ));
             }
         }
-        let issuer = IssuerUrl::from_url(http_url("issuer", &self.issuer)?);
-        let redirect_url = RedirectUrl::from_url(http_url("redirect_url", &self.redirect_url)?);
-        let authorize_url =
-            optional_url("authorize_url", &self.authorize_url)?.map(AuthUrl::from_url);
-        let token_url = optional_url("token_url", &self.token_url)?.map(TokenUrl::from_url);
-        let jwks_url = optional_url("jwks_url", &self.jwks_url)?.map(JsonWebKeySetUrl::from_url);
+        let issuer = exact("issuer", &self.issuer, IssuerUrl::new)?;
+        let redirect_url = exact("redirect_url", &self.redirect_url, RedirectUrl::new)?;
+        let authorize_url = optional_exact("authorize_url", &self.authorize_url, AuthUrl::new)?;
+        let token_url = optional_exact("token_url", &self.token_url, TokenUrl::new)?;
+        let jwks_url = optional_exact("jwks_url", &self.jwks_url, JsonWebKeySetUrl::new)?;
         let discovery = if authorize_url.is_some() && token_url.is_some() && jwks_url.is_some() {
             None
         } else {
@@ -201,8 +215,8 @@ impl OidcSettings {
             client_secret: self
                 .client_secret
                 .as_ref()
-                .filter(|s| !s.is_empty())
-                .map(|s| ClientSecret::new(s.clone())),
+                .filter(|s| !s.expose().is_empty())
+                .map(|s| ClientSecret::new(s.expose().to_owned())),
             redirect_url,
             discovery,
             authorize_url,

@@ -9,5 +9,7 @@ mod harness;
 mod lifecycle;
 mod metadata;
 mod moto;
+mod oidc;
+mod oidc_provider;
 mod openapi;
 mod users;
