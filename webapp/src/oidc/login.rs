@@ -117,7 +117,7 @@ impl fmt::Debug for PendingLogin {
     }
 }
 
-/// Sign-in through the provider's hosted pages. Cheap to share behind an `Arc`.
+/// Sign-in through the provider's hosted pages; built once at start-up and shared (`Arc`).
 pub struct OidcClient {
     client: CognitoClient,
     http: reqwest::Client,
@@ -260,6 +260,8 @@ impl OidcClient {
         }
         let now = now_secs();
         let expires_at = pending.started_at + self.login_timeout.as_secs() as i64;
+        // A start time far in the future is not from this app (a minute covers clock skew
+        // between instances).
         if now >= expires_at || pending.started_at > now + 60 {
             return Err(OidcError::LoginExpired);
         }
@@ -289,6 +291,8 @@ impl OidcClient {
         let (subject, groups) = self
             .keys
             .verify_with(|keys| {
+                // The library's defaults: RS256 only, `aud` must hold our client id and no
+                // untrusted other audience, `exp` in the future.
                 let verifier = CoreIdTokenVerifier::new_public_client(
                     self.client_id.clone(),
                     self.issuer.clone(),
