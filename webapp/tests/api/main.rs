@@ -10,4 +10,5 @@ mod lifecycle;
 mod metadata;
 mod moto;
 mod openapi;
+mod providers;
 mod users;
