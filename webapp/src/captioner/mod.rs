@@ -21,8 +21,10 @@ use crate::ports::{CaptionInput, Captioner, ProviderCaptions};
 /// article; creative one or two full sentences. Nothing left is an error, so the chain moves on.
 /// Such providers report no confidence.
 fn ruled_captions(concise: &str, creative: &str, model: &str) -> anyhow::Result<ProviderCaptions> {
-    let concise = imgcap_models::caption::concise(concise, 10);
-    let creative = imgcap_models::caption::creative(creative, 2);
+    const CONCISE_MAX_WORDS: usize = 10;
+    const CREATIVE_MAX_SENTENCES: usize = 2;
+    let concise = imgcap_models::caption::concise(concise, CONCISE_MAX_WORDS);
+    let creative = imgcap_models::caption::creative(creative, CREATIVE_MAX_SENTENCES);
     let has_words = |s: &str| s.chars().any(char::is_alphanumeric);
     anyhow::ensure!(has_words(&concise), "the concise caption is empty");
     anyhow::ensure!(has_words(&creative), "the creative caption is empty");
