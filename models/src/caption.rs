@@ -3,7 +3,9 @@
 /// Words that must not end a concise caption ("a dog sitting on a").
 const DANGLING: &[&str] = &[
     "a", "an", "the", "of", "with", "and", "or", "in", "on", "at", "to", "for", "by", "from",
-    "into", "onto", "near", "next", "its", "their", "his", "her", "is", "are", "while",
+    "into", "onto", "near", "next", "its", "their", "his", "her", "is", "are", "while", "under",
+    "over", "above", "below", "behind", "beside", "between", "through", "across", "along",
+    "around", "that", "which", "who",
 ];
 
 /// Fixes the spacing BERT-style decoding leaves ("dog ' s", "tree , and") and collapses runs of

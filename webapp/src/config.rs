@@ -28,6 +28,9 @@ pub enum LogFormat {
 pub enum ProviderKind {
     Embedded,
     Endpoint,
+    Sagemaker,
+    Bedrock,
+    Hf,
 }
 
 impl ProviderKind {
@@ -35,11 +38,11 @@ impl ProviderKind {
         match name.trim() {
             "embedded" => Ok(Self::Embedded),
             "endpoint" => Ok(Self::Endpoint),
-            "sagemaker" | "bedrock" | "hf" => Err(format!(
-                "captioner `{name}` is not available in this build yet: use embedded or endpoint"
-            )),
+            "sagemaker" => Ok(Self::Sagemaker),
+            "bedrock" => Ok(Self::Bedrock),
+            "hf" => Ok(Self::Hf),
             other => Err(format!(
-                "unknown captioner `{other}`: use embedded or endpoint"
+                "unknown captioner `{other}`: use embedded, endpoint, sagemaker, bedrock or hf"
             )),
         }
     }
@@ -62,6 +65,7 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub retention: RetentionConfig,
     pub captioner: CaptionerConfig,
+    pub labels: LabelsConfig,
     pub aws: AwsConfig,
     /// Sign-in with an OpenID provider (Cognito); absent means no OIDC sign-in.
     pub oidc: Option<OidcSettings>,
@@ -131,6 +135,9 @@ pub struct CaptionerConfig {
     pub chain: Vec<ProviderKind>,
     pub embedded: EmbeddedCaptionerConfig,
     pub endpoint: EndpointCaptionerConfig,
+    pub sagemaker: SageMakerCaptionerConfig,
+    pub bedrock: BedrockCaptionerConfig,
+    pub hf: HfCaptionerConfig,
 }
 
 /// Timeout and circuit breaker of one chain entry.
@@ -166,6 +173,58 @@ pub struct EndpointCaptionerConfig {
     pub cooldown_ms: u64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SageMakerCaptionerConfig {
+    /// The endpoint running our inference container (required when the chain has `sagemaker`).
+    pub endpoint_name: Option<String>,
+    pub timeout_ms: u64,
+    pub failure_threshold: u32,
+    pub cooldown_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BedrockCaptionerConfig {
+    /// The model (or inference profile) given to Converse; it must accept images (required
+    /// when the chain has `bedrock`).
+    pub model_id: Option<String>,
+    /// Sends the Bedrock calls here instead of `aws.endpoint_url` or AWS: emulators without
+    /// Converse (moto) need a separate fake.
+    pub endpoint_url: Option<String>,
+    pub timeout_ms: u64,
+    pub failure_threshold: u32,
+    pub cooldown_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HfCaptionerConfig {
+    /// The Inference API; the model is reached at `{base_url}/models/{model_id}`.
+    pub base_url: String,
+    /// An image-to-text model.
+    pub model_id: String,
+    /// Secrets Manager secret holding the API key; when absent the key comes from
+    /// `IMGCAP_HF_API_KEY`, `IMGCAP_HF_API_KEY_FILE` or `<data dir>/secrets/hf-api-key`.
+    pub api_key_secret_arn: Option<String>,
+    pub timeout_ms: u64,
+    pub failure_threshold: u32,
+    pub cooldown_ms: u64,
+}
+
+/// Labels found before captioning (stored with the captions, and given to `bedrock`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelsConfig {
+    /// Rekognition `DetectLabels` on every image; off by default (it is billed per image).
+    pub rekognition: bool,
+    pub max_labels: u32,
+    /// Percent, 0 to 100.
+    pub min_confidence: u32,
+    /// Labels are skipped (the captions still run) when they take longer than this.
+    pub timeout_ms: u64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -180,6 +239,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             retention: RetentionConfig::default(),
             captioner: CaptionerConfig::default(),
+            labels: LabelsConfig::default(),
             aws: AwsConfig::default(),
             oidc: None,
         }
@@ -241,6 +301,9 @@ impl Default for CaptionerConfig {
             chain: vec![ProviderKind::Embedded],
             embedded: EmbeddedCaptionerConfig::default(),
             endpoint: EndpointCaptionerConfig::default(),
+            sagemaker: SageMakerCaptionerConfig::default(),
+            bedrock: BedrockCaptionerConfig::default(),
+            hf: HfCaptionerConfig::default(),
         }
     }
 }
@@ -269,25 +332,75 @@ impl Default for EndpointCaptionerConfig {
     }
 }
 
-impl EmbeddedCaptionerConfig {
-    pub fn breaker(&self) -> BreakerConfig {
-        BreakerConfig {
-            timeout_ms: self.timeout_ms,
-            failure_threshold: self.failure_threshold,
-            cooldown_ms: self.cooldown_ms,
+impl Default for SageMakerCaptionerConfig {
+    fn default() -> Self {
+        Self {
+            endpoint_name: None,
+            timeout_ms: 30_000,
+            failure_threshold: 3,
+            cooldown_ms: 30_000,
         }
     }
 }
 
-impl EndpointCaptionerConfig {
-    pub fn breaker(&self) -> BreakerConfig {
-        BreakerConfig {
-            timeout_ms: self.timeout_ms,
-            failure_threshold: self.failure_threshold,
-            cooldown_ms: self.cooldown_ms,
+impl Default for BedrockCaptionerConfig {
+    fn default() -> Self {
+        Self {
+            model_id: None,
+            endpoint_url: None,
+            timeout_ms: 30_000,
+            failure_threshold: 3,
+            cooldown_ms: 30_000,
         }
     }
 }
+
+impl Default for HfCaptionerConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://router.huggingface.co/hf-inference".into(),
+            model_id: "Salesforce/blip-image-captioning-large".into(),
+            api_key_secret_arn: None,
+            timeout_ms: 30_000,
+            failure_threshold: 3,
+            cooldown_ms: 30_000,
+        }
+    }
+}
+
+impl Default for LabelsConfig {
+    fn default() -> Self {
+        Self {
+            rekognition: false,
+            max_labels: 10,
+            min_confidence: 70,
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Every captioner section carries the same three breaker keys.
+macro_rules! breaker_of {
+    ($($section:ty),+) => {$(
+        impl $section {
+            pub fn breaker(&self) -> BreakerConfig {
+                BreakerConfig {
+                    timeout_ms: self.timeout_ms,
+                    failure_threshold: self.failure_threshold,
+                    cooldown_ms: self.cooldown_ms,
+                }
+            }
+        }
+    )+};
+}
+
+breaker_of!(
+    EmbeddedCaptionerConfig,
+    EndpointCaptionerConfig,
+    SageMakerCaptionerConfig,
+    BedrockCaptionerConfig,
+    HfCaptionerConfig
+);
 
 impl BreakerConfig {
     pub fn timeout(&self) -> Duration {
@@ -304,6 +417,7 @@ enum EnvKind {
     Str,
     Int,
     List,
+    Bool,
 }
 
 /// Every environment override: variable, key, kind. `.env.example` documents the same list
@@ -473,6 +587,101 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         "oidc.jwks_refresh_min_interval_secs",
         EnvKind::Int,
     ),
+    (
+        "IMGCAP_SAGEMAKER_ENDPOINT",
+        "captioner.sagemaker.endpoint_name",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_SAGEMAKER_TIMEOUT_MS",
+        "captioner.sagemaker.timeout_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_SAGEMAKER_FAILURE_THRESHOLD",
+        "captioner.sagemaker.failure_threshold",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_SAGEMAKER_COOLDOWN_MS",
+        "captioner.sagemaker.cooldown_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_BEDROCK_MODEL_ID",
+        "captioner.bedrock.model_id",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_BEDROCK_ENDPOINT_URL",
+        "captioner.bedrock.endpoint_url",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_BEDROCK_TIMEOUT_MS",
+        "captioner.bedrock.timeout_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_BEDROCK_FAILURE_THRESHOLD",
+        "captioner.bedrock.failure_threshold",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_BEDROCK_COOLDOWN_MS",
+        "captioner.bedrock.cooldown_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_HF_BASE_URL",
+        "captioner.hf.base_url",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_HF_MODEL_ID",
+        "captioner.hf.model_id",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_HF_API_KEY_SECRET_ARN",
+        "captioner.hf.api_key_secret_arn",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_CAPTIONER_HF_TIMEOUT_MS",
+        "captioner.hf.timeout_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_HF_FAILURE_THRESHOLD",
+        "captioner.hf.failure_threshold",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_CAPTIONER_HF_COOLDOWN_MS",
+        "captioner.hf.cooldown_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_REKOGNITION_LABELS",
+        "labels.rekognition",
+        EnvKind::Bool,
+    ),
+    (
+        "IMGCAP_LABELS_MAX_LABELS",
+        "labels.max_labels",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_LABELS_MIN_CONFIDENCE",
+        "labels.min_confidence",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_LABELS_TIMEOUT_MS",
+        "labels.timeout_ms",
+        EnvKind::Int,
+    ),
 ];
 
 /// The variable that names the configuration file (default `imgcap.toml`, optional).
@@ -514,6 +723,15 @@ impl Config {
                     .map_err(|_| {
                         format!("{name} (`{key}`): expected a whole number, got `{value}`")
                     })?,
+                EnvKind::Bool => match value.trim() {
+                    "true" => toml::Value::Boolean(true),
+                    "false" => toml::Value::Boolean(false),
+                    _ => {
+                        return Err(format!(
+                            "{name} (`{key}`): expected true or false, got `{value}`"
+                        ))
+                    }
+                },
                 EnvKind::List => toml::Value::Array(
                     value
                         .split(',')
@@ -593,6 +811,9 @@ impl Config {
         for (section, breaker) in [
             ("captioner.embedded", self.captioner.embedded.breaker()),
             ("captioner.endpoint", self.captioner.endpoint.breaker()),
+            ("captioner.sagemaker", self.captioner.sagemaker.breaker()),
+            ("captioner.bedrock", self.captioner.bedrock.breaker()),
+            ("captioner.hf", self.captioner.hf.breaker()),
         ] {
             positive(&format!("{section}.timeout_ms"), breaker.timeout_ms)?;
             positive(
@@ -613,6 +834,55 @@ impl Config {
         }
         if let Some(oidc) = &self.oidc {
             oidc.validate()?;
+        }
+        self.validate_cloud_captioners()?;
+        if self.labels.rekognition {
+            positive("labels.max_labels", self.labels.max_labels.into())?;
+            positive("labels.timeout_ms", self.labels.timeout_ms)?;
+            if self.labels.min_confidence > 100 {
+                return Err("`labels.min_confidence` is a percentage: 0 to 100".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings the `sagemaker`, `bedrock` and `hf` providers need when the chain has them.
+    fn validate_cloud_captioners(&self) -> Result<(), String> {
+        let chain = &self.captioner.chain;
+        let blank = |value: &Option<String>| value.as_deref().is_none_or(|v| v.trim().is_empty());
+        let http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        if chain.contains(&ProviderKind::Sagemaker)
+            && blank(&self.captioner.sagemaker.endpoint_name)
+        {
+            return Err(
+                "`captioner.sagemaker.endpoint_name` (IMGCAP_SAGEMAKER_ENDPOINT) is \
+                        required when the chain has `sagemaker`"
+                    .into(),
+            );
+        }
+        let bedrock = &self.captioner.bedrock;
+        if chain.contains(&ProviderKind::Bedrock) && blank(&bedrock.model_id) {
+            return Err(
+                "`captioner.bedrock.model_id` (IMGCAP_BEDROCK_MODEL_ID) is required \
+                        when the chain has `bedrock`"
+                    .into(),
+            );
+        }
+        if bedrock
+            .endpoint_url
+            .as_deref()
+            .is_some_and(|url| !http(url))
+        {
+            return Err("`captioner.bedrock.endpoint_url` must be an http(s) URL".into());
+        }
+        let hf = &self.captioner.hf;
+        if chain.contains(&ProviderKind::Hf) {
+            if !http(&hf.base_url) {
+                return Err("`captioner.hf.base_url` must be an http(s) URL".into());
+            }
+            if hf.model_id.trim().is_empty() {
+                return Err("`captioner.hf.model_id` must name a model".into());
+            }
         }
         Ok(())
     }
@@ -724,6 +994,45 @@ mod tests {
     }
 
     #[test]
+    fn cloud_captioners_and_labels_take_the_terraform_variables() {
+        let config = Config::from_sources(
+            "",
+            env(&[
+                ("IMGCAP_CAPTIONER_CHAIN", "sagemaker, bedrock, hf"),
+                ("IMGCAP_SAGEMAKER_ENDPOINT", "imgcap-dev-captioner"),
+                (
+                    "IMGCAP_BEDROCK_MODEL_ID",
+                    "anthropic.claude-3-haiku-20240307-v1:0",
+                ),
+                ("IMGCAP_HF_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:x"),
+                ("IMGCAP_REKOGNITION_LABELS", "true"),
+                ("IMGCAP_CAPTIONER_BEDROCK_TIMEOUT_MS", "1234"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.captioner.chain,
+            [
+                ProviderKind::Sagemaker,
+                ProviderKind::Bedrock,
+                ProviderKind::Hf
+            ]
+        );
+        assert_eq!(
+            config.captioner.sagemaker.endpoint_name.as_deref(),
+            Some("imgcap-dev-captioner")
+        );
+        assert_eq!(config.captioner.bedrock.breaker().timeout_ms, 1234);
+        assert_eq!(
+            config.captioner.hf.api_key_secret_arn.as_deref(),
+            Some("arn:aws:secretsmanager:x")
+        );
+        assert!(config.labels.rekognition);
+        let off = Config::from_sources("", env(&[("IMGCAP_REKOGNITION_LABELS", "false")]));
+        assert!(!off.unwrap().labels.rekognition);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
@@ -741,8 +1050,28 @@ mod tests {
             ("[upload]\nmax_byte = 3", &[], "max_byte"),
             (
                 "",
-                &[("IMGCAP_CAPTIONER_CHAIN", "bedrock")],
+                &[("IMGCAP_CAPTIONER_CHAIN", "embedded, gpt")],
                 "captioner.chain",
+            ),
+            (
+                "",
+                &[("IMGCAP_CAPTIONER_CHAIN", "bedrock")],
+                "captioner.bedrock.model_id",
+            ),
+            (
+                "",
+                &[("IMGCAP_CAPTIONER_CHAIN", "sagemaker")],
+                "IMGCAP_SAGEMAKER_ENDPOINT",
+            ),
+            (
+                "",
+                &[("IMGCAP_REKOGNITION_LABELS", "yes")],
+                "IMGCAP_REKOGNITION_LABELS",
+            ),
+            (
+                "[labels]\nrekognition = true\nmin_confidence = 101",
+                &[],
+                "labels.min_confidence",
             ),
             (
                 "",
@@ -780,6 +1109,8 @@ mod tests {
                     CONFIG_FILE_VAR,
                     "IMGCAP_SIGNING_KEY",
                     "IMGCAP_SIGNING_KEY_FILE",
+                    "IMGCAP_HF_API_KEY",
+                    "IMGCAP_HF_API_KEY_FILE",
                 ]
                 .contains(&var);
             assert!(known, "{var} in .env.example is not read by the app");

@@ -201,10 +201,20 @@ impl FromStr for ImageStatus {
     }
 }
 
-/// A caption and the model's confidence in it (mean token log-probability, at most 0).
+/// A caption and the model's confidence in it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, ToSchema)]
 pub struct ScoredCaption {
     pub text: String,
+    /// Mean token log-probability (at most 0); `null` when the provider reports none (Bedrock,
+    /// the Hugging Face API).
+    pub confidence: Option<f32>,
+}
+
+/// A label Rekognition found in the image.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ToSchema)]
+pub struct ImageLabel {
+    pub name: String,
+    /// Percent, 0 to 100.
     pub confidence: f32,
 }
 
@@ -217,10 +227,14 @@ pub struct CaptionResult {
     pub creative: ScoredCaption,
     /// The model that answered.
     pub model: String,
-    /// The captioner chain entry that answered, e.g. `embedded` or `endpoint`.
+    /// The captioner chain entry that answered: `embedded`, `endpoint`, `sagemaker`, `bedrock`
+    /// or `hf`.
     pub provider: String,
     /// Time spent in the provider that answered, in milliseconds.
     pub latency_ms: u64,
+    /// Labels detected before captioning, most confident first; empty when labels are off or
+    /// could not be detected.
+    pub labels: Vec<ImageLabel>,
 }
 
 /// One uploaded image and its captioning state.

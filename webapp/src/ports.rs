@@ -12,7 +12,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::domain::{
-    BlobKey, CaptionResult, ImageId, ImageRecord, ImageStatus, Principal, Sha256, UserId,
+    BlobKey, CaptionResult, ImageId, ImageLabel, ImageRecord, ImageStatus, Principal, Sha256,
+    UserId,
 };
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -206,6 +207,28 @@ pub trait Authenticator: Send + Sync {
     fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, PortResult<Option<Principal>>>;
 }
 
+/// Finds labels in an image before it is captioned (Rekognition `DetectLabels`).
+pub trait Labeler: Send + Sync {
+    /// `image` is the stored original; `key` names it in the blob store, for a labeler that
+    /// reads the stored object itself.
+    fn detect<'a>(
+        &'a self,
+        image: &'a [u8],
+        key: &'a BlobKey,
+    ) -> BoxFuture<'a, PortResult<Vec<ImageLabel>>>;
+}
+
+/// What a captioner gets for one image.
+#[derive(Debug, Clone, Copy)]
+pub struct CaptionInput<'a> {
+    /// The stored original (JPEG or PNG bytes).
+    pub image: &'a [u8],
+    /// The id of the upload's request, for the provider's logs.
+    pub request_id: &'a str,
+    /// Labels found beforehand; empty when labels are off or failed.
+    pub labels: &'a [ImageLabel],
+}
+
 /// Captions from one provider.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderCaptions {
@@ -214,14 +237,12 @@ pub struct ProviderCaptions {
     pub model: String,
 }
 
-/// One captioner of the chain (`embedded`, `endpoint`, later `sagemaker`, `bedrock`, `hf`).
+/// One captioner of the chain (`embedded`, `endpoint`, `sagemaker`, `bedrock`, `hf`).
 pub trait Captioner: Send + Sync {
     /// The chain entry's name, stored with the result.
     fn name(&self) -> &'static str;
-    /// Captions a stored original (JPEG or PNG bytes).
     fn caption<'a>(
         &'a self,
-        image: &'a [u8],
-        request_id: &'a str,
+        input: CaptionInput<'a>,
     ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>>;
 }

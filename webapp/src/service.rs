@@ -15,13 +15,13 @@ use utoipa::ToSchema;
 use crate::captioner::CaptionerChain;
 use crate::config::WorkerConfig;
 use crate::domain::{
-    now_ms, BlobKey, ImageId, ImageRecord, ImageStatus, Sha256, UploadBytes, UserId,
+    now_ms, BlobKey, ImageId, ImageLabel, ImageRecord, ImageStatus, Sha256, UploadBytes, UserId,
 };
 use crate::error::{AppError, AppResult};
 use crate::pipeline::{self, PipelineSettings};
 use crate::ports::{
-    BlobStore, CaptionJob, CaptionRepo, Inserted, JobQueue, Lease, RateDecision, RateLimiter,
-    SignedUrl,
+    BlobStore, CaptionJob, CaptionRepo, Inserted, JobQueue, Labeler, Lease, RateDecision,
+    RateLimiter, SignedUrl,
 };
 use crate::signing::Signer;
 
@@ -31,6 +31,8 @@ pub struct Ports {
     pub queue: Arc<dyn JobQueue>,
     pub limiter: Arc<dyn RateLimiter>,
     pub chain: CaptionerChain,
+    /// Labels before captioning; `None` when they are off.
+    pub labeler: Option<Arc<dyn Labeler>>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct EngineSettings {
     pub url_ttl: Duration,
     pub retention_days: u32,
     pub worker: WorkerConfig,
+    /// Labels taking longer are skipped.
+    pub labels_timeout: Duration,
 }
 
 pub struct Engine {
@@ -366,7 +370,13 @@ impl Engine {
                 .await?;
             return self.ports.queue.ack(lease).await;
         };
-        match self.ports.chain.caption(&bytes, &job.request_id).await {
+        let labels = self.detect_labels(&record, &bytes).await;
+        match self
+            .ports
+            .chain
+            .caption(&bytes, &job.request_id, &labels)
+            .await
+        {
             Ok(result) => {
                 self.ports
                     .repo
@@ -388,6 +398,27 @@ impl Engine {
                 let delay = self.backoff(lease.attempts);
                 tracing::info!(image = %job.image, error = %err, attempts = lease.attempts, delay_ms = delay.as_millis() as u64, "caption job will be retried");
                 self.ports.queue.retry_later(lease, delay).await
+            }
+        }
+    }
+
+    /// The image's labels, or none when labels are off or fail: they are optional, so a
+    /// failure never holds back the captions (it is logged).
+    async fn detect_labels(&self, record: &ImageRecord, image: &[u8]) -> Vec<ImageLabel> {
+        let Some(labeler) = &self.ports.labeler else {
+            return Vec::new();
+        };
+        let key = record.original_key();
+        let timeout = self.settings.labels_timeout;
+        match tokio::time::timeout(timeout, labeler.detect(image, &key)).await {
+            Ok(Ok(labels)) => labels,
+            Ok(Err(err)) => {
+                tracing::warn!(image = %record.id, error = format!("{err:#}"), "labels failed; captioning without them");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!(image = %record.id, timeout_ms = timeout.as_millis() as u64, "labels took too long; captioning without them");
+                Vec::new()
             }
         }
     }

@@ -12,8 +12,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::aws::rekognition::RekognitionLabeler;
+use crate::aws::secrets::SecretsManagerSecrets;
+use crate::captioner::bedrock::BedrockCaptioner;
 use crate::captioner::embedded::EmbeddedCaptioner;
 use crate::captioner::endpoint::EndpointCaptioner;
+use crate::captioner::hf::HfCaptioner;
+use crate::captioner::sagemaker::SageMakerCaptioner;
 use crate::captioner::CaptionerChain;
 use crate::config::{Config, Mode, ProviderKind};
 use crate::embedded::auth::TokenAuthenticator;
@@ -25,7 +30,7 @@ use crate::embedded::repo::SqliteRepo;
 use crate::embedded::secrets::EnvFileSecrets;
 use crate::http::{app, AppState};
 use crate::pipeline::PipelineSettings;
-use crate::ports::{Captioner, Secrets};
+use crate::ports::{Captioner, Labeler, Secrets};
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;
 
@@ -34,8 +39,52 @@ pub struct Application {
     config: Config,
 }
 
-async fn load_captioners(config: &Config) -> anyhow::Result<CaptionerChain> {
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+/// Whether anything but the AWS-mode adapters calls AWS (which then needs the SDK config).
+fn uses_aws_services(config: &Config) -> bool {
+    let chain = &config.captioner.chain;
+    chain.contains(&ProviderKind::Sagemaker)
+        || chain.contains(&ProviderKind::Bedrock)
+        || (chain.contains(&ProviderKind::Hf) && config.captioner.hf.api_key_secret_arn.is_some())
+        || config.labels.rekognition
+}
+
+/// The Hugging Face API key: from Secrets Manager when `captioner.hf.api_key_secret_arn` is
+/// set, else from the embedded secrets (`IMGCAP_HF_API_KEY`, ...).
+async fn hf_api_key(
+    config: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+    local_secrets: &EnvFileSecrets,
+) -> anyhow::Result<String> {
+    let bytes = match (&config.captioner.hf.api_key_secret_arn, sdk) {
+        (Some(arn), Some(sdk)) => {
+            SecretsManagerSecrets::new(aws_sdk_secretsmanager::Client::new(sdk))
+                .get(arn)
+                .await
+                .context("`captioner.hf.api_key_secret_arn` (IMGCAP_HF_API_KEY_SECRET_ARN)")?
+        }
+        _ => local_secrets.get("hf-api-key").await?,
+    };
+    let key = String::from_utf8(bytes).context("the Hugging Face API key is not text")?;
+    // Files and secrets often end with a newline; a key never contains whitespace.
+    let key = key.trim().to_owned();
+    anyhow::ensure!(!key.is_empty(), "the Hugging Face API key is empty");
+    Ok(key)
+}
+
+async fn load_captioners(
+    config: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+    local_secrets: &EnvFileSecrets,
+) -> anyhow::Result<CaptionerChain> {
     let captioner = &config.captioner;
+    let sdk = || sdk.context("the AWS SDK configuration was not built");
     let mut providers: Vec<(Arc<dyn Captioner>, _)> = Vec::new();
     for kind in &captioner.chain {
         match kind {
@@ -62,18 +111,73 @@ async fn load_captioners(config: &Config) -> anyhow::Result<CaptionerChain> {
                     .url
                     .clone()
                     .context("`captioner.endpoint.url` is required")?;
-                let client = reqwest::Client::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .build()
-                    .context("cannot build the HTTP client")?;
                 providers.push((
-                    Arc::new(EndpointCaptioner::new(client, url)),
+                    Arc::new(EndpointCaptioner::new(http_client()?, url)),
+                    settings.breaker(),
+                ));
+            }
+            ProviderKind::Sagemaker => {
+                let settings = &captioner.sagemaker;
+                let endpoint = settings
+                    .endpoint_name
+                    .clone()
+                    .context("`captioner.sagemaker.endpoint_name` is required")?;
+                let client = aws_sdk_sagemakerruntime::Client::new(sdk()?);
+                providers.push((
+                    Arc::new(SageMakerCaptioner::new(client, endpoint)),
+                    settings.breaker(),
+                ));
+            }
+            ProviderKind::Bedrock => {
+                let settings = &captioner.bedrock;
+                let model_id = settings
+                    .model_id
+                    .clone()
+                    .context("`captioner.bedrock.model_id` is required")?;
+                let mut client_config = aws_sdk_bedrockruntime::config::Builder::from(sdk()?);
+                if let Some(url) = &settings.endpoint_url {
+                    client_config = client_config.endpoint_url(url);
+                }
+                let client = aws_sdk_bedrockruntime::Client::from_conf(client_config.build());
+                providers.push((
+                    Arc::new(BedrockCaptioner::new(client, model_id)),
+                    settings.breaker(),
+                ));
+            }
+            ProviderKind::Hf => {
+                let settings = &captioner.hf;
+                let key = hf_api_key(config, sdk().ok(), local_secrets).await?;
+                providers.push((
+                    Arc::new(HfCaptioner::new(
+                        http_client()?,
+                        &settings.base_url,
+                        settings.model_id.clone(),
+                        key,
+                    )),
                     settings.breaker(),
                 ));
             }
         }
     }
     Ok(CaptionerChain::new(providers))
+}
+
+/// Rekognition labels when `labels.rekognition` is on. The blobs are files in this mode, so
+/// the labeler sends the bytes (an S3 blob store would pass its bucket instead).
+fn load_labeler(
+    config: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> anyhow::Result<Option<Arc<dyn Labeler>>> {
+    if !config.labels.rekognition {
+        return Ok(None);
+    }
+    let sdk = sdk.context("the AWS SDK configuration was not built")?;
+    Ok(Some(Arc::new(RekognitionLabeler::new(
+        aws_sdk_rekognition::Client::new(sdk),
+        None,
+        config.labels.max_labels,
+        config.labels.min_confidence,
+    ))))
 }
 
 impl Application {
@@ -86,6 +190,10 @@ impl Application {
         );
         let db = Db::open(&config.database_path())?;
         let secrets = EnvFileSecrets::new(config.secrets_dir());
+        let sdk = match uses_aws_services(&config) {
+            true => Some(crate::aws::sdk_config(&config.aws).await),
+            false => None,
+        };
         let signing_key = secrets
             .get("signing-key")
             .await
@@ -103,7 +211,8 @@ impl Application {
                 db.clone(),
                 config.rate_limit.uploads_per_hour,
             )),
-            chain: load_captioners(&config).await?,
+            chain: load_captioners(&config, sdk.as_ref(), &secrets).await?,
+            labeler: load_labeler(&config, sdk.as_ref())?,
         };
         let upload = &config.upload;
         let settings = EngineSettings {
@@ -119,6 +228,7 @@ impl Application {
             url_ttl: Duration::from_secs(config.blobs.url_ttl_secs),
             retention_days: config.retention.days,
             worker: config.worker.clone(),
+            labels_timeout: Duration::from_millis(config.labels.timeout_ms),
         };
         let engine = Arc::new(Engine::new(
             ports,

@@ -5,6 +5,9 @@
 //! client at an AWS-protocol emulator for tests and `docker compose`. The HTTP client is rustls
 //! with ring, the TLS stack reqwest already brings, so no second crypto library is built.
 
+pub mod rekognition;
+pub mod secrets;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 

@@ -8,7 +8,7 @@ use imgcap_models::preprocess::{decode_image, ImageLimits};
 use imgcap_models::CaptionOptions;
 
 use crate::domain::ScoredCaption;
-use crate::ports::{BoxFuture, Captioner, ProviderCaptions};
+use crate::ports::{BoxFuture, CaptionInput, Captioner, ProviderCaptions};
 
 pub struct EmbeddedCaptioner {
     model: Arc<imgcap_models::Captioner>,
@@ -26,7 +26,7 @@ fn scored(caption: Option<imgcap_models::Caption>, which: &str) -> anyhow::Resul
     let caption = caption.with_context(|| format!("the model gave no {which} caption"))?;
     Ok(ScoredCaption {
         text: caption.text,
-        confidence: caption.confidence,
+        confidence: Some(caption.confidence),
     })
 }
 
@@ -37,11 +37,10 @@ impl Captioner for EmbeddedCaptioner {
 
     fn caption<'a>(
         &'a self,
-        image: &'a [u8],
-        _request_id: &'a str,
+        input: CaptionInput<'a>,
     ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>> {
         let model = self.model.clone();
-        let bytes = image.to_vec();
+        let bytes = input.image.to_vec();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
                 let decoded = decode_image(&bytes, &ImageLimits::default())?;

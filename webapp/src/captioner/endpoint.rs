@@ -1,13 +1,15 @@
 //! The `endpoint` provider: any server speaking the `/invocations` contract of
 //! `imgcap-common` (our inference server, locally or behind a load balancer). The raw image is
 //! POSTed with its content type and the answer parsed as [`imgcap_common::CaptionResponse`].
+//! The parsing is shared with the `sagemaker` provider, which reaches the same server through
+//! `InvokeEndpoint`.
 
 use anyhow::Context;
 use imgcap_common::{CaptionResponse, ErrorBody, GeneratedCaption};
 use imgcap_models::preprocess::sniff_format;
 
 use crate::domain::ScoredCaption;
-use crate::ports::{BoxFuture, Captioner, ProviderCaptions};
+use crate::ports::{BoxFuture, CaptionInput, Captioner, ProviderCaptions};
 
 pub struct EndpointCaptioner {
     client: reqwest::Client,
@@ -24,8 +26,26 @@ fn scored(caption: Option<GeneratedCaption>, which: &str) -> anyhow::Result<Scor
     let caption = caption.with_context(|| format!("the answer has no {which} caption"))?;
     Ok(ScoredCaption {
         text: caption.text,
-        confidence: caption.confidence,
+        confidence: Some(caption.confidence),
     })
+}
+
+/// Both captions of an `/invocations` answer body (`mode=both`).
+pub(crate) fn invocation_captions(body: &[u8]) -> anyhow::Result<ProviderCaptions> {
+    let answer: CaptionResponse =
+        serde_json::from_slice(body).context("the answer is not an /invocations response")?;
+    Ok(ProviderCaptions {
+        concise: scored(answer.captions.concise, "concise")?,
+        creative: scored(answer.captions.creative, "creative")?,
+        model: answer.model.model_id,
+    })
+}
+
+/// `error_type: error` of an `/invocations` error body, for the log.
+pub(crate) fn invocation_error(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|body| format!("{}: {}", body.error_type.as_str(), body.error))
+        .unwrap_or_else(|_| "no error body".into())
 }
 
 impl Captioner for EndpointCaptioner {
@@ -35,39 +55,26 @@ impl Captioner for EndpointCaptioner {
 
     fn caption<'a>(
         &'a self,
-        image: &'a [u8],
-        request_id: &'a str,
+        input: CaptionInput<'a>,
     ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>> {
         Box::pin(async move {
-            let content_type = sniff_format(image)?.mime_type();
+            let content_type = sniff_format(input.image)?.mime_type();
             let response = self
                 .client
                 .post(&self.url)
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .header(reqwest::header::ACCEPT, "application/json")
-                .header(imgcap_common::REQUEST_ID_HEADER, request_id)
-                .body(image.to_vec())
+                .header(imgcap_common::REQUEST_ID_HEADER, input.request_id)
+                .body(input.image.to_vec())
                 .send()
                 .await
                 .context("the request failed")?;
             let status = response.status();
+            let body = response.bytes().await.context("the answer was cut off")?;
             if !status.is_success() {
-                let detail = response
-                    .json::<ErrorBody>()
-                    .await
-                    .map(|body| format!("{}: {}", body.error_type.as_str(), body.error))
-                    .unwrap_or_else(|_| "no error body".into());
-                anyhow::bail!("HTTP {status} ({detail})");
+                anyhow::bail!("HTTP {status} ({})", invocation_error(&body));
             }
-            let answer: CaptionResponse = response
-                .json()
-                .await
-                .context("the answer is not an /invocations response")?;
-            Ok(ProviderCaptions {
-                concise: scored(answer.captions.concise, "concise")?,
-                creative: scored(answer.captions.creative, "creative")?,
-                model: answer.model.model_id,
-            })
+            invocation_captions(&body)
         })
     }
 }

@@ -2,15 +2,42 @@
 //! breaker. The first provider whose circuit admits the call and that answers in time wins; a
 //! failure moves on to the next.
 
+pub mod bedrock;
 pub mod embedded;
 pub mod endpoint;
+pub mod hf;
+pub mod prompts;
+pub mod sagemaker;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::BreakerConfig;
-use crate::domain::CaptionResult;
-use crate::ports::Captioner;
+use crate::domain::{CaptionResult, ImageLabel, ScoredCaption};
+use crate::ports::{CaptionInput, Captioner, ProviderCaptions};
+
+/// The published caption rules applied to the raw texts of a provider that does not apply them
+/// itself (`bedrock`, `hf`): concise at most 10 words, cut at a word boundary without a dangling
+/// article; creative one or two full sentences. Nothing left is an error, so the chain moves on.
+/// Such providers report no confidence.
+fn ruled_captions(concise: &str, creative: &str, model: &str) -> anyhow::Result<ProviderCaptions> {
+    const CONCISE_MAX_WORDS: usize = 10;
+    const CREATIVE_MAX_SENTENCES: usize = 2;
+    let concise = imgcap_models::caption::concise(concise, CONCISE_MAX_WORDS);
+    let creative = imgcap_models::caption::creative(creative, CREATIVE_MAX_SENTENCES);
+    let has_words = |s: &str| s.chars().any(char::is_alphanumeric);
+    anyhow::ensure!(has_words(&concise), "the concise caption is empty");
+    anyhow::ensure!(has_words(&creative), "the creative caption is empty");
+    let unscored = |text| ScoredCaption {
+        text,
+        confidence: None,
+    };
+    Ok(ProviderCaptions {
+        concise: unscored(concise),
+        creative: unscored(creative),
+        model: model.to_owned(),
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -112,11 +139,19 @@ impl CaptionerChain {
         }
     }
 
+    /// Captions `image`; `labels` (found beforehand, may be empty) go to the providers that use
+    /// them and into the result.
     pub async fn caption(
         &self,
         image: &[u8],
         request_id: &str,
+        labels: &[ImageLabel],
     ) -> Result<CaptionResult, ChainError> {
+        let input = CaptionInput {
+            image,
+            request_id,
+            labels,
+        };
         let mut failures = Vec::new();
         for entry in &self.entries {
             let name = entry.provider.name();
@@ -125,9 +160,7 @@ impl CaptionerChain {
                 continue;
             }
             let started = Instant::now();
-            let outcome =
-                tokio::time::timeout(entry.timeout, entry.provider.caption(image, request_id))
-                    .await;
+            let outcome = tokio::time::timeout(entry.timeout, entry.provider.caption(input)).await;
             let error = match outcome {
                 Ok(Ok(captions)) => {
                     entry.breaker.record_success();
@@ -137,6 +170,7 @@ impl CaptionerChain {
                         model: captions.model,
                         provider: name.to_owned(),
                         latency_ms: started.elapsed().as_millis() as u64,
+                        labels: labels.to_vec(),
                     });
                 }
                 Ok(Err(err)) => format!("{name}: {err:#}"),

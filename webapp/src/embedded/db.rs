@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS images (
     model TEXT,
     provider TEXT,
     latency_ms INTEGER,
+    -- JSON array of {name, confidence}, most confident first.
+    labels TEXT,
     failure_reason TEXT,
     PRIMARY KEY (user_id, image_id),
     UNIQUE (user_id, sha256)

@@ -20,7 +20,7 @@ impl SqliteRepo {
 
 const COLUMNS: &str = "user_id, image_id, sha256, status, content_type, size_bytes, width, \
     height, orientation, created_ms, updated_ms, expires_at, concise, concise_confidence, \
-    creative, creative_confidence, model, provider, latency_ms, failure_reason";
+    creative, creative_confidence, model, provider, latency_ms, failure_reason, labels";
 
 fn conversion_error(index: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
@@ -45,15 +45,20 @@ fn record_from_row(row: &Row) -> rusqlite::Result<ImageRecord> {
         (Some(concise), Some(creative)) => Some(CaptionResult {
             concise: ScoredCaption {
                 text: concise,
-                confidence: row.get::<_, f64>(13)? as f32,
+                confidence: row.get::<_, Option<f64>>(13)?.map(|c| c as f32),
             },
             creative: ScoredCaption {
                 text: creative,
-                confidence: row.get::<_, f64>(15)? as f32,
+                confidence: row.get::<_, Option<f64>>(15)?.map(|c| c as f32),
             },
             model: row.get(16)?,
             provider: row.get(17)?,
             latency_ms: row.get::<_, i64>(18)?.max(0) as u64,
+            labels: match row.get::<_, Option<String>>(20)? {
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| conversion_error(20, format!("stored labels: {e}")))?,
+                None => Vec::new(),
+            },
         }),
         _ => None,
     };
@@ -189,22 +194,26 @@ impl CaptionRepo for SqliteRepo {
         let result = result.clone();
         Box::pin(self.db.call(move |conn| {
             let now = now_ms();
+            let labels = serde_json::to_string(&result.labels)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             let changed = conn.execute(
                 "UPDATE images SET status = 'done', concise = ?3, concise_confidence = ?4, \
                  creative = ?5, creative_confidence = ?6, model = ?7, provider = ?8, \
-                 latency_ms = ?9, failure_reason = NULL, updated_ms = ?10, completed_ms = ?10 \
+                 latency_ms = ?9, labels = ?11, failure_reason = NULL, updated_ms = ?10, \
+                 completed_ms = ?10 \
                  WHERE user_id = ?1 AND image_id = ?2",
                 params![
                     user,
                     id.to_string(),
                     result.concise.text,
-                    f64::from(result.concise.confidence),
+                    result.concise.confidence.map(f64::from),
                     result.creative.text,
-                    f64::from(result.creative.confidence),
+                    result.creative.confidence.map(f64::from),
                     result.model,
                     result.provider,
                     result.latency_ms as i64,
                     now,
+                    labels,
                 ],
             )?;
             Ok(changed > 0)

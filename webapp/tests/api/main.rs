@@ -12,4 +12,5 @@ mod moto;
 mod oidc;
 mod oidc_provider;
 mod openapi;
+mod providers;
 mod users;
