@@ -152,13 +152,14 @@ async fn retention_sweep_removes_expired_images() {
             [body["image"]["id"].as_str().unwrap()],
         )
         .unwrap();
+    // The sweep removes the record first (a record never points at a missing blob), then
+    // its blobs: wait for both.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while app.count("SELECT COUNT(*) FROM images") != 1 {
-        assert!(std::time::Instant::now() < deadline, "the sweep never ran");
+    while app.count("SELECT COUNT(*) FROM images") != 1 || app.blob_files().len() != 2 {
+        assert!(std::time::Instant::now() < deadline, "the sweep never finished");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let id = keep["image"]["id"].as_str().unwrap();
     let files = app.blob_files();
-    assert_eq!(files.len(), 2, "{files:?}");
     assert!(files.iter().all(|f| f.to_string_lossy().contains(id)));
 }
