@@ -129,13 +129,19 @@ pub fn router(state: SharedState) -> Router {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The client's id when [`imgcap_common::accepted_request_id`] accepts it; otherwise a ULID.
+/// The client's id when [`imgcap_common::accepted_request_id`] accepts it: `x-request-id`, or
+/// `request_id=...` in the SageMaker custom attributes (the only header InvokeEndpoint passes
+/// through to the container); otherwise a ULID.
 fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
+    let header = headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok());
+    header
         .and_then(imgcap_common::accepted_request_id)
-        .map_or_else(|| ulid::Ulid::new().to_string(), str::to_string)
+        .map(str::to_string)
+        .or_else(|| {
+            custom_attribute(headers, "request_id")
+                .filter(|id| imgcap_common::accepted_request_id(id).is_some())
+        })
+        .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
 
 async fn request_context(mut request: Request, next: Next) -> Response {
@@ -510,23 +516,27 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
     }
 }
 
-/// `mode=...` in `X-Amzn-SageMaker-Custom-Attributes` (`key=value` pairs separated by `;` or
-/// `,`; other keys are ignored).
+/// The value of `key` in `X-Amzn-SageMaker-Custom-Attributes` (`key=value` pairs separated by
+/// `;` or `,`; keys compared without case).
+fn custom_attribute(headers: &HeaderMap, key: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(headers.get(&CUSTOM_ATTRIBUTES)?.as_bytes()).into_owned();
+    text.split([';', ',']).find_map(|pair| {
+        let (k, value) = pair.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(key)
+            .then(|| value.trim().to_string())
+    })
+}
+
+/// `mode=...` in the custom attributes; other keys are ignored.
 fn custom_attributes_mode(headers: &HeaderMap) -> Result<Option<CaptionMode>, ApiError> {
-    let Some(value) = headers.get(&CUSTOM_ATTRIBUTES) else {
-        return Ok(None);
-    };
-    let text = String::from_utf8_lossy(value.as_bytes());
-    for pair in text.split([';', ',']) {
-        if let Some((key, value)) = pair.split_once('=') {
-            if key.trim().eq_ignore_ascii_case("mode") {
-                return value.parse().map(Some).map_err(|e| {
-                    ApiError::InvalidParameters(format!("X-Amzn-SageMaker-Custom-Attributes: {e}"))
-                });
-            }
-        }
-    }
-    Ok(None)
+    custom_attribute(headers, "mode")
+        .map(|value| {
+            value.parse().map_err(|e| {
+                ApiError::InvalidParameters(format!("X-Amzn-SageMaker-Custom-Attributes: {e}"))
+            })
+        })
+        .transpose()
 }
 
 /// The whole body, refusing more than `limit` bytes: up front from `Content-Length`, else as
@@ -722,5 +732,19 @@ mod tests {
         let generated = request_id(&headers(&[("x-request-id", "has space")]));
         assert_eq!(generated.len(), 26, "a ULID: {generated}");
         assert_eq!(request_id(&HeaderMap::new()).len(), 26);
+        let attributes = "x-amzn-sagemaker-custom-attributes";
+        assert_eq!(
+            request_id(&headers(&[(attributes, "mode=both;request_id=web-42")])),
+            "web-42"
+        );
+        assert_eq!(
+            request_id(&headers(&[
+                ("x-request-id", "from-header"),
+                (attributes, "request_id=web-42")
+            ])),
+            "from-header"
+        );
+        let refused = request_id(&headers(&[(attributes, "request_id=a b")]));
+        assert_eq!(refused.len(), 26, "a ULID: {refused}");
     }
 }
