@@ -180,10 +180,7 @@ async fn the_pages_edit_captions_and_export_json_and_csv() {
         detail.contains("alt=\"a cup of coffee\""),
         "the alt text is the concise caption"
     );
-    assert!(
-        detail.contains("The model's original captions"),
-        "{detail}"
-    );
+    assert!(detail.contains("The model's original captions"), "{detail}");
     assert!(detail.contains("edited"));
     // A too long correction is explained on the page and not stored.
     let response = browser

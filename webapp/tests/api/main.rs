@@ -4,6 +4,7 @@
 mod admin;
 mod bad_input;
 mod binary;
+mod browser;
 mod captioning;
 mod editing;
 mod harness;
