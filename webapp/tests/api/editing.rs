@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::harness::{csrf_token, json, png, test_config, test_data, without_captions, TestApp};
+use crate::harness::{
+    card_image_id, csrf_token, json, png, test_config, test_data, without_captions, TestApp,
+};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -22,6 +24,15 @@ async fn patch(
             .unwrap(),
     )
     .await
+}
+
+async fn regenerate(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/v1/images/{id}/regenerate")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -94,13 +105,7 @@ async fn captions_are_corrected_beside_the_models_and_regenerated_through_the_ap
     assert_eq!(body["edited"]["creative"], "Ready to fly.");
 
     // Regenerate: pending again, corrections dropped, then captioned anew.
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/images/{id}/regenerate")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = regenerate(&app, &token, &id).await;
     let (status, body) = json(response).await;
     assert_eq!(
         (status, body["status"].as_str()),
@@ -124,13 +129,7 @@ async fn only_captioned_images_can_be_corrected_and_pending_ones_not_regenerated
         (status, body["error_type"].as_str()),
         (409, Some("conflict"))
     );
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/images/{id}/regenerate")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = regenerate(&app, &token, id).await;
     assert_eq!(response.status(), 409);
 }
 
@@ -141,14 +140,7 @@ async fn the_pages_edit_captions_and_export_json_and_csv() {
     browser.sign_up("kim", PASSWORD).await;
     let (status, card) = browser.upload(&test_data("coffee.png")).await;
     assert_eq!(status, 202, "{card}");
-    let id = card
-        .split("id=\"image-")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = card_image_id(&card);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let card = loop {
         let (status, card) = browser.page(&format!("/images/{id}/card")).await;

@@ -284,6 +284,12 @@ pub fn csrf_token(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
+/// The image id of an image card fragment (`<article id="image-ID">`).
+pub fn card_image_id(card: &str) -> String {
+    let start = card.find("id=\"image-").expect("an image card") + "id=\"image-".len();
+    card[start..].split('"').next().unwrap().to_owned()
+}
+
 impl PageClient {
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.cookies.lock().unwrap().get(name).cloned()

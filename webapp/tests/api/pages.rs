@@ -3,7 +3,7 @@
 
 use imgcap_webapp::Application;
 
-use crate::harness::{csrf_token, png, test_config, without_captions, TestApp};
+use crate::harness::{card_image_id, csrf_token, png, test_config, without_captions, TestApp};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -272,14 +272,7 @@ async fn users_never_reach_each_others_images_through_the_pages() {
     alice.sign_up("alice", PASSWORD).await;
     let (status, card) = alice.upload(&png(3, 64, 48)).await;
     assert_eq!(status, 202, "{card}");
-    let id = card
-        .split("id=\"image-")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = card_image_id(&card);
     let (status, history) = alice.page("/history").await;
     assert_eq!(status, 200);
     assert!(history.contains(&format!("/images/{id}")));

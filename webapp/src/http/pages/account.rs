@@ -64,18 +64,20 @@ fn credentials_page(
     }
 }
 
-async fn sign_in_page(visitor: Visitor) -> Response {
+/// The empty form; signed-in visitors go on to the upload page.
+fn empty_credentials_page(visitor: &Visitor, new_account: bool) -> Response {
     if visitor.principal.is_some() {
         return Redirect::to("/upload").into_response();
     }
-    render(&credentials_page(&visitor, false, String::new(), None))
+    render(&credentials_page(visitor, new_account, String::new(), None))
+}
+
+async fn sign_in_page(visitor: Visitor) -> Response {
+    empty_credentials_page(&visitor, false)
 }
 
 async fn sign_up_page(visitor: Visitor) -> Response {
-    if visitor.principal.is_some() {
-        return Redirect::to("/upload").into_response();
-    }
-    render(&credentials_page(&visitor, true, String::new(), None))
+    empty_credentials_page(&visitor, true)
 }
 
 /// Starts a session for `principal` and goes to the upload page.

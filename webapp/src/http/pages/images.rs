@@ -38,12 +38,9 @@ pub fn routes() -> Router<AppState> {
         .route("/export.csv", get(export_csv))
 }
 
-/// One image as the pages show it.
-struct ImageCard {
-    id: String,
-    status: ImageStatus,
-    thumbnail_url: String,
-    image_url: String,
+/// The caption fields of an image, for the pages and the export alike.
+#[derive(Serialize)]
+struct CaptionTexts {
     /// The captions shown (the user's correction where there is one).
     concise: Option<String>,
     creative: Option<String>,
@@ -53,6 +50,31 @@ struct ImageCard {
     edited: bool,
     model: Option<String>,
     provider: Option<String>,
+}
+
+impl CaptionTexts {
+    fn of(record: &ImageRecord) -> Self {
+        let shown = record.shown_captions();
+        let result = record.result.as_ref();
+        Self {
+            concise: shown.map(|(c, _)| c.to_owned()),
+            creative: shown.map(|(_, c)| c.to_owned()),
+            model_concise: result.map(|r| r.concise.text.clone()),
+            model_creative: result.map(|r| r.creative.text.clone()),
+            edited: record.edits.is_some(),
+            model: result.map(|r| r.model.clone()),
+            provider: result.map(|r| r.provider.clone()),
+        }
+    }
+}
+
+/// One image as the pages show it.
+struct ImageCard {
+    id: String,
+    status: ImageStatus,
+    thumbnail_url: String,
+    image_url: String,
+    texts: CaptionTexts,
     latency_ms: Option<u64>,
     created_at: String,
     width: u32,
@@ -65,21 +87,13 @@ struct ImageCard {
 impl ImageCard {
     fn new(state: &AppState, record: &ImageRecord) -> Result<Self, PageError> {
         let (image, thumbnail) = state.engine.urls(record)?;
-        let shown = record.shown_captions();
-        let result = record.result.as_ref();
         Ok(Self {
             id: record.id.to_string(),
             status: record.status,
             thumbnail_url: thumbnail.url,
             image_url: image.url,
-            concise: shown.map(|(c, _)| c.to_owned()),
-            creative: shown.map(|(_, c)| c.to_owned()),
-            model_concise: result.map(|r| r.concise.text.clone()),
-            model_creative: result.map(|r| r.creative.text.clone()),
-            edited: record.edits.is_some(),
-            model: result.map(|r| r.model.clone()),
-            provider: result.map(|r| r.provider.clone()),
-            latency_ms: result.map(|r| r.latency_ms),
+            texts: CaptionTexts::of(record),
+            latency_ms: record.result.as_ref().map(|r| r.latency_ms),
             created_at: rfc3339_ms(record.created_ms),
             width: record.width,
             height: record.height,
@@ -99,7 +113,7 @@ impl ImageCard {
 
     /// The alt text: the concise caption, or what the image is while it has none.
     fn alt(&self) -> String {
-        match (&self.concise, self.status) {
+        match (&self.texts.concise, self.status) {
             (Some(concise), _) => concise.clone(),
             (None, ImageStatus::Failed) => "An uploaded image that could not be captioned".into(),
             (None, _) => "An uploaded image, not captioned yet".into(),
@@ -107,11 +121,13 @@ impl ImageCard {
     }
 
     fn model_concise_differs(&self) -> bool {
-        self.edited && self.model_concise != self.concise
+        let texts = &self.texts;
+        texts.edited && texts.model_concise != texts.concise
     }
 
     fn model_creative_differs(&self) -> bool {
-        self.edited && self.model_creative != self.creative
+        let texts = &self.texts;
+        texts.edited && texts.model_creative != texts.creative
     }
 }
 
@@ -344,13 +360,8 @@ struct ExportRow {
     expires_at: String,
     width: u32,
     height: u32,
-    concise: Option<String>,
-    creative: Option<String>,
-    model_concise: Option<String>,
-    model_creative: Option<String>,
-    edited: bool,
-    model: Option<String>,
-    provider: Option<String>,
+    #[serde(flatten)]
+    texts: CaptionTexts,
 }
 
 async fn export_rows(state: &AppState, user: &UserId) -> Result<Vec<ExportRow>, PageError> {
@@ -358,8 +369,6 @@ async fn export_rows(state: &AppState, user: &UserId) -> Result<Vec<ExportRow>, 
     Ok(records
         .iter()
         .map(|record| {
-            let shown = record.shown_captions();
-            let result = record.result.as_ref();
             let extension = if record.content_type == "image/png" {
                 "png"
             } else {
@@ -374,13 +383,7 @@ async fn export_rows(state: &AppState, user: &UserId) -> Result<Vec<ExportRow>, 
                 expires_at: rfc3339_ms(record.expires_at * 1000),
                 width: record.width,
                 height: record.height,
-                concise: shown.map(|(c, _)| c.to_owned()),
-                creative: shown.map(|(_, c)| c.to_owned()),
-                model_concise: result.map(|r| r.concise.text.clone()),
-                model_creative: result.map(|r| r.creative.text.clone()),
-                edited: record.edits.is_some(),
-                model: result.map(|r| r.model.clone()),
-                provider: result.map(|r| r.provider.clone()),
+                texts: CaptionTexts::of(record),
             }
         })
         .collect())
@@ -432,6 +435,7 @@ async fn export_csv(
     );
     for row in &rows {
         let text = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
+        let texts = &row.texts;
         let fields = [
             csv_field(&row.id),
             csv_field(&row.file_name),
@@ -441,13 +445,13 @@ async fn export_csv(
             csv_field(&row.expires_at),
             row.width.to_string(),
             row.height.to_string(),
-            text(&row.concise),
-            text(&row.creative),
-            text(&row.model_concise),
-            text(&row.model_creative),
-            row.edited.to_string(),
-            text(&row.model),
-            text(&row.provider),
+            text(&texts.concise),
+            text(&texts.creative),
+            text(&texts.model_concise),
+            text(&texts.model_creative),
+            texts.edited.to_string(),
+            text(&texts.model),
+            text(&texts.provider),
         ];
         body.push_str(&fields.join(","));
         body.push_str("\r\n");
