@@ -64,6 +64,7 @@ pub struct Config {
     pub blobs: BlobConfig,
     pub worker: WorkerConfig,
     pub retention: RetentionConfig,
+    pub session: SessionConfig,
     pub captioner: CaptionerConfig,
     pub labels: LabelsConfig,
     pub aws: AwsConfig,
@@ -126,6 +127,16 @@ pub struct AwsConfig {
 pub struct RetentionConfig {
     pub days: u32,
     pub sweep_interval_secs: u64,
+}
+
+/// Browser sessions of the web pages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused this long ends.
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after sign-in, however active.
+    pub absolute_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +249,7 @@ impl Default for Config {
             blobs: BlobConfig::default(),
             worker: WorkerConfig::default(),
             retention: RetentionConfig::default(),
+            session: SessionConfig::default(),
             captioner: CaptionerConfig::default(),
             labels: LabelsConfig::default(),
             aws: AwsConfig::default(),
@@ -291,6 +303,15 @@ impl Default for RetentionConfig {
         Self {
             days: 90,
             sweep_interval_secs: 3600,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 2 * 3600,
+            absolute_timeout_secs: 7 * 86_400,
         }
     }
 }
@@ -487,6 +508,16 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         EnvKind::Int,
     ),
     ("IMGCAP_RETENTION_DAYS", "retention.days", EnvKind::Int),
+    (
+        "IMGCAP_SESSION_IDLE_TIMEOUT_SECS",
+        "session.idle_timeout_secs",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_SESSION_ABSOLUTE_TIMEOUT_SECS",
+        "session.absolute_timeout_secs",
+        EnvKind::Int,
+    ),
     (
         "IMGCAP_RETENTION_SWEEP_INTERVAL_SECS",
         "retention.sweep_interval_secs",
@@ -800,6 +831,13 @@ impl Config {
             "retention.sweep_interval_secs",
             self.retention.sweep_interval_secs,
         )?;
+        positive("session.idle_timeout_secs", self.session.idle_timeout_secs)?;
+        if self.session.absolute_timeout_secs < self.session.idle_timeout_secs {
+            return Err(
+                "`session.absolute_timeout_secs` must be at least `session.idle_timeout_secs`"
+                    .into(),
+            );
+        }
         if self.captioner.chain.is_empty() {
             return Err("`captioner.chain` must name at least one captioner".into());
         }
@@ -896,6 +934,23 @@ impl Config {
     pub fn secrets_dir(&self) -> PathBuf {
         self.data_dir.join("secrets")
     }
+    /// Whether the app is reached over HTTPS (HSTS, `Secure` cookies).
+    pub fn https(&self) -> bool {
+        self.public_base_url.starts_with("https://")
+    }
+    /// Cookies are `Secure` except when the app is served over plain HTTP on this machine
+    /// (development), where a browser would drop them.
+    pub fn secure_cookies(&self) -> bool {
+        let Some(rest) = self.public_base_url.strip_prefix("http://") else {
+            return true;
+        };
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => authority,
+        };
+        !(host == "localhost" || host == "[::1]" || host.starts_with("127."))
+    }
 }
 
 fn set_key(table: &mut toml::Table, dotted: &str, value: toml::Value) {
@@ -948,6 +1003,25 @@ mod tests {
         assert_eq!(config.rate_limit.uploads_per_hour, 60);
         assert_eq!(config.retention.days, 90);
         assert_eq!(config.blobs.url_ttl_secs, 300);
+    }
+
+    #[test]
+    fn cookies_are_secure_except_on_plain_http_localhost() {
+        for (url, https, secure) in [
+            ("https://imgcap.example", true, true),
+            ("http://imgcap.example", false, true),
+            ("http://127.0.0.1:8080", false, false),
+            ("http://localhost:3000", false, false),
+            ("http://[::1]:80", false, false),
+            ("http://localhost.evil.example", false, true),
+        ] {
+            let config = Config::from_sources("", env(&[("IMGCAP_PUBLIC_BASE_URL", url)])).unwrap();
+            assert_eq!(
+                (config.https(), config.secure_cookies()),
+                (https, secure),
+                "{url}"
+            );
+        }
     }
 
     #[test]
@@ -1111,6 +1185,7 @@ mod tests {
                     "IMGCAP_SIGNING_KEY_FILE",
                     "IMGCAP_HF_API_KEY",
                     "IMGCAP_HF_API_KEY_FILE",
+                    "IMGCAP_ADMIN_PASSWORD",
                 ]
                 .contains(&var);
             assert!(known, "{var} in .env.example is not read by the app");

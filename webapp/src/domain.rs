@@ -237,6 +237,16 @@ pub struct CaptionResult {
     pub labels: Vec<ImageLabel>,
 }
 
+/// The user's own wording of the captions, kept beside the model's text. A caption the user
+/// did not correct is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptionEdits {
+    pub concise: Option<String>,
+    pub creative: Option<String>,
+    /// When the user last changed a caption.
+    pub edited_ms: i64,
+}
+
 /// One uploaded image and its captioning state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRecord {
@@ -258,6 +268,8 @@ pub struct ImageRecord {
     /// When retention removes the image (epoch seconds).
     pub expires_at: i64,
     pub result: Option<CaptionResult>,
+    /// The user's corrections; cleared when the image is captioned again.
+    pub edits: Option<CaptionEdits>,
     pub failure_reason: Option<String>,
 }
 
@@ -267,6 +279,19 @@ impl ImageRecord {
     }
     pub fn thumbnail_key(&self) -> BlobKey {
         BlobKey::thumbnail(&self.user, self.id)
+    }
+    /// The captions to show: the user's correction where there is one, else the model's.
+    pub fn shown_captions(&self) -> Option<(&str, &str)> {
+        let result = self.result.as_ref()?;
+        let edits = self.edits.as_ref();
+        Some((
+            edits
+                .and_then(|e| e.concise.as_deref())
+                .unwrap_or(&result.concise.text),
+            edits
+                .and_then(|e| e.creative.as_deref())
+                .unwrap_or(&result.creative.text),
+        ))
     }
 }
 

@@ -1,5 +1,6 @@
 //! `imgcap-webapp [serve]` runs the web app; `imgcap-webapp create-token --user ID [--admin]`
-//! prints a new personal API token.
+//! prints a new personal API token; `imgcap-webapp create-admin --user NAME` creates the first
+//! administrator account (password from `IMGCAP_ADMIN_PASSWORD` or one line of standard input).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use imgcap_webapp::config::{LogFormat, CONFIG_FILE_VAR};
 use imgcap_webapp::domain::UserId;
+use imgcap_webapp::embedded::accounts::LocalAccounts;
 use imgcap_webapp::embedded::auth::TokenAuthenticator;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::{Application, Config};
@@ -34,6 +36,28 @@ enum Command {
         #[arg(long)]
         admin: bool,
     },
+    /// Create an administrator account for the sign-in page. The password is read from
+    /// `IMGCAP_ADMIN_PASSWORD`, else from the first line of standard input.
+    CreateAdmin {
+        /// The account's user name.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+const ADMIN_PASSWORD_VAR: &str = "IMGCAP_ADMIN_PASSWORD";
+
+fn admin_password() -> anyhow::Result<String> {
+    if let Some(password) = std::env::var(ADMIN_PASSWORD_VAR)
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(password);
+    }
+    eprintln!("Password for the new administrator (one line):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn init_tracing(format: LogFormat) {
@@ -56,6 +80,16 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let user: UserId = user.parse().map_err(anyhow::Error::msg)?;
             let auth = TokenAuthenticator::new(Db::open(&config.database_path())?);
             println!("{}", auth.create_token(&user, admin).await?);
+            Ok(())
+        }
+        Command::CreateAdmin { user } => {
+            let password = admin_password()?;
+            let accounts = LocalAccounts::new(Db::open(&config.database_path())?);
+            let principal = accounts
+                .create(&user, &password, true)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("administrator `{}` created", principal.user);
             Ok(())
         }
     }

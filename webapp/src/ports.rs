@@ -12,7 +12,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::domain::{
-    BlobKey, CaptionResult, ImageId, ImageLabel, ImageRecord, ImageStatus, Principal, Sha256,
+    BlobKey, CaptionEdits, CaptionResult, ImageId, ImageLabel, ImageRecord, ImageStatus,
+    Principal, Sha256,
     UserId,
 };
 
@@ -107,6 +108,21 @@ pub trait CaptionRepo: Send + Sync {
         id: ImageId,
         reason: &'a str,
     ) -> BoxFuture<'a, PortResult<bool>>;
+    /// Stores the user's corrections of a `done` record; `false` when there is no such done
+    /// record.
+    fn set_edits<'a>(
+        &'a self,
+        user: &'a UserId,
+        id: ImageId,
+        edits: &'a CaptionEdits,
+    ) -> BoxFuture<'a, PortResult<bool>>;
+    /// Sets a `done` or `failed` record back to `pending`, dropping its captions and edits;
+    /// `false` when there is no such record or it is already pending.
+    fn reset_for_recaption<'a>(
+        &'a self,
+        user: &'a UserId,
+        id: ImageId,
+    ) -> BoxFuture<'a, PortResult<bool>>;
     /// Sets up to `limit` failed records back to `pending` and returns their keys.
     fn reset_failed(&self, limit: usize) -> BoxFuture<'_, PortResult<Vec<(UserId, ImageId)>>>;
     /// `false` when there was no such record.
@@ -199,6 +215,34 @@ pub trait RateLimiter: Send + Sync {
 /// Named secrets (signing keys, API keys).
 pub trait Secrets: Send + Sync {
     fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, PortResult<Vec<u8>>>;
+}
+
+/// A signed-in browser session, as stored server-side. The cookie holds only a random id; the
+/// store is keyed by the id's SHA-256, so a leaked table holds no usable cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub principal: Principal,
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+/// Server-side sessions of the web pages, whichever identity provider signed the user in.
+pub trait SessionStore: Send + Sync {
+    fn insert<'a>(
+        &'a self,
+        id_sha256: &'a str,
+        session: &'a SessionRecord,
+    ) -> BoxFuture<'a, PortResult<()>>;
+    fn find<'a>(&'a self, id_sha256: &'a str) -> BoxFuture<'a, PortResult<Option<SessionRecord>>>;
+    fn touch<'a>(&'a self, id_sha256: &'a str, now_ms: i64) -> BoxFuture<'a, PortResult<()>>;
+    fn remove<'a>(&'a self, id_sha256: &'a str) -> BoxFuture<'a, PortResult<()>>;
+    /// Removes sessions idle since before `idle_before_ms` or created before
+    /// `created_before_ms`.
+    fn remove_expired(
+        &self,
+        idle_before_ms: i64,
+        created_before_ms: i64,
+    ) -> BoxFuture<'_, PortResult<()>>;
 }
 
 /// Turns a bearer token into a user.

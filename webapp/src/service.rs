@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 use crate::captioner::CaptionerChain;
 use crate::config::WorkerConfig;
 use crate::domain::{
-    now_ms, BlobKey, ImageId, ImageLabel, ImageRecord, ImageStatus, Sha256, UploadBytes, UserId,
+    now_ms, BlobKey, CaptionEdits, ImageId, ImageLabel, ImageRecord, ImageStatus, Sha256,
+    UploadBytes, UserId,
 };
 use crate::error::{AppError, AppResult};
 use crate::pipeline::{self, PipelineSettings};
@@ -109,6 +110,37 @@ pub struct AdminStats {
     pub queue: QueueFigures,
 }
 
+/// A user's correction of the captions; `None` leaves a caption unchanged, an empty text
+/// removes the correction.
+#[derive(Debug, Default, Clone)]
+pub struct CaptionChange {
+    pub concise: Option<String>,
+    pub creative: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CaptionKind {
+    Concise,
+    Creative,
+}
+
+/// Trims a corrected caption and holds it to the same length rules as the model's.
+fn checked_caption(text: String, kind: CaptionKind) -> AppResult<String> {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (words, chars, rule) = match kind {
+        CaptionKind::Concise => (10, 200, "the concise caption must be at most 10 words"),
+        CaptionKind::Creative => (
+            80,
+            600,
+            "the creative caption must be at most 600 characters (one or two sentences)",
+        ),
+    };
+    if text.split(' ').count() > words || text.chars().count() > chars {
+        return Err(AppError::bad_request("invalid_caption", rule));
+    }
+    Ok(text)
+}
+
 const STATS_WINDOW_MS: i64 = 30 * 86_400_000;
 
 /// The value at quantile `q` of sorted values (nearest rank).
@@ -177,6 +209,7 @@ impl Engine {
             updated_ms: now,
             expires_at: now / 1000 + i64::from(self.settings.retention_days) * 86_400,
             result: None,
+            edits: None,
             failure_reason: None,
         };
         let original = record.original_key();
@@ -289,6 +322,91 @@ impl Engine {
             return Err(invalid());
         }
         Ok(ImageId::from_bytes(id))
+    }
+
+    /// Stores the user's corrections of a captioned image; the model's captions stay beside
+    /// them. `None` in `change` leaves that caption as it is, `Some("")` goes back to the
+    /// model's text.
+    pub async fn edit_captions(
+        &self,
+        user: &UserId,
+        id: ImageId,
+        change: CaptionChange,
+    ) -> AppResult<ImageRecord> {
+        let record = self.get(user, id).await?;
+        if record.status != ImageStatus::Done {
+            return Err(AppError::Conflict(
+                "the captions can be edited once the image is captioned",
+            ));
+        }
+        let previous = record.edits.clone();
+        let keep = |new: Option<String>, old: Option<String>| match new {
+            None => old,
+            Some(text) if text.is_empty() => None,
+            Some(text) => Some(text),
+        };
+        let concise = keep(
+            change
+                .concise
+                .map(|t| checked_caption(t, CaptionKind::Concise))
+                .transpose()?,
+            previous.as_ref().and_then(|e| e.concise.clone()),
+        );
+        let creative = keep(
+            change
+                .creative
+                .map(|t| checked_caption(t, CaptionKind::Creative))
+                .transpose()?,
+            previous.and_then(|e| e.creative),
+        );
+        let edits = CaptionEdits {
+            concise,
+            creative,
+            edited_ms: now_ms(),
+        };
+        if !self.ports.repo.set_edits(user, id, &edits).await? {
+            return Err(AppError::Conflict(
+                "the image changed meanwhile; reload it and try again",
+            ));
+        }
+        self.get(user, id).await
+    }
+
+    /// Captions an image again: its captions and corrections are dropped and a new job is
+    /// queued.
+    pub async fn recaption(
+        &self,
+        user: &UserId,
+        id: ImageId,
+        request_id: &str,
+    ) -> AppResult<ImageRecord> {
+        if !self.ports.repo.reset_for_recaption(user, id).await? {
+            self.get(user, id).await?;
+            return Err(AppError::Conflict("the image is already being captioned"));
+        }
+        let job = CaptionJob {
+            user: user.clone(),
+            image: id,
+            request_id: request_id.to_owned(),
+        };
+        self.ports.queue.enqueue(&job).await?;
+        self.job_queued.notify_one();
+        self.get(user, id).await
+    }
+
+    /// Every record of the user, newest first (for the data export).
+    pub async fn all_records(&self, user: &UserId) -> AppResult<Vec<ImageRecord>> {
+        const PAGE: usize = 200;
+        let mut all: Vec<ImageRecord> = Vec::new();
+        loop {
+            let before = all.last().map(|r| r.id);
+            let page = self.ports.repo.list(user, before, PAGE).await?;
+            let done = page.len() < PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
     }
 
     /// Deletes one image: record first (so it never points at a missing blob), then its job
@@ -446,11 +564,16 @@ impl Engine {
         self.job_queued.notified().await
     }
 
+    /// Whether at least one captioner's circuit is closed (pages tell people when none is).
+    pub fn captioning_available(&self) -> bool {
+        self.ports.chain.any_available()
+    }
+
     pub async fn readiness(&self) -> Readiness {
         Readiness {
             database: self.ports.repo.check().await.is_ok(),
             blob_store: self.ports.blobs.check().await.is_ok(),
-            captioner: self.ports.chain.any_available(),
+            captioner: self.captioning_available(),
         }
     }
 

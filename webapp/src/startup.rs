@@ -21,6 +21,7 @@ use crate::captioner::hf::HfCaptioner;
 use crate::captioner::sagemaker::SageMakerCaptioner;
 use crate::captioner::CaptionerChain;
 use crate::config::{Config, Mode, ProviderKind};
+use crate::embedded::accounts::LocalAccounts;
 use crate::embedded::auth::TokenAuthenticator;
 use crate::embedded::blobs::{self, FileBlobs};
 use crate::embedded::db::Db;
@@ -28,7 +29,9 @@ use crate::embedded::queue::SqliteQueue;
 use crate::embedded::ratelimit::SqliteRateLimiter;
 use crate::embedded::repo::SqliteRepo;
 use crate::embedded::secrets::EnvFileSecrets;
-use crate::http::{app, AppState};
+use crate::embedded::sessions::SqliteSessions;
+use crate::http::session::{SessionSettings, Sessions};
+use crate::http::{app, content_security_policy, AppState};
 use crate::pipeline::PipelineSettings;
 use crate::ports::{Captioner, Labeler, Secrets};
 use crate::service::{Engine, EngineSettings, Ports};
@@ -235,9 +238,25 @@ impl Application {
             Signer::derive(&signing_key, "history-cursor"),
             settings,
         ));
+        let sessions = Sessions::new(
+            Arc::new(SqliteSessions::new(db.clone())),
+            &signing_key,
+            SessionSettings {
+                idle: Duration::from_secs(config.session.idle_timeout_secs),
+                absolute: Duration::from_secs(config.session.absolute_timeout_secs),
+                secure_cookies: config.secure_cookies(),
+            },
+        );
+        let api_tokens = Arc::new(TokenAuthenticator::new(db.clone()));
         let state = AppState {
             engine,
-            auth: Arc::new(TokenAuthenticator::new(db)),
+            auth: api_tokens.clone(),
+            sessions: Arc::new(sessions),
+            accounts: Arc::new(LocalAccounts::new(db)),
+            api_tokens,
+            // Signed blob URLs point at the app itself.
+            content_security_policy: content_security_policy(&[&config.public_base_url]),
+            https: config.https(),
             max_upload_bytes: upload.max_bytes,
             adapter_routes: blobs::routes(file_blobs),
         };

@@ -1,6 +1,6 @@
 //! Personal API tokens: `imgcap_<43 base64url characters>` (32 random bytes). Only the SHA-256
-//! of a token is stored, so the database never holds a usable credential. This is the test
-//! identity provider until sign-in (issue 5) arrives.
+//! of a token is stored, so the database never holds a usable credential. A signed-in user
+//! creates and revokes them on the Account page; `imgcap-webapp create-token` makes one too.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -39,6 +39,52 @@ impl TokenAuthenticator {
             })
             .await?;
         Ok(token)
+    }
+}
+
+/// A token as its owner sees it on the Account page; the token itself is never shown again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The token's SHA-256 (hex): names it for revocation without being a credential.
+    pub id: String,
+    pub admin: bool,
+    pub created_ms: i64,
+}
+
+impl TokenAuthenticator {
+    /// The user's tokens, newest first.
+    pub async fn list_tokens(&self, user: &UserId) -> anyhow::Result<Vec<TokenInfo>> {
+        let user = user.as_str().to_owned();
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT token_sha256, admin, created_ms FROM api_tokens WHERE user_id = ?1 \
+                     ORDER BY created_ms DESC",
+                )?;
+                let rows = stmt.query_map(params![user], |row| {
+                    Ok(TokenInfo {
+                        id: row.get(0)?,
+                        admin: row.get(1)?,
+                        created_ms: row.get(2)?,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    /// Revokes one of the user's tokens; `false` when the user has no such token.
+    pub async fn revoke_token(&self, user: &UserId, id: &str) -> anyhow::Result<bool> {
+        let (user, id) = (user.as_str().to_owned(), id.to_owned());
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM api_tokens WHERE user_id = ?1 AND token_sha256 = ?2",
+                    params![user, id],
+                )
+            })
+            .await
+            .map(|removed| removed > 0)
     }
 }
 

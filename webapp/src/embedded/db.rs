@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS images (
     -- JSON array of {name, confidence}, most confident first.
     labels TEXT,
     failure_reason TEXT,
+    concise_edited TEXT,
+    creative_edited TEXT,
+    edited_ms INTEGER,
     PRIMARY KEY (user_id, image_id),
     UNIQUE (user_id, sha256)
 );
@@ -72,7 +75,45 @@ CREATE TABLE IF NOT EXISTS user_deletions (
     user_id TEXT PRIMARY KEY,
     started_ms INTEGER NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS accounts (
+    user_id TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    admin INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    admin INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
 ";
+
+/// Columns added after the first release of a table: `(table, column, type)`. Databases created
+/// before them get them on open.
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+    ("images", "concise_edited", "TEXT"),
+    ("images", "creative_edited", "TEXT"),
+    ("images", "edited_ms", "INTEGER"),
+];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
+}
 
 #[derive(Clone)]
 pub struct Db {
@@ -92,6 +133,7 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)
+            .and_then(|()| add_missing_columns(&conn))
             .context("cannot create the database schema")?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),

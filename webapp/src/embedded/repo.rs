@@ -4,7 +4,8 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::db::Db;
 use crate::domain::{
-    now_ms, CaptionResult, ImageId, ImageRecord, ImageStatus, ScoredCaption, Sha256, UserId,
+    now_ms, CaptionEdits, CaptionResult, ImageId, ImageRecord, ImageStatus, ScoredCaption, Sha256,
+    UserId,
 };
 use crate::ports::{BoxFuture, CaptionRepo, DayCount, Inserted, PortResult, RecordStats};
 
@@ -20,7 +21,8 @@ impl SqliteRepo {
 
 const COLUMNS: &str = "user_id, image_id, sha256, status, content_type, size_bytes, width, \
     height, orientation, created_ms, updated_ms, expires_at, concise, concise_confidence, \
-    creative, creative_confidence, model, provider, latency_ms, failure_reason, labels";
+    creative, creative_confidence, model, provider, latency_ms, failure_reason, labels, \
+    concise_edited, creative_edited, edited_ms";
 
 fn conversion_error(index: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
@@ -77,6 +79,16 @@ fn record_from_row(row: &Row) -> rusqlite::Result<ImageRecord> {
         expires_at: row.get(11)?,
         result,
         failure_reason: row.get(19)?,
+        edits: row
+            .get::<_, Option<i64>>(23)?
+            .map(|edited_ms| -> rusqlite::Result<CaptionEdits> {
+                Ok(CaptionEdits {
+                    concise: row.get(21)?,
+                    creative: row.get(22)?,
+                    edited_ms,
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -233,6 +245,49 @@ impl CaptionRepo for SqliteRepo {
                 "UPDATE images SET status = 'failed', failure_reason = ?3, updated_ms = ?4 \
                  WHERE user_id = ?1 AND image_id = ?2 AND status <> 'done'",
                 params![user, id.to_string(), reason, now_ms()],
+            )?;
+            Ok(changed > 0)
+        }))
+    }
+
+    fn set_edits<'a>(
+        &'a self,
+        user: &'a UserId,
+        id: ImageId,
+        edits: &'a CaptionEdits,
+    ) -> BoxFuture<'a, PortResult<bool>> {
+        let user = user.as_str().to_owned();
+        let edits = edits.clone();
+        Box::pin(self.db.call(move |conn| {
+            let changed = conn.execute(
+                "UPDATE images SET concise_edited = ?3, creative_edited = ?4, edited_ms = ?5, \
+                 updated_ms = ?5 WHERE user_id = ?1 AND image_id = ?2 AND status = 'done'",
+                params![
+                    user,
+                    id.to_string(),
+                    edits.concise,
+                    edits.creative,
+                    edits.edited_ms
+                ],
+            )?;
+            Ok(changed > 0)
+        }))
+    }
+
+    fn reset_for_recaption<'a>(
+        &'a self,
+        user: &'a UserId,
+        id: ImageId,
+    ) -> BoxFuture<'a, PortResult<bool>> {
+        let user = user.as_str().to_owned();
+        Box::pin(self.db.call(move |conn| {
+            let changed = conn.execute(
+                "UPDATE images SET status = 'pending', concise = NULL, concise_confidence = NULL, \
+                 creative = NULL, creative_confidence = NULL, model = NULL, provider = NULL, \
+                 latency_ms = NULL, failure_reason = NULL, concise_edited = NULL, \
+                 creative_edited = NULL, edited_ms = NULL, completed_ms = NULL, updated_ms = ?3 \
+                 WHERE user_id = ?1 AND image_id = ?2 AND status <> 'pending'",
+                params![user, id.to_string(), now_ms()],
             )?;
             Ok(changed > 0)
         }))

@@ -1,6 +1,6 @@
 //! `/api/v1`: upload, history, one image, deletion, admin.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Admin, Caller};
-use super::upload::read_upload;
+use super::upload::accept_upload;
 use super::{AppState, RequestId};
 use crate::domain::{rfc3339_ms, CaptionResult, ImageId, ImageRecord, ImageStatus};
 use crate::error::{ApiErrorBody, AppError, AppResult};
-use crate::service::{AdminStats, Uploaded};
+use crate::service::{AdminStats, CaptionChange, Uploaded};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,7 +24,11 @@ pub fn routes() -> Router<AppState> {
                 .get(list_images)
                 .layer(DefaultBodyLimit::disable()),
         )
-        .route("/images/{id}", get(get_image).delete(delete_image))
+        .route(
+            "/images/{id}",
+            get(get_image).patch(edit_image).delete(delete_image),
+        )
+        .route("/images/{id}/regenerate", post(regenerate_image))
         .route("/me", delete(delete_me))
         .route("/admin/stats", get(admin_stats))
         .route("/admin/queue/flush", post(admin_flush_queue))
@@ -55,12 +59,34 @@ pub struct ImageView {
     pub sha256: String,
     /// The captions once `status` is `done`.
     pub result: Option<CaptionResult>,
+    /// The user's corrections of the captions, kept beside the model's text in `result`.
+    pub edited: Option<EditedCaptions>,
     /// Why captioning failed, once `status` is `failed`.
     pub failure_reason: Option<String>,
     pub image_url: String,
     pub thumbnail_url: String,
     /// When both URLs stop working (RFC 3339).
     pub urls_expire_at: String,
+}
+
+/// The user's own wording; a caption not corrected is absent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EditedCaptions {
+    pub concise: Option<String>,
+    pub creative: Option<String>,
+    /// RFC 3339.
+    pub edited_at: String,
+}
+
+/// A correction of the captions. An absent field leaves that caption as it is; an empty
+/// string goes back to the model's text.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptionEdit {
+    /// At most 10 words.
+    pub concise: Option<String>,
+    /// At most 600 characters.
+    pub creative: Option<String>,
 }
 
 /// The answer to an upload.
@@ -107,6 +133,11 @@ fn view(state: &AppState, record: &ImageRecord) -> AppResult<ImageView> {
         orientation: record.orientation,
         sha256: record.sha256.to_string(),
         result: record.result.clone(),
+        edited: record.edits.as_ref().map(|e| EditedCaptions {
+            concise: e.concise.clone(),
+            creative: e.creative.clone(),
+            edited_at: rfc3339_ms(e.edited_ms),
+        }),
         failure_reason: record.failure_reason.clone(),
         image_url: image.url,
         thumbnail_url: thumbnail.url,
@@ -114,7 +145,7 @@ fn view(state: &AppState, record: &ImageRecord) -> AppResult<ImageView> {
     })
 }
 
-fn parse_id(id: &str) -> AppResult<ImageId> {
+pub fn parse_id(id: &str) -> AppResult<ImageId> {
     id.parse()
         .map_err(|_| AppError::bad_request("invalid_image_id", "the image id is not a ULID"))
 }
@@ -142,13 +173,7 @@ pub async fn upload_image(
     RequestId(request_id): RequestId,
     request: Request,
 ) -> AppResult<Response> {
-    state.engine.check_upload_rate(&caller.user).await?;
-    let upload = read_upload(request, state.max_upload_bytes).await?;
-    let (status, record) = match state
-        .engine
-        .upload(&caller.user, upload, &request_id)
-        .await?
-    {
+    let (status, record) = match accept_upload(&state, &caller.user, &request_id, request).await? {
         Uploaded::Created(record) => (StatusCode::ACCEPTED, record),
         Uploaded::Existing(record) => (StatusCode::OK, record),
     };
@@ -208,6 +233,58 @@ pub async fn get_image(
 ) -> AppResult<Json<ImageView>> {
     let record = state.engine.get(&caller.user, parse_id(&id)?).await?;
     Ok(Json(view(&state, &record)?))
+}
+
+/// Corrects the captions of one of the caller's captioned images; the model's captions are
+/// kept in `result` and the correction is in `edited`.
+#[utoipa::path(patch, path = "/api/v1/images/{id}", tag = "images", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Image ULID")),
+    request_body(content = CaptionEdit, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The image with its corrected captions", body = ImageView),
+        (status = 400, description = "Not a ULID, not JSON, or a caption too long", body = ApiErrorBody),
+        (status = 401, description = "No valid bearer token", body = ApiErrorBody),
+        (status = 404, description = "No such image of the caller", body = ApiErrorBody),
+        (status = 409, description = "The image is not captioned yet", body = ApiErrorBody),
+    ))]
+pub async fn edit_image(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    body: Result<Json<CaptionEdit>, JsonRejection>,
+) -> AppResult<Json<ImageView>> {
+    let id = parse_id(&id)?;
+    let Json(edit) = body.map_err(|e| AppError::bad_request("invalid_json", e.body_text()))?;
+    let change = CaptionChange {
+        concise: edit.concise,
+        creative: edit.creative,
+    };
+    let record = state.engine.edit_captions(&caller.user, id, change).await?;
+    Ok(Json(view(&state, &record)?))
+}
+
+/// Captions one of the caller's images again; its captions and corrections are replaced when
+/// the new job finishes. Poll the image for the result.
+#[utoipa::path(post, path = "/api/v1/images/{id}/regenerate", tag = "images", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Image ULID")),
+    responses(
+        (status = 202, description = "Queued; the image is pending again", body = ImageView),
+        (status = 400, description = "Not a ULID", body = ApiErrorBody),
+        (status = 401, description = "No valid bearer token", body = ApiErrorBody),
+        (status = 404, description = "No such image of the caller", body = ApiErrorBody),
+        (status = 409, description = "The image is already being captioned", body = ApiErrorBody),
+    ))]
+pub async fn regenerate_image(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RequestId(request_id): RequestId,
+    Path(id): Path<String>,
+) -> AppResult<(StatusCode, Json<ImageView>)> {
+    let record = state
+        .engine
+        .recaption(&caller.user, parse_id(&id)?, &request_id)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(view(&state, &record)?)))
 }
 
 /// Deletes one of the caller's images with its blobs and job.

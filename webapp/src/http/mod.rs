@@ -4,6 +4,8 @@
 pub mod api;
 pub mod auth;
 pub mod openapi;
+pub mod pages;
+pub mod session;
 pub mod upload;
 
 use imgcap_common::{accepted_request_id, REQUEST_ID_HEADER};
@@ -19,6 +21,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tracing::Instrument;
 
+use self::session::Sessions;
+use crate::embedded::accounts::LocalAccounts;
+use crate::embedded::auth::TokenAuthenticator;
 use crate::error::AppError;
 use crate::ports::Authenticator;
 use crate::service::{Engine, Readiness};
@@ -27,7 +32,18 @@ use crate::service::{Engine, Readiness};
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Bearer tokens of the REST API.
     pub auth: Arc<dyn Authenticator>,
+    /// Browser sessions of the pages, whoever signed the user in.
+    pub sessions: Arc<Sessions>,
+    /// Local accounts (sign-up and sign-in forms).
+    pub accounts: Arc<LocalAccounts>,
+    /// Personal API tokens a signed-in user manages on the Account page.
+    pub api_tokens: Arc<TokenAuthenticator>,
+    /// The `Content-Security-Policy` of every answer.
+    pub content_security_policy: HeaderValue,
+    /// Served over HTTPS: answers carry `Strict-Transport-Security`.
+    pub https: bool,
     pub max_upload_bytes: u64,
     /// Routes the adapters serve themselves (embedded mode: signed blob downloads).
     pub adapter_routes: Router,
@@ -55,11 +71,67 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(|| async { AppError::UnknownRoute })
+        .merge(pages::routes(state.clone()))
+        .merge(pages::static_routes())
+        .fallback(unknown_route)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .with_state(state)
+        .with_state(state.clone())
         .merge(adapter_routes)
+        .layer(middleware::from_fn_with_state(state, security_headers))
         .layer(middleware::from_fn(request_context))
+}
+
+/// JSON for API paths, the HTML 404 page for everything else.
+async fn unknown_route(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        AppError::UnknownRoute.into_response()
+    } else {
+        pages::not_found().await.into_response()
+    }
+}
+
+/// The policy for pages that load only their own scripts, styles and images (no inline script
+/// or style), plus the origins the blob store's URLs point at.
+pub fn content_security_policy(image_origins: &[&str]) -> HeaderValue {
+    let images = std::iter::once("'self' blob:")
+        .chain(image_origins.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src {images}; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&policy).expect("origins are visible ASCII")
+}
+
+/// Security headers on every answer (`nosniff` is set by [`request_context`]).
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        state.content_security_policy.clone(),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    if state.https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
 }
 
 /// Request id in and out, one span per request (path only: query strings can hold

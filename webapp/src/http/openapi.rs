@@ -14,6 +14,8 @@ use utoipa::{Modify, OpenApi};
         crate::http::api::upload_image,
         crate::http::api::list_images,
         crate::http::api::get_image,
+        crate::http::api::edit_image,
+        crate::http::api::regenerate_image,
         crate::http::api::delete_image,
         crate::http::api::delete_me,
         crate::http::api::admin_stats,

@@ -7,8 +7,10 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::BodyExt;
 use imgcap_models::ImageError;
 
-use crate::domain::UploadBytes;
+use super::AppState;
+use crate::domain::{UploadBytes, UserId};
 use crate::error::{AppError, AppResult};
+use crate::service::Uploaded;
 
 /// Room for multipart boundaries and part headers on top of the file itself.
 const MULTIPART_OVERHEAD: u64 = 16 * 1024;
@@ -21,6 +23,18 @@ const RAW_TYPES: [&str; 4] = [
     "application/octet-stream",
     "application/x-image",
 ];
+
+/// The one upload path of the API and the pages: rate limit, bounded read, then the engine.
+pub async fn accept_upload(
+    state: &AppState,
+    user: &UserId,
+    request_id: &str,
+    request: Request,
+) -> AppResult<Uploaded> {
+    state.engine.check_upload_rate(user).await?;
+    let upload = read_upload(request, state.max_upload_bytes).await?;
+    state.engine.upload(user, upload, request_id).await
+}
 
 pub async fn read_upload(request: Request, limit: u64) -> AppResult<UploadBytes> {
     let content_type = request

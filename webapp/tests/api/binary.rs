@@ -1,5 +1,5 @@
-//! The real binary: `create-token` prints a token the app accepts; a bad configuration stops
-//! it with a message naming the key.
+//! The real binary: `create-token` prints a token the app accepts, `create-admin` makes an
+//! administrator account; a bad configuration stops it with a message naming the key.
 
 use std::process::Command;
 
@@ -32,6 +32,49 @@ async fn create_token_prints_a_working_token() {
         0,
         "only hashes are stored"
     );
+}
+
+#[tokio::test]
+async fn create_admin_makes_an_account_that_signs_in_as_admin() {
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let create = |password: &'static str| {
+        Command::new(BIN)
+            .args(["create-admin", "--user", "Root"])
+            .env("IMGCAP_DATA_DIR", &app.data_dir)
+            .env("IMGCAP_CONFIG", app.data_dir.join("absent.toml"))
+            .env("IMGCAP_ADMIN_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let output = create("the first admin password");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("administrator `root` created"));
+    let browser = app.browser();
+    assert_eq!(
+        browser
+            .sign_in("root", "the first admin password")
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(browser.page("/admin").await.0, 200);
+    // Taken names and short passwords are refused with the reason.
+    let output = create("the first admin password");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("that user name is taken"));
+    let output = Command::new(BIN)
+        .args(["create-admin", "--user", "other"])
+        .env("IMGCAP_DATA_DIR", &app.data_dir)
+        .env("IMGCAP_CONFIG", app.data_dir.join("absent.toml"))
+        .env_remove("IMGCAP_ADMIN_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 10 characters"));
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! Spawning the app and talking to it.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use imgcap_webapp::config::ProviderKind;
 use imgcap_webapp::domain::UserId;
+use imgcap_webapp::embedded::accounts::LocalAccounts;
 use imgcap_webapp::embedded::auth::TokenAuthenticator;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::startup::Background;
@@ -239,4 +242,167 @@ pub fn png(seed: u32, width: u32, height: u32) -> Vec<u8> {
 pub async fn json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+impl TestApp {
+    /// Creates a local account directly in the database (for admins: the same code path as
+    /// `imgcap-webapp create-admin`).
+    pub async fn account(&self, name: &str, password: &str, admin: bool) {
+        let db = Db::open(&self.data_dir.join("imgcap.sqlite3")).unwrap();
+        LocalAccounts::new(db)
+            .create(name, password, admin)
+            .await
+            .unwrap();
+    }
+
+    /// A browser-like client of this app: keeps cookies, follows no redirects.
+    pub fn browser(&self) -> PageClient {
+        PageClient {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+/// A cookie-keeping HTTP client for the pages.
+pub struct PageClient {
+    pub base: String,
+    client: reqwest::Client,
+    cookies: Mutex<BTreeMap<String, String>>,
+}
+
+/// The CSRF token a page carries for its forms and scripts.
+pub fn csrf_token(html: &str) -> String {
+    let start = html
+        .find(r#"<meta name="csrf-token" content=""#)
+        .expect("the page has a CSRF token")
+        + r#"<meta name="csrf-token" content=""#.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The image id of an image card fragment (`<article id="image-ID">`).
+pub fn card_image_id(card: &str) -> String {
+    let start = card.find("id=\"image-").expect("an image card") + "id=\"image-".len();
+    card[start..].split('"').next().unwrap().to_owned()
+}
+
+impl PageClient {
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    fn remember(&self, response: &reqwest::Response) {
+        let mut cookies = self.cookies.lock().unwrap();
+        for header in response.headers().get_all("set-cookie") {
+            let header = header.to_str().unwrap();
+            let (name, value) = header.split(';').next().unwrap().split_once('=').unwrap();
+            if header.contains("Max-Age=0") {
+                cookies.remove(name);
+            } else {
+                cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let cookie_header = self
+            .cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = request
+            .header("cookie", cookie_header)
+            .send()
+            .await
+            .unwrap();
+        self.remember(&response);
+        response
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// Status and body of a page.
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let response = self.get(path).await;
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await
+    }
+
+    /// Submits a form the way a page does: with the CSRF token of `page`.
+    pub async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let (_, html) = self.page(page).await;
+        let token = csrf_token(&html);
+        let mut all = vec![("_csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(action, &all).await
+    }
+
+    pub async fn sign_up(&self, name: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/sign-up",
+            "/sign-up",
+            &[("user_name", name), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, name: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/sign-in",
+            "/sign-in",
+            &[("user_name", name), ("password", password)],
+        )
+        .await
+    }
+
+    /// Uploads through the upload page's endpoint as its script does (multipart, CSRF header).
+    pub async fn upload(&self, bytes: &[u8]) -> (u16, String) {
+        let (_, html) = self.page("/upload").await;
+        let token = csrf_token(&html);
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("photo.jpg"),
+        );
+        let response = self
+            .send(
+                self.client
+                    .post(format!("{}/upload", self.base))
+                    .header("x-csrf-token", token)
+                    .multipart(form),
+            )
+            .await;
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
 }

@@ -4,7 +4,9 @@
 mod admin;
 mod bad_input;
 mod binary;
+mod browser;
 mod captioning;
+mod editing;
 mod harness;
 mod lifecycle;
 mod metadata;
@@ -12,5 +14,6 @@ mod moto;
 mod oidc;
 mod oidc_provider;
 mod openapi;
+mod pages;
 mod providers;
 mod users;

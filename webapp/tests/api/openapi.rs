@@ -28,6 +28,8 @@ async fn every_documented_operation_is_served_and_every_route_is_documented() {
         "POST /api/v1/images",
         "GET /api/v1/images",
         "GET /api/v1/images/{id}",
+        "PATCH /api/v1/images/{id}",
+        "POST /api/v1/images/{id}/regenerate",
         "DELETE /api/v1/images/{id}",
         "DELETE /api/v1/me",
         "GET /api/v1/admin/stats",

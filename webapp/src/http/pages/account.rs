@@ -1,0 +1,252 @@
+//! Sign-up, sign-in and sign-out with local accounts; the Account page (API tokens, export,
+//! delete all my data).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::{friendly_message, render, render_with, Nav, PageError};
+use crate::domain::rfc3339_ms;
+use crate::embedded::accounts::MIN_PASSWORD_CHARS;
+use crate::embedded::auth::TokenInfo;
+use crate::error::AppError;
+use crate::http::session::{SignedIn, Visitor};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-up", get(sign_up_page).post(sign_up))
+        .route("/sign-out", post(sign_out))
+        .route("/account", get(account_page))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route(
+            "/account/delete-data",
+            get(delete_data_page).post(delete_data),
+        )
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    nav: Nav,
+    /// `true` for the sign-up form.
+    new_account: bool,
+    user_name: String,
+    error: Option<String>,
+    min_password: usize,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    user_name: String,
+    password: String,
+}
+
+fn credentials_page(
+    visitor: &Visitor,
+    new_account: bool,
+    user_name: String,
+    error: Option<String>,
+) -> SignInPage {
+    SignInPage {
+        nav: Nav::from(visitor),
+        new_account,
+        user_name,
+        error,
+        min_password: MIN_PASSWORD_CHARS,
+    }
+}
+
+/// The empty form; signed-in visitors go on to the upload page.
+fn empty_credentials_page(visitor: &Visitor, new_account: bool) -> Response {
+    if visitor.principal.is_some() {
+        return Redirect::to("/upload").into_response();
+    }
+    render(&credentials_page(visitor, new_account, String::new(), None))
+}
+
+async fn sign_in_page(visitor: Visitor) -> Response {
+    empty_credentials_page(&visitor, false)
+}
+
+async fn sign_up_page(visitor: Visitor) -> Response {
+    empty_credentials_page(&visitor, true)
+}
+
+/// Starts a session for `principal` and goes to the upload page.
+async fn signed_in_redirect(
+    state: &AppState,
+    principal: &crate::domain::Principal,
+) -> Result<Response, PageError> {
+    let cookie = state.sessions.start_session(principal).await?;
+    Ok(([(SET_COOKIE, cookie)], Redirect::to("/upload")).into_response())
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<Credentials>,
+) -> Result<Response, PageError> {
+    match state
+        .accounts
+        .verify(&form.user_name, &form.password)
+        .await?
+    {
+        Some(principal) => signed_in_redirect(&state, &principal).await,
+        None => Ok(render_with(
+            StatusCode::UNAUTHORIZED,
+            &credentials_page(
+                &visitor,
+                false,
+                form.user_name,
+                Some("That user name and password do not match an account".into()),
+            ),
+        )),
+    }
+}
+
+async fn sign_up(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<Credentials>,
+) -> Result<Response, PageError> {
+    match state
+        .accounts
+        .create(&form.user_name, &form.password, false)
+        .await
+    {
+        Ok(principal) => signed_in_redirect(&state, &principal).await,
+        Err(err @ (AppError::BadRequest { .. } | AppError::Conflict(_))) => Ok(render_with(
+            err.status(),
+            &credentials_page(&visitor, true, form.user_name, Some(friendly_message(&err))),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn sign_out(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
+    let cookie = state.sessions.end_session(&visitor).await?;
+    Ok(([(SET_COOKIE, cookie)], Redirect::to("/sign-in")).into_response())
+}
+
+struct TokenRow {
+    id: String,
+    created_at: String,
+    admin: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    nav: Nav,
+    user: String,
+    admin: bool,
+    tokens: Vec<TokenRow>,
+    /// A token just created, shown once.
+    new_token: Option<String>,
+    notice: Option<&'static str>,
+}
+
+async fn account_view(
+    state: &AppState,
+    signed_in: &SignedIn,
+    new_token: Option<String>,
+    notice: Option<&'static str>,
+) -> Result<Response, PageError> {
+    let principal = &signed_in.principal;
+    let tokens = state
+        .api_tokens
+        .list_tokens(&principal.user)
+        .await?
+        .into_iter()
+        .map(
+            |TokenInfo {
+                 id,
+                 admin,
+                 created_ms,
+             }| TokenRow {
+                id,
+                admin,
+                created_at: rfc3339_ms(created_ms),
+            },
+        )
+        .collect();
+    Ok(render(&AccountPage {
+        nav: Nav::from(&signed_in.visitor),
+        user: principal.user.to_string(),
+        admin: principal.admin,
+        tokens,
+        new_token,
+        notice,
+    }))
+}
+
+#[derive(Deserialize)]
+struct AccountQuery {
+    deleted: Option<String>,
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    axum::extract::Query(query): axum::extract::Query<AccountQuery>,
+) -> Result<Response, PageError> {
+    let notice = query
+        .deleted
+        .map(|_| "All your images, captions and jobs are deleted.");
+    account_view(&state, &signed_in, None, notice).await
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    let principal = &signed_in.principal;
+    let token = state
+        .api_tokens
+        .create_token(&principal.user, principal.admin)
+        .await?;
+    account_view(&state, &signed_in, Some(token), None).await
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    if !state
+        .api_tokens
+        .revoke_token(&signed_in.principal.user, &id)
+        .await?
+    {
+        return Err(AppError::NotFound("you have no such API token").into());
+    }
+    account_view(&state, &signed_in, None, Some("The API token is revoked.")).await
+}
+
+#[derive(Template)]
+#[template(path = "delete_data.html")]
+struct DeleteDataPage {
+    nav: Nav,
+}
+
+async fn delete_data_page(signed_in: SignedIn) -> Response {
+    render(&DeleteDataPage {
+        nav: Nav::from(&signed_in.visitor),
+    })
+}
+
+async fn delete_data(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Redirect, PageError> {
+    state.engine.delete_user(&signed_in.principal.user).await?;
+    Ok(Redirect::to("/account?deleted=1"))
+}

@@ -1,0 +1,476 @@
+//! Upload, job progress, history, detail (edit, regenerate, delete) and the data export.
+
+use askama::Template;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::{Deserialize, Serialize};
+
+use super::{friendly_message, is_htmx, megabytes, render, render_with, Nav, PageError};
+use crate::domain::{rfc3339_ms, ImageRecord, ImageStatus, UserId};
+use crate::error::AppError;
+use crate::http::api::parse_id;
+use crate::http::session::SignedIn;
+use crate::http::upload::accept_upload;
+use crate::http::{AppState, RequestId};
+use crate::service::{CaptionChange, Uploaded};
+
+/// Thumbnails on one history page.
+const HISTORY_PAGE: usize = 24;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/upload",
+            get(upload_page)
+                .post(upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/history", get(history))
+        .route("/images/{id}", get(detail))
+        .route("/images/{id}/card", get(card))
+        .route("/images/{id}/captions", post(edit_captions))
+        .route("/images/{id}/regenerate", post(regenerate))
+        .route("/images/{id}/delete", post(delete))
+        .route("/export.json", get(export_json))
+        .route("/export.csv", get(export_csv))
+}
+
+/// The caption fields of an image, for the pages and the export alike.
+#[derive(Serialize)]
+struct CaptionTexts {
+    /// The captions shown (the user's correction where there is one).
+    concise: Option<String>,
+    creative: Option<String>,
+    /// The model's own text, shown beside a correction.
+    model_concise: Option<String>,
+    model_creative: Option<String>,
+    edited: bool,
+    model: Option<String>,
+    provider: Option<String>,
+}
+
+impl CaptionTexts {
+    fn of(record: &ImageRecord) -> Self {
+        let shown = record.shown_captions();
+        let result = record.result.as_ref();
+        Self {
+            concise: shown.map(|(c, _)| c.to_owned()),
+            creative: shown.map(|(_, c)| c.to_owned()),
+            model_concise: result.map(|r| r.concise.text.clone()),
+            model_creative: result.map(|r| r.creative.text.clone()),
+            edited: record.edits.is_some(),
+            model: result.map(|r| r.model.clone()),
+            provider: result.map(|r| r.provider.clone()),
+        }
+    }
+}
+
+/// One image as the pages show it.
+struct ImageCard {
+    id: String,
+    status: ImageStatus,
+    thumbnail_url: String,
+    image_url: String,
+    texts: CaptionTexts,
+    latency_ms: Option<u64>,
+    created_at: String,
+    width: u32,
+    height: u32,
+    failure_reason: Option<String>,
+    /// No captioner can answer now: the image waits in the queue.
+    captioning_unavailable: bool,
+}
+
+impl ImageCard {
+    fn new(state: &AppState, record: &ImageRecord) -> Result<Self, PageError> {
+        let (image, thumbnail) = state.engine.urls(record)?;
+        Ok(Self {
+            id: record.id.to_string(),
+            status: record.status,
+            thumbnail_url: thumbnail.url,
+            image_url: image.url,
+            texts: CaptionTexts::of(record),
+            latency_ms: record.result.as_ref().map(|r| r.latency_ms),
+            created_at: rfc3339_ms(record.created_ms),
+            width: record.width,
+            height: record.height,
+            failure_reason: record.failure_reason.clone(),
+            captioning_unavailable: record.status == ImageStatus::Pending
+                && !state.engine.captioning_available(),
+        })
+    }
+
+    fn pending(&self) -> bool {
+        self.status == ImageStatus::Pending
+    }
+
+    fn failed(&self) -> bool {
+        self.status == ImageStatus::Failed
+    }
+
+    /// The alt text: the concise caption, or what the image is while it has none.
+    fn alt(&self) -> String {
+        match (&self.texts.concise, self.status) {
+            (Some(concise), _) => concise.clone(),
+            (None, ImageStatus::Failed) => "An uploaded image that could not be captioned".into(),
+            (None, _) => "An uploaded image, not captioned yet".into(),
+        }
+    }
+
+    fn model_concise_differs(&self) -> bool {
+        let texts = &self.texts;
+        texts.edited && texts.model_concise != texts.concise
+    }
+
+    fn model_creative_differs(&self) -> bool {
+        let texts = &self.texts;
+        texts.edited && texts.model_creative != texts.creative
+    }
+}
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+struct UploadPage {
+    nav: Nav,
+    max_bytes: u64,
+    max_upload: String,
+}
+
+async fn upload_page(State(state): State<AppState>, signed_in: SignedIn) -> Response {
+    render(&UploadPage {
+        nav: Nav::from(&signed_in.visitor),
+        max_bytes: state.max_upload_bytes,
+        max_upload: megabytes(state.max_upload_bytes),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardFragment {
+    card: ImageCard,
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct AlertFragment {
+    message: String,
+}
+
+/// The upload form's target (a script posts the file with progress): the image's card, or a
+/// friendly message with the error's status.
+async fn upload(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    RequestId(request_id): RequestId,
+    request: Request,
+) -> Response {
+    let user = &signed_in.principal.user;
+    let (status, record) = match accept_upload(&state, user, &request_id, request).await {
+        Ok(Uploaded::Created(record)) => (StatusCode::ACCEPTED, record),
+        Ok(Uploaded::Existing(record)) => (StatusCode::OK, record),
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::error!(error = ?err, "page upload failed");
+            }
+            let message = friendly_message(&err);
+            return render_with(err.status(), &AlertFragment { message });
+        }
+    };
+    match ImageCard::new(&state, &record) {
+        Ok(card) => render_with(status, &CardFragment { card }),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn card(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let record = state
+        .engine
+        .get(&signed_in.principal.user, parse_id(&id)?)
+        .await?;
+    Ok(render(&CardFragment {
+        card: ImageCard::new(&state, &record)?,
+    }))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    cursor: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    nav: Nav,
+    cards: Vec<ImageCard>,
+    next_cursor: Option<String>,
+    first_page: bool,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Response, PageError> {
+    let (records, next_cursor) = state
+        .engine
+        .list(
+            &signed_in.principal.user,
+            query.cursor.as_deref(),
+            HISTORY_PAGE,
+        )
+        .await?;
+    let cards = records
+        .iter()
+        .map(|record| ImageCard::new(&state, record))
+        .collect::<Result<_, _>>()?;
+    Ok(render(&HistoryPage {
+        nav: Nav::from(&signed_in.visitor),
+        cards,
+        next_cursor,
+        first_page: query.cursor.is_none(),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "detail.html")]
+struct DetailPage {
+    nav: Nav,
+    card: ImageCard,
+    error: Option<String>,
+}
+
+async fn detail_view(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: &str,
+    error: Option<AppError>,
+) -> Result<Response, PageError> {
+    let record = state
+        .engine
+        .get(&signed_in.principal.user, parse_id(id)?)
+        .await?;
+    let status = error.as_ref().map_or(StatusCode::OK, AppError::status);
+    Ok(render_with(
+        status,
+        &DetailPage {
+            nav: Nav::from(&signed_in.visitor),
+            card: ImageCard::new(state, &record)?,
+            error: error.as_ref().map(friendly_message),
+        },
+    ))
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    detail_view(&state, &signed_in, &id, None).await
+}
+
+#[derive(Deserialize)]
+struct CaptionForm {
+    concise: String,
+    creative: String,
+}
+
+/// Saves the user's wording. Text equal to the model's is no correction.
+async fn edit_captions(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<CaptionForm>,
+) -> Result<Response, PageError> {
+    let user = &signed_in.principal.user;
+    let image = parse_id(&id)?;
+    let record = state.engine.get(user, image).await?;
+    let Some(result) = record.result.as_ref() else {
+        let err = AppError::Conflict("the captions can be edited once the image is captioned");
+        return detail_view(&state, &signed_in, &id, Some(err)).await;
+    };
+    let correction = |typed: String, model: &str| {
+        if typed.split_whitespace().eq(model.split_whitespace()) {
+            String::new()
+        } else {
+            typed
+        }
+    };
+    let change = CaptionChange {
+        concise: Some(correction(form.concise, &result.concise.text)),
+        creative: Some(correction(form.creative, &result.creative.text)),
+    };
+    match state.engine.edit_captions(user, image, change).await {
+        Ok(_) => Ok(Redirect::to(&format!("/images/{id}")).into_response()),
+        Err(err @ (AppError::BadRequest { .. } | AppError::Conflict(_))) => {
+            detail_view(&state, &signed_in, &id, Some(err)).await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn regenerate(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    RequestId(request_id): RequestId,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let record = state
+        .engine
+        .recaption(&signed_in.principal.user, parse_id(&id)?, &request_id)
+        .await?;
+    if is_htmx(&headers) {
+        return Ok(render_with(
+            StatusCode::ACCEPTED,
+            &CardFragment {
+                card: ImageCard::new(&state, &record)?,
+            },
+        ));
+    }
+    Ok(Redirect::to(&format!("/images/{id}")).into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Redirect, PageError> {
+    state
+        .engine
+        .delete_image(&signed_in.principal.user, parse_id(&id)?)
+        .await?;
+    Ok(Redirect::to("/history"))
+}
+
+/// One image in the export: what the user needs for alt-text work and to see what is stored.
+#[derive(Serialize)]
+struct ExportRow {
+    id: String,
+    file_name: String,
+    status: &'static str,
+    uploaded_at: String,
+    updated_at: String,
+    expires_at: String,
+    width: u32,
+    height: u32,
+    #[serde(flatten)]
+    texts: CaptionTexts,
+}
+
+async fn export_rows(state: &AppState, user: &UserId) -> Result<Vec<ExportRow>, PageError> {
+    let records = state.engine.all_records(user).await?;
+    Ok(records
+        .iter()
+        .map(|record| {
+            let extension = if record.content_type == "image/png" {
+                "png"
+            } else {
+                "jpg"
+            };
+            ExportRow {
+                id: record.id.to_string(),
+                file_name: format!("{}.{extension}", record.id),
+                status: record.status.as_str(),
+                uploaded_at: rfc3339_ms(record.created_ms),
+                updated_at: rfc3339_ms(record.updated_ms),
+                expires_at: rfc3339_ms(record.expires_at * 1000),
+                width: record.width,
+                height: record.height,
+                texts: CaptionTexts::of(record),
+            }
+        })
+        .collect())
+}
+
+fn attachment(content_type: &'static str, file_name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn export_json(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    let rows = export_rows(&state, &signed_in.principal.user).await?;
+    let body = serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?;
+    Ok(attachment("application/json", "imgcap-export.json", body))
+}
+
+/// One CSV field (RFC 4180 quoting). A leading `=`, `+`, `-` or `@` is prefixed with `'` so a
+/// spreadsheet shows the text instead of running it as a formula.
+fn csv_field(value: &str) -> String {
+    let guarded = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    format!("\"{}\"", guarded.replace('"', "\"\""))
+}
+
+async fn export_csv(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    let rows = export_rows(&state, &signed_in.principal.user).await?;
+    let mut body = String::from(
+        "id,file_name,status,uploaded_at,updated_at,expires_at,width,height,concise,creative,\
+         model_concise,model_creative,edited,model,provider\r\n",
+    );
+    for row in &rows {
+        let text = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
+        let texts = &row.texts;
+        let fields = [
+            csv_field(&row.id),
+            csv_field(&row.file_name),
+            csv_field(row.status),
+            csv_field(&row.uploaded_at),
+            csv_field(&row.updated_at),
+            csv_field(&row.expires_at),
+            row.width.to_string(),
+            row.height.to_string(),
+            text(&texts.concise),
+            text(&texts.creative),
+            text(&texts.model_concise),
+            text(&texts.model_creative),
+            texts.edited.to_string(),
+            text(&texts.model),
+            text(&texts.provider),
+        ];
+        body.push_str(&fields.join(","));
+        body.push_str("\r\n");
+    }
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        "imgcap-export.csv",
+        body,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("a dog, running"), "\"a dog, running\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "\"'=HYPERLINK(1)\"");
+    }
+}

@@ -1,0 +1,367 @@
+//! Browser sessions and CSRF protection of the web pages.
+//!
+//! The session cookie holds `<random id>.<HMAC>`; the server keeps the session (keyed by the
+//! id's SHA-256) with its principal, so sign-out and expiry are decided server-side. Any
+//! identity provider signs a user in the same way: [`Sessions::start_session`] with a
+//! [`Principal`] returns the `Set-Cookie` value (local accounts today, Cognito later).
+//!
+//! CSRF: every page gets a token bound to the session id (or, before sign-in, to a random
+//! pre-session cookie), signed with its own key. State-changing page requests must send it in
+//! the `x-csrf-token` header (htmx, scripts) or the `_csrf` form field.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore;
+
+use super::pages::PageError;
+use super::AppState;
+use crate::domain::{now_ms, Principal, Sha256};
+use crate::error::{AppError, AppResult};
+use crate::ports::{SessionRecord, SessionStore};
+use crate::signing::Signer;
+
+const SESSION_COOKIE: &str = "imgcap_session";
+const PRESESSION_COOKIE: &str = "imgcap_presession";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const CSRF_FIELD: &str = "_csrf";
+/// Largest urlencoded form read to find the CSRF field (page forms are small).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+/// A session's last use is written at most this often.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    pub idle: Duration,
+    pub absolute: Duration,
+    /// `Secure` cookie attribute (everywhere but plain-HTTP localhost).
+    pub secure_cookies: bool,
+}
+
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    cookie_signer: Signer,
+    csrf_signer: Signer,
+    settings: SessionSettings,
+}
+
+/// Who is looking at a page, resolved once per request by [`visitor_context`].
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    pub principal: Option<Principal>,
+    /// The token the page's forms and htmx requests must send back.
+    pub csrf_token: String,
+    /// What the token is bound to: the session id, or the pre-session nonce.
+    csrf_binding: CsrfBinding,
+    /// SHA-256 of the session id, for sign-out.
+    session_key: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct CsrfBinding {
+    scope: &'static [u8],
+    value: String,
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+impl Sessions {
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        signing_key: &[u8],
+        settings: SessionSettings,
+    ) -> Self {
+        Self {
+            store,
+            cookie_signer: Signer::derive(signing_key, "session-cookie"),
+            csrf_signer: Signer::derive(signing_key, "csrf-token"),
+            settings,
+        }
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if let Some(secs) = max_age {
+            cookie.push_str(&format!("; Max-Age={secs}"));
+        }
+        if self.settings.secure_cookies {
+            cookie.push_str("; Secure");
+        }
+        HeaderValue::from_str(&cookie).expect("cookie names and values are visible ASCII")
+    }
+
+    /// Signs `principal` in: a new session with a new id (never one the browser sent before),
+    /// and the `Set-Cookie` value that carries it.
+    pub async fn start_session(&self, principal: &Principal) -> AppResult<HeaderValue> {
+        let id = random_token();
+        let now = now_ms();
+        let record = SessionRecord {
+            principal: principal.clone(),
+            created_ms: now,
+            last_seen_ms: now,
+        };
+        self.store
+            .insert(&Sha256::of(id.as_bytes()).to_string(), &record)
+            .await?;
+        self.store
+            .remove_expired(
+                now - self.settings.idle.as_millis() as i64,
+                now - self.settings.absolute.as_millis() as i64,
+            )
+            .await?;
+        let signature = self.cookie_signer.sign(&[id.as_bytes()]);
+        Ok(self.cookie(
+            SESSION_COOKIE,
+            &format!("{id}.{signature}"),
+            Some(self.settings.absolute.as_secs()),
+        ))
+    }
+
+    /// Ends the visitor's session server-side and returns the `Set-Cookie` value that clears it.
+    pub async fn end_session(&self, visitor: &Visitor) -> AppResult<HeaderValue> {
+        if let Some(key) = &visitor.session_key {
+            self.store.remove(key).await?;
+        }
+        Ok(self.cookie(SESSION_COOKIE, "", Some(0)))
+    }
+
+    /// The live session named by the cookie: `(session id, record)`. A bad signature, an unknown
+    /// id or an expired session is no session (an expired one is removed).
+    async fn current(&self, headers: &HeaderMap) -> AppResult<Option<(String, SessionRecord)>> {
+        let Some((id, signature)) =
+            cookie_value(headers, SESSION_COOKIE).and_then(|v| v.split_once('.'))
+        else {
+            return Ok(None);
+        };
+        if !self.cookie_signer.verify(&[id.as_bytes()], signature) {
+            return Ok(None);
+        }
+        let key = Sha256::of(id.as_bytes()).to_string();
+        let Some(record) = self.store.find(&key).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let idle_ends = record.last_seen_ms + self.settings.idle.as_millis() as i64;
+        let absolute_ends = record.created_ms + self.settings.absolute.as_millis() as i64;
+        if now >= idle_ends || now >= absolute_ends {
+            self.store.remove(&key).await?;
+            return Ok(None);
+        }
+        if now - record.last_seen_ms >= TOUCH_EVERY_MS {
+            self.store.touch(&key, now).await?;
+        }
+        Ok(Some((id.to_owned(), record)))
+    }
+
+    fn visitor_with(&self, principal: Option<Principal>, binding: CsrfBinding) -> Visitor {
+        Visitor {
+            session_key: principal
+                .as_ref()
+                .map(|_| Sha256::of(binding.value.as_bytes()).to_string()),
+            principal,
+            csrf_token: self
+                .csrf_signer
+                .sign(&[binding.scope, binding.value.as_bytes()]),
+            csrf_binding: binding,
+        }
+    }
+
+    /// Whether `token` is the visitor's CSRF token (checked in constant time).
+    fn csrf_valid(&self, visitor: &Visitor, token: &str) -> bool {
+        let binding = &visitor.csrf_binding;
+        self.csrf_signer
+            .verify(&[binding.scope, binding.value.as_bytes()], token)
+    }
+
+    /// Resolves the visitor; the second value is a new pre-session cookie to set when the
+    /// visitor has neither a session nor a pre-session cookie yet.
+    async fn visitor(&self, headers: &HeaderMap) -> AppResult<(Visitor, Option<HeaderValue>)> {
+        if let Some((id, record)) = self.current(headers).await? {
+            let binding = CsrfBinding {
+                scope: b"session",
+                value: id,
+            };
+            return Ok((self.visitor_with(Some(record.principal), binding), None));
+        }
+        let (nonce, new_cookie) = match cookie_value(headers, PRESESSION_COOKIE) {
+            Some(nonce) if !nonce.is_empty() => (nonce.to_owned(), None),
+            _ => {
+                let nonce = random_token();
+                let cookie = self.cookie(PRESESSION_COOKIE, &nonce, None);
+                (nonce, Some(cookie))
+            }
+        };
+        let binding = CsrfBinding {
+            scope: b"anonymous",
+            value: nonce,
+        };
+        Ok((self.visitor_with(None, binding), new_cookie))
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The CSRF token a state-changing request carries: the header, else the form field (the body
+/// is read and put back for the handler).
+async fn submitted_csrf_token(request: Request) -> Result<(Option<String>, Request), AppError> {
+    if let Some(token) = request
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        return Ok((Some(token.to_owned()), request));
+    }
+    if !is_form(request.headers()) {
+        return Ok((None, request));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| AppError::bad_request("invalid_form", "the form is too large"))?;
+    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|fields| {
+            fields
+                .into_iter()
+                .find(|(name, _)| name == CSRF_FIELD)
+                .map(|(_, value)| value)
+        });
+    Ok((token, Request::from_parts(parts, Body::from(bytes))))
+}
+
+/// Page middleware: resolves the [`Visitor`] into the request's extensions and refuses
+/// POST, PUT, PATCH and DELETE without the visitor's CSRF token (403).
+pub async fn visitor_context(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (visitor, new_cookie) = match state.sessions.visitor(request.headers()).await {
+        Ok(resolved) => resolved,
+        Err(err) => return PageError(err).into_response(),
+    };
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let mut request = request;
+    if !safe {
+        let (token, body_restored) = match submitted_csrf_token(request).await {
+            Ok(found) => found,
+            Err(err) => return PageError(err).into_response(),
+        };
+        request = body_restored;
+        if !token.is_some_and(|token| state.sessions.csrf_valid(&visitor, &token)) {
+            return PageError(AppError::Forbidden(
+                "this form has expired or did not come from this site; reload the page and try again",
+            ))
+            .into_response();
+        }
+    }
+    request.extensions_mut().insert(visitor);
+    let mut response = next.run(request).await;
+    if let Some(cookie) = new_cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    response
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, PageError> {
+        parts.extensions.get::<Visitor>().cloned().ok_or_else(|| {
+            PageError(AppError::Internal(anyhow::anyhow!(
+                "a page route runs without the visitor middleware"
+            )))
+        })
+    }
+}
+
+/// A signed-in visitor; others are sent to the sign-in page.
+pub struct SignedIn {
+    pub principal: Principal,
+    pub visitor: Visitor,
+}
+
+/// A signed-in administrator; other signed-in users get 403.
+pub struct AdminUser(pub SignedIn);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let visitor = Visitor::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match visitor.principal.clone() {
+            Some(principal) => Ok(SignedIn { principal, visitor }),
+            None if parts.headers.contains_key("hx-request") => Err((
+                axum::http::StatusCode::UNAUTHORIZED,
+                [("hx-redirect", "/sign-in")],
+            )
+                .into_response()),
+            None => Err(axum::response::Redirect::to("/sign-in").into_response()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let signed_in = SignedIn::from_request_parts(parts, state).await?;
+        if signed_in.principal.admin {
+            Ok(AdminUser(signed_in))
+        } else {
+            Err(
+                PageError(AppError::Forbidden("this page is for administrators only"))
+                    .into_response(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; imgcap_session=x.y"));
+        headers.append(COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie_value(&headers, SESSION_COOKIE), Some("x.y"));
+        assert_eq!(cookie_value(&headers, "b"), Some("2"));
+        assert_eq!(cookie_value(&headers, "imgcap"), None);
+    }
+}
