@@ -24,7 +24,10 @@ use serde_json::Value;
 const DEFAULT_IMAGE: &[u8] = include_bytes!("../../data/rocket.jpg");
 
 #[derive(Parser)]
-#[command(version, about = "End-to-end smoke test of a running imgcap deployment")]
+#[command(
+    version,
+    about = "End-to-end smoke test of a running imgcap deployment"
+)]
 struct Args {
     /// Base URL of the web app, e.g. `https://imgcap.example.com` or `http://127.0.0.1:8080`.
     #[arg(long, env = "IMGCAP_E2E_BASE_URL")]
@@ -95,7 +98,10 @@ impl Smoke {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!("/readyz still answers {status} after {:?}: {body}", self.timeout);
+                bail!(
+                    "/readyz still answers {status} after {:?}: {body}",
+                    self.timeout
+                );
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -124,7 +130,10 @@ impl Smoke {
         let deadline = Instant::now() + self.timeout;
         loop {
             let (status, image) = self.json(self.api(Method::GET, status_url)?).await?;
-            ensure!(status == StatusCode::OK, "GET {status_url} answered {status}: {image}");
+            ensure!(
+                status == StatusCode::OK,
+                "GET {status_url} answered {status}: {image}"
+            );
             match image["status"].as_str() {
                 Some("done") => return Ok(image),
                 Some("pending") if Instant::now() < deadline => {
@@ -157,7 +166,10 @@ fn check_captions(image: &Value) -> Result<String> {
     let concise = text("concise")?;
     let creative = text("creative")?;
     let words = concise.split_whitespace().count();
-    ensure!(words <= 10, "the concise caption has {words} words: {concise:?}");
+    ensure!(
+        words <= 10,
+        "the concise caption has {words} words: {concise:?}"
+    );
     Ok(format!(
         "concise {concise:?}, creative {creative:?} (provider {}, model {})",
         result["provider"], result["model"]
@@ -170,7 +182,10 @@ fn is_jpeg(bytes: &[u8]) -> bool {
 
 async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
     let step = |name: &str, started: Instant, detail: &str| {
-        println!("PASS {name} ({} ms) {detail}", started.elapsed().as_millis());
+        println!(
+            "PASS {name} ({} ms) {detail}",
+            started.elapsed().as_millis()
+        );
     };
 
     let t = Instant::now();
@@ -183,7 +198,10 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
         .as_str()
         .ok_or_else(|| anyhow!("upload answer has no image id: {uploaded}"))?
         .to_owned();
-    let status_url = uploaded["status_url"].as_str().unwrap_or_default().to_owned();
+    let status_url = uploaded["status_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     step("upload: POST /api/v1/images", t, &format!("id {id}"));
 
     let t = Instant::now();
@@ -195,7 +213,10 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
     let (status, page) = smoke
         .json(smoke.api(Method::GET, "/api/v1/images?limit=100")?)
         .await?;
-    ensure!(status == StatusCode::OK, "history answered {status}: {page}");
+    ensure!(
+        status == StatusCode::OK,
+        "history answered {status}: {page}"
+    );
     let listed = page["items"]
         .as_array()
         .is_some_and(|items| items.iter().any(|item| item["id"] == id.as_str()));
@@ -204,7 +225,10 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
 
     let t = Instant::now();
     let image_url = image["image_url"].as_str().unwrap_or_default().to_owned();
-    let thumbnail_url = image["thumbnail_url"].as_str().unwrap_or_default().to_owned();
+    let thumbnail_url = image["thumbnail_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let (status, original) = smoke.fetch_blob(&image_url).await.context("original")?;
     ensure!(status == StatusCode::OK, "the image URL answered {status}");
     ensure!(is_jpeg(&original), "the image URL did not serve a JPEG");
@@ -214,7 +238,10 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
         original.len(),
         image["size_bytes"]
     );
-    let (status, thumbnail) = smoke.fetch_blob(&thumbnail_url).await.context("thumbnail")?;
+    let (status, thumbnail) = smoke
+        .fetch_blob(&thumbnail_url)
+        .await
+        .context("thumbnail")?;
     ensure!(
         status == StatusCode::OK && is_jpeg(&thumbnail),
         "the thumbnail URL answered {status} ({} bytes)",
@@ -240,7 +267,9 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
         status == StatusCode::NOT_FOUND,
         "the deleted image answered {status}: {body}"
     );
-    let (status, page) = smoke.json(smoke.api(Method::GET, "/api/v1/images")?).await?;
+    let (status, page) = smoke
+        .json(smoke.api(Method::GET, "/api/v1/images")?)
+        .await?;
     ensure!(
         status == StatusCode::OK && page["items"].as_array().is_some_and(Vec::is_empty),
         "the history is not empty after deletion ({status}): {page}"

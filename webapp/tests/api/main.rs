@@ -5,6 +5,7 @@ mod admin;
 mod bad_input;
 mod binary;
 mod captioning;
+mod docs;
 mod harness;
 mod lifecycle;
 mod metadata;
