@@ -1,6 +1,7 @@
 //! The API documentation for people (`docs/api.md`) and the Postman collection
 //! (`docs/imgcap.postman_collection.json`) name exactly the operations of the OpenAPI document:
-//! nothing documented that does not exist, nothing that exists left out.
+//! nothing documented that does not exist, nothing that exists left out. And the README's
+//! configuration table lists exactly the variables of `webapp/.env.example`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -157,4 +158,48 @@ fn the_checks_tell_a_missing_route_from_a_documented_one() {
         ["PUT /api/v1/images/{id}"]
     );
     assert!(!openapi.contains("PUT /api/v1/images/{id}"));
+}
+
+/// Names in the first column of the README's "## Configuration" table.
+fn readme_configuration_names(readme: &str) -> BTreeSet<String> {
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .expect("README.md has a ## Configuration section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut names = BTreeSet::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let first_cell = row.split('|').nth(1).unwrap();
+        for (i, part) in first_cell.split('`').enumerate() {
+            if i % 2 == 1 {
+                names.insert(part.to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn readme_configuration_table_lists_every_variable_of_env_example() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+    let variables: BTreeSet<String> = example
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
+        .collect();
+    assert!(variables.len() > 10, "{variables:?}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let documented = readme_configuration_names(&readme);
+    let missing: Vec<_> = variables.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "README.md ## Configuration lacks {missing:?}"
+    );
+    let unknown: Vec<_> = documented.difference(&variables).collect();
+    assert!(
+        unknown.is_empty(),
+        "README.md ## Configuration names {unknown:?}, not in webapp/.env.example"
+    );
 }
