@@ -58,37 +58,28 @@ compose() { docker-compose --project-directory "$REPO" -f "$REPO/docker-compose.
 # ------------------------------------------------------------------------------------------------
 # step runner (as in scripts/test-infra.sh): output to a log, printed on failure
 # ------------------------------------------------------------------------------------------------
-NAMES=() RESULTS=() SECS=()
+STEP_NAMES=() STEP_RESULTS=() STEP_SECONDS=()
 T_START=$SECONDS
 step() { # name command...
   local name="$1"; shift
-  local n=$((${#NAMES[@]} + 1)) log t0=$SECONDS rc=0
+  local n=$((${#STEP_NAMES[@]} + 1)) log t0=$SECONDS rc=0
   log="$ART/$(printf '%02d' "$n")-$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-' | sed 's/-$//').log"
   printf '\n==> %s\n' "$name"
   "$@" >"$log" 2>&1 || rc=$?
-  NAMES+=("$name") SECS+=($((SECONDS - t0)))
+  STEP_NAMES+=("$name") STEP_SECONDS+=($((SECONDS - t0)))
   if [ "$rc" -eq 0 ]; then
     tail -n 12 "$log" | sed 's/^/    /'
     printf '    PASS (%ss)\n' "$((SECONDS - t0))"
-    RESULTS+=(PASS)
+    STEP_RESULTS+=(PASS)
     return 0
   fi
   tail -n 40 "$log" | sed 's/^/    /'
   printf '    FAIL (exit %s) - full log: %s\n' "$rc" "${log#"$REPO"/}"
-  RESULTS+=(FAIL)
+  STEP_RESULTS+=(FAIL)
   return 1
 }
-summary() {
-  local failed=0 i
-  printf '\n============================== compose-smoke summary ==============================\n'
-  for i in "${!NAMES[@]}"; do
-    printf '  %-4s %5ss  %s\n' "${RESULTS[$i]}" "${SECS[$i]}" "${NAMES[$i]}"
-    [ "${RESULTS[$i]}" = FAIL ] && failed=$((failed + 1))
-  done
-  printf '  total %ss, %s failed; logs in %s\n' "$((SECONDS - T_START))" "$failed" "${ART#"$REPO"/}"
-  printf '====================================================================================\n'
-  [ "$failed" -eq 0 ]
-}
+# shellcheck source=scripts/lib/summary.sh
+. "$REPO/scripts/lib/summary.sh"
 
 # ------------------------------------------------------------------------------------------------
 # teardown, also after a failure or Ctrl-C
@@ -115,7 +106,7 @@ teardown() {
 finish() {
   local rc=$?
   step "teardown: docker-compose down -v, emulator state removed, dockerd stopped" teardown || true
-  summary || rc=1
+  summary compose-smoke || rc=1
   exit "$rc"
 }
 trap finish EXIT

@@ -97,17 +97,8 @@ skip() { # name reason
   record "$1" "SKIP" 0
 }
 
-summary() {
-  local failed=0 i
-  printf '\n================================ test-infra summary ================================\n'
-  for i in "${!STEP_NAMES[@]}"; do
-    printf '  %-4s %5ss  %s\n' "${STEP_RESULTS[$i]}" "${STEP_SECONDS[$i]}" "${STEP_NAMES[$i]}"
-    [ "${STEP_RESULTS[$i]}" = FAIL ] && failed=$((failed + 1))
-  done
-  printf '  total %ss, %s failed; logs in %s\n' "$((SECONDS - T_START))" "$failed" "${ART#"$REPO"/}"
-  printf '====================================================================================\n'
-  [ "$failed" -eq 0 ]
-}
+# shellcheck source=scripts/lib/summary.sh
+. "$REPO/scripts/lib/summary.sh"
 
 # ------------------------------------------------------------------------------------------------
 # 1. tools
@@ -149,7 +140,7 @@ PY
 }
 if ! step show "tools: terraform, provider mirror, checkov/moto/boto3/awscli in .venv" tools; then
   echo "test-infra: cannot continue without the tools" >&2
-  summary || true
+  summary test-infra || true
   exit 1
 fi
 export PATH="$VENV/bin:$PATH"
@@ -429,4 +420,4 @@ else
   stop_moto
 fi
 
-summary
+summary test-infra
