@@ -59,6 +59,7 @@ compose() { docker-compose --project-directory "$REPO" -f "$REPO/docker-compose.
 # step runner (as in scripts/test-infra.sh): output to a log, printed on failure
 # ------------------------------------------------------------------------------------------------
 STEP_NAMES=() STEP_RESULTS=() STEP_SECONDS=()
+# shellcheck disable=SC2034  # read by summary (scripts/lib/summary.sh)
 T_START=$SECONDS
 step() { # name command...
   local name="$1"; shift

@@ -61,6 +61,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 # step runner: each step runs in its own subshell with errexit on, output to a log file
 # ------------------------------------------------------------------------------------------------
 STEP_NAMES=() STEP_RESULTS=() STEP_SECONDS=()
+# shellcheck disable=SC2034  # read by summary (scripts/lib/summary.sh)
 T_START=$SECONDS
 
 record() { # name result seconds
@@ -221,6 +222,11 @@ containers() {
   "$VENV/bin/hadolint" --version
   "$VENV/bin/hadolint" Dockerfile.web Dockerfile.inference compose/moto.Dockerfile
   echo "hadolint: Dockerfile.web, Dockerfile.inference, compose/moto.Dockerfile clean"
+  # A `# syntax=` line makes BuildKit pull a frontend image: offline builds (compose-smoke) fail.
+  if grep -l '^# *syntax=' Dockerfile.web Dockerfile.inference compose/moto.Dockerfile; then
+    echo "remove the '# syntax=' line from the files above"
+    return 1
+  fi
   "$VENV/bin/python" scripts/ci/check_dockerignore.py
 }
 step show "containers: hadolint the Dockerfiles, .dockerignore keeps the workspace in and state/secrets out" containers || true
