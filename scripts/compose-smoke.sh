@@ -27,7 +27,7 @@
 #                 emulator state file removed, the dockerd it started stopped
 #
 # API tokens: IMGCAP_SMOKE_TOKEN (AWS mode) / IMGCAP_SMOKE_EMBEDDED_TOKEN when set, else
-# `imgcap-webapp create-token --user smoke@example.com` inside the running web container.
+# `imgcap-webapp create-token --user smoke-test` inside the running web container.
 # Model: IMGCAP_COMPOSE_MODEL_DIR (default: the tiny test checkpoint). IMGCAP_SMOKE_KEEP=1 leaves
 # the stack running. Logs: test-artifacts/compose/. Exit status 1 if any step failed.
 set -euo pipefail
@@ -291,7 +291,7 @@ token_for() { # service preset
   if [ -n "$2" ]; then
     printf '%s\n' "$2"
   else
-    compose exec -T "$1" imgcap-webapp create-token --user smoke@example.com | tail -n 1
+    compose exec -T "$1" imgcap-webapp create-token --user smoke-test | tail -n 1
   fi
 }
 
