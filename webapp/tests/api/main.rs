@@ -6,6 +6,7 @@ mod bad_input;
 mod binary;
 mod browser;
 mod captioning;
+mod docs;
 mod editing;
 mod harness;
 mod lifecycle;

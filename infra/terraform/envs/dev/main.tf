@@ -38,6 +38,7 @@ module "imgcap" {
   cloudfront_certificate_arn       = var.cloudfront_certificate_arn
   github_repository                = var.github_repository
   github_branch                    = var.github_branch
+  github_environment               = var.github_environment
   create_github_oidc_provider      = var.create_github_oidc_provider
 }
 

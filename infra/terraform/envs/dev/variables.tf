@@ -236,6 +236,12 @@ variable "github_branch" {
   default     = "main"
 }
 
+variable "github_environment" {
+  type        = string
+  description = "GitHub environment whose workflow jobs may assume the deploy role (token subject repo:<repo>:environment:<name>); null: jobs on github_branch without an environment. The CD workflow deploys in the environments dev and prod."
+  default     = null
+}
+
 variable "create_github_oidc_provider" {
   type        = bool
   description = "Create the account's GitHub OIDC provider (false if it already exists, e.g. created by the other environment in the same account)."

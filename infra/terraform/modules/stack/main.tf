@@ -219,6 +219,7 @@ module "github_oidc" {
   name_prefix              = local.name_prefix
   github_repository        = var.github_repository
   github_branch            = var.github_branch
+  github_environment       = var.github_environment
   create_oidc_provider     = var.create_github_oidc_provider
   web_repository_arn       = module.registry.repository_arns["web"]
   inference_repository_arn = module.registry.repository_arns["inference"]

@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# compose-smoke: the whole system in containers on this machine, checked end to end. Not part of
+# scripts/test.sh (it builds three images: tens of minutes on two cores). Needs root.
+#
+#   1. tools      docker.io, docker-compose, debootstrap (apt-get install when missing)
+#   2. engine     start dockerd unless one answers: --iptables=false --ip6tables=false
+#                 --bridge=none --storage-driver=overlay2 (every service uses host networking)
+#   3. bases      Debian bookworm images made with debootstrap + docker import, because public
+#                 images cannot be pulled here (skipped when they exist; IMGCAP_SMOKE_REBASE=1
+#                 remakes them):
+#                   imgcap-base-runtime:bookworm  minbase + ca-certificates
+#                   imgcap-base-python:bookworm   + python3, python3-venv
+#                   imgcap-base-builder:bookworm  + build-essential, pkg-config and this
+#                                                 machine's Rust toolchain (rustc --print sysroot)
+#   4. images     docker build --network=host with those bases as ARGs: imgcap-web:local
+#                 (Dockerfile.web), imgcap-inference:local (Dockerfile.inference, cpu),
+#                 imgcap-moto:local (compose/moto.Dockerfile)
+#   5. aws        `docker-compose up moto`, terraform apply infra/terraform/envs/emulator against
+#                 it (state in test-artifacts/compose/), export the web app's AWS environment
+#   6. up         `docker-compose up inference web`: web app in AWS mode, captioning through the
+#                 inference server (endpoint provider); wait for /readyz
+#   7. smoke      tests/e2e_smoke against http://127.0.0.1:8080: upload, both captions, record in
+#                 the history, signed URLs serve the image, delete my data, gone
+#   8. embedded   `docker-compose --profile embedded up web-embedded` and the same smoke test
+#                 against http://127.0.0.1:8090
+#   9. teardown   docker-compose down -v (moto, and with it every emulated resource), the
+#                 emulator state file removed, the dockerd it started stopped
+#
+# API tokens: IMGCAP_SMOKE_TOKEN (AWS mode) / IMGCAP_SMOKE_EMBEDDED_TOKEN when set, else
+# `imgcap-webapp create-token --user smoke-test` inside the running web container.
+# Model: IMGCAP_COMPOSE_MODEL_DIR (default: the tiny test checkpoint). IMGCAP_SMOKE_KEEP=1 leaves
+# the stack running. Logs: test-artifacts/compose/. Exit status 1 if any step failed.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+ART="$REPO/test-artifacts/compose"
+VENV="${IMGCAP_VENV:-$REPO/.venv}"
+SUITE=bookworm
+MIRROR="${IMGCAP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+BASE_RUNTIME=imgcap-base-runtime:$SUITE
+BASE_PYTHON=imgcap-base-python:$SUITE
+BASE_BUILDER=imgcap-base-builder:$SUITE
+MOTO_PORT="${IMGCAP_COMPOSE_MOTO_PORT:-5000}"
+WEB_PORT="${IMGCAP_COMPOSE_WEB_PORT:-8080}"
+EMBEDDED_PORT="${IMGCAP_COMPOSE_EMBEDDED_PORT:-8090}"
+mkdir -p "$ART"
+rm -f "$ART"/[0-9][0-9]-*.log
+
+# Debian's docker.io client: its built-in BuildKit handles RUN --mount without buildx.
+DOCKER=/usr/bin/docker
+export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
+export IMGCAP_BUILDER_IMAGE=$BASE_BUILDER IMGCAP_RUNTIME_IMAGE=$BASE_RUNTIME IMGCAP_PYTHON_IMAGE=$BASE_PYTHON
+compose() { docker-compose --project-directory "$REPO" -f "$REPO/docker-compose.yml" "$@"; }
+
+[ "$(id -u)" = 0 ] || { echo "compose-smoke: run as root (dockerd, debootstrap)" >&2; exit 1; }
+
+# ------------------------------------------------------------------------------------------------
+# step runner (as in scripts/test-infra.sh): output to a log, printed on failure
+# ------------------------------------------------------------------------------------------------
+STEP_NAMES=() STEP_RESULTS=() STEP_SECONDS=()
+# shellcheck disable=SC2034  # read by summary (scripts/lib/summary.sh)
+T_START=$SECONDS
+step() { # name command...
+  local name="$1"; shift
+  local n=$((${#STEP_NAMES[@]} + 1)) log t0=$SECONDS rc=0
+  log="$ART/$(printf '%02d' "$n")-$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-' | sed 's/-$//').log"
+  printf '\n==> %s\n' "$name"
+  "$@" >"$log" 2>&1 || rc=$?
+  STEP_NAMES+=("$name") STEP_SECONDS+=($((SECONDS - t0)))
+  if [ "$rc" -eq 0 ]; then
+    tail -n 12 "$log" | sed 's/^/    /'
+    printf '    PASS (%ss)\n' "$((SECONDS - t0))"
+    STEP_RESULTS+=(PASS)
+    return 0
+  fi
+  tail -n 40 "$log" | sed 's/^/    /'
+  printf '    FAIL (exit %s) - full log: %s\n' "$rc" "${log#"$REPO"/}"
+  STEP_RESULTS+=(FAIL)
+  return 1
+}
+# shellcheck source=scripts/lib/summary.sh
+. "$REPO/scripts/lib/summary.sh"
+
+# ------------------------------------------------------------------------------------------------
+# teardown, also after a failure or Ctrl-C
+# ------------------------------------------------------------------------------------------------
+DOCKERD_PID="" APPLIED=0
+export TF_CLI_CONFIG_FILE="$REPO/infra/terraform/terraform.rc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
+tf_emulator() { terraform -chdir="$REPO/infra/terraform/envs/emulator" "$@"; }
+emulator_vars=(-state="$ART/emulator.tfstate" -var "emulator_endpoint=http://127.0.0.1:$MOTO_PORT")
+teardown() {
+  if [ "${IMGCAP_SMOKE_KEEP:-0}" = 1 ]; then
+    echo "IMGCAP_SMOKE_KEEP=1: the stack keeps running (docker-compose down -v to stop it)"
+    return 0
+  fi
+  compose --profile embedded down -v --remove-orphans || true
+  if [ "$APPLIED" = 1 ]; then
+    # moto is gone with the stack: its resources went with it; drop the state.
+    rm -f "$ART/emulator.tfstate" "$ART/emulator.tfstate.backup"
+  fi
+  if [ -n "$DOCKERD_PID" ]; then
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    wait "$DOCKERD_PID" 2>/dev/null || true
+  fi
+}
+finish() {
+  local rc=$?
+  step "teardown: docker-compose down -v, emulator state removed, dockerd stopped" teardown || true
+  summary compose-smoke || rc=1
+  exit "$rc"
+}
+trap finish EXIT
+
+# ------------------------------------------------------------------------------------------------
+# 1. tools, 2. engine
+# ------------------------------------------------------------------------------------------------
+tools() {
+  local missing=()
+  [ -x /usr/bin/docker ] && command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+  for tool in terraform cargo rustc; do
+    command -v "$tool" >/dev/null || { echo "$tool is not on PATH"; return 1; }
+  done
+  [ -x "$VENV/bin/python" ] || { echo "no tools venv at $VENV: run scripts/test-infra.sh once"; return 1; }
+  "$DOCKER" --version
+  docker-compose --version
+  debootstrap --version 2>/dev/null || dpkg-query -W debootstrap
+}
+
+engine() {
+  if "$DOCKER" info >/dev/null 2>&1; then
+    echo "a Docker engine answers already; using it"
+    return 0
+  fi
+  dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
+    >"$ART/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  local i
+  for i in $(seq 1 60); do
+    if "$DOCKER" info >/dev/null 2>&1; then
+      echo "dockerd pid $DOCKERD_PID answers after ${i}s"
+      "$DOCKER" info --format 'storage driver {{.Driver}}, server {{.ServerVersion}}'
+      return 0
+    fi
+    sleep 1
+  done
+  echo "dockerd did not answer within 60 s; see ${ART#"$REPO"/}/dockerd.log"
+  return 1
+}
+
+# ------------------------------------------------------------------------------------------------
+# 3. base images from debootstrap
+# ------------------------------------------------------------------------------------------------
+have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+# import_rootfs DIR TAG [docker import --change ...]: packs DIR as a single-layer image.
+import_rootfs() {
+  local dir="$1" tag="$2"; shift 2
+  # Trim what no container needs.
+  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc/* \
+    "$dir"/usr/share/man/* "$dir"/usr/share/locale/*
+  tar -C "$dir" -c . | "$DOCKER" import "$@" - "$tag"
+}
+
+base_images() {
+  if [ "${IMGCAP_SMOKE_REBASE:-0}" != 1 ] && have_image "$BASE_RUNTIME" && have_image "$BASE_PYTHON" \
+    && have_image "$BASE_BUILDER"; then
+    echo "base images exist: $BASE_RUNTIME $BASE_PYTHON $BASE_BUILDER"
+    return 0
+  fi
+  local work cache
+  work="$(mktemp -d /var/tmp/imgcap-rootfs.XXXXXX)"
+  cache="$ART/debootstrap-cache"
+  mkdir -p "$cache"
+  local path_env='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+  debootstrap --variant=minbase --cache-dir="$cache" --include=ca-certificates \
+    "$SUITE" "$work/runtime" "$MIRROR"
+  import_rootfs "$work/runtime" "$BASE_RUNTIME" --change "$path_env" --change 'CMD ["bash"]'
+
+  debootstrap --variant=minbase --cache-dir="$cache" --include=ca-certificates,python3,python3-venv \
+    "$SUITE" "$work/python" "$MIRROR"
+  import_rootfs "$work/python" "$BASE_PYTHON" --change "$path_env" --change 'CMD ["python3"]'
+
+  debootstrap --variant=minbase --cache-dir="$cache" \
+    --include=ca-certificates,build-essential,pkg-config,git \
+    "$SUITE" "$work/builder" "$MIRROR"
+  # This machine's Rust toolchain, laid out like the official rust image (cargo's registry
+  # cache under CARGO_HOME=/usr/local/cargo, which the Dockerfiles mount as a cache).
+  local sysroot
+  sysroot="$(rustc --print sysroot)"
+  mkdir -p "$work/builder/usr/local/rust" "$work/builder/usr/local/cargo"
+  tar -C "$sysroot" --exclude='./share/doc' --exclude='./lib/rustlib/src' -c . \
+    | tar -C "$work/builder/usr/local/rust" -x
+  import_rootfs "$work/builder" "$BASE_BUILDER" \
+    --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV CARGO_HOME=/usr/local/cargo' --change 'CMD ["bash"]'
+  rm -rf "$work"
+  "$DOCKER" image ls --filter 'reference=imgcap-base-*'
+  "$DOCKER" run --rm "$BASE_BUILDER" cargo --version
+}
+
+# ------------------------------------------------------------------------------------------------
+# 4. images
+# ------------------------------------------------------------------------------------------------
+build_images() {
+  local moto_version
+  moto_version="$(sed -n 's/^moto\[server\]==\([^ ]*\).*/\1/p' infra/requirements-infra.txt)"
+  "$DOCKER" build --network=host -f Dockerfile.inference --target cpu \
+    --build-arg "BUILDER_IMAGE=$BASE_BUILDER" --build-arg "RUNTIME_IMAGE=$BASE_RUNTIME" \
+    -t imgcap-inference:local .
+  "$DOCKER" build --network=host -f Dockerfile.web \
+    --build-arg "BUILDER_IMAGE=$BASE_BUILDER" --build-arg "RUNTIME_IMAGE=$BASE_RUNTIME" \
+    -t imgcap-web:local .
+  "$DOCKER" build --network=host -f compose/moto.Dockerfile \
+    --build-arg "BASE_IMAGE=$BASE_PYTHON" --build-arg "MOTO_VERSION=$moto_version" \
+    -t imgcap-moto:local compose
+  "$DOCKER" image ls --filter 'reference=imgcap-*:local'
+}
+
+# ------------------------------------------------------------------------------------------------
+# 5. AWS resources on moto, 6. the stack
+# ------------------------------------------------------------------------------------------------
+wait_http() { # url seconds
+  local i
+  for i in $(seq 1 "$2"); do
+    if "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null; then
+      echo "$1 answers 200 after ${i}s"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "$1 did not answer 200 within $2 s"
+  return 1
+}
+
+aws_resources() {
+  compose up -d --no-build moto
+  wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/" 60
+  (
+    # Dummy credentials, never a real account.
+    unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
+    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+      AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+    tf_emulator init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
+    tf_emulator apply -auto-approve -input=false -no-color "${emulator_vars[@]}"
+  )
+  APPLIED=1
+  tf_emulator output -state="$ART/emulator.tfstate" -json >"$ART/emulator-outputs.json"
+  # The web app's AWS environment (module app-env) for these resources; docker-compose.yml
+  # passes each name through to the web container. Endpoint, credentials and the listen
+  # address stay those of the compose file.
+  "$VENV/bin/python" - "$ART/emulator-outputs.json" >"$ART/aws.env" <<'PY'
+import json, shlex, sys
+env = json.load(open(sys.argv[1]))["web_environment"]["value"]
+for key in ("IMGCAP_LISTEN_ADDR", "IMGCAP_PUBLIC_BASE_URL", "IMGCAP_LOG_FORMAT", "IMGCAP_MODE", "TMPDIR"):
+    env.pop(key, None)
+for key in sorted(env):
+    print(f"export {key}={shlex.quote(str(env[key]))}")
+PY
+  sed 's/^export /  /' "$ART/aws.env"
+}
+
+stack_up() {
+  set -a
+  # shellcheck disable=SC1091
+  . "$ART/aws.env"
+  set +a
+  compose up -d --no-build inference web
+  wait_http "http://127.0.0.1:$WEB_PORT/readyz" 600
+  compose ps
+}
+
+# ------------------------------------------------------------------------------------------------
+# 7.-8. smoke tests
+# ------------------------------------------------------------------------------------------------
+SMOKE_BIN=""
+build_smoke() {
+  cargo build --locked -p imgcap-e2e-smoke
+  SMOKE_BIN="$(cargo metadata --format-version 1 --no-deps | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/imgcap-e2e-smoke"
+  [ -x "$SMOKE_BIN" ]
+}
+
+token_for() { # service preset
+  if [ -n "$2" ]; then
+    printf '%s\n' "$2"
+  else
+    compose exec -T "$1" imgcap-webapp create-token --user smoke-test | tail -n 1
+  fi
+}
+
+smoke() { # service port preset-token
+  local token
+  token="$(token_for "$1" "$3")"
+  [ -n "$token" ] || { echo "no API token for $1"; return 1; }
+  IMGCAP_E2E_TOKEN="$token" "$SMOKE_BIN" --base-url "http://127.0.0.1:$2"
+}
+
+embedded_up() {
+  compose stop web
+  compose --profile embedded up -d --no-build web-embedded
+  wait_http "http://127.0.0.1:$EMBEDDED_PORT/readyz" 600
+}
+
+# ------------------------------------------------------------------------------------------------
+step "tools: docker.io, docker-compose, debootstrap, terraform, cargo" tools || exit 1
+step "engine: dockerd (no iptables, no bridge, overlay2)" engine || exit 1
+step "bases: debootstrap + docker import ($BASE_RUNTIME, $BASE_PYTHON, $BASE_BUILDER)" base_images || exit 1
+step "images: imgcap-inference, imgcap-web, imgcap-moto (docker build --network=host)" build_images || exit 1
+step "smoke binary: cargo build -p imgcap-e2e-smoke" build_smoke || exit 1
+step "aws: moto up, terraform apply envs/emulator, web app environment" aws_resources || exit 1
+if step "up: inference + web (AWS mode, endpoint provider), /readyz 200" stack_up; then
+  step "smoke (AWS mode): upload, captions, history, signed URLs, delete me, gone" \
+    smoke web "$WEB_PORT" "${IMGCAP_SMOKE_TOKEN:-}" || true
+fi
+if step "up: web-embedded (profile embedded), /readyz 200" embedded_up; then
+  step "smoke (embedded mode): upload, captions, history, signed URLs, delete me, gone" \
+    smoke web-embedded "$EMBEDDED_PORT" "${IMGCAP_SMOKE_EMBEDDED_TOKEN:-}" || true
+fi
