@@ -33,8 +33,13 @@ pub trait BlobStore: Send + Sync {
     fn delete<'a>(&'a self, key: &'a BlobKey) -> BoxFuture<'a, PortResult<()>>;
     /// Removes every blob of the user (both prefixes); idempotent.
     fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
-    /// A URL that serves the blob until `ttl` has passed.
-    fn signed_url(&self, key: &BlobKey, ttl: Duration) -> PortResult<SignedUrl>;
+    /// A URL that serves the blob until `ttl` has passed. Asynchronous because presigning
+    /// may have to resolve credentials first (S3).
+    fn signed_url<'a>(
+        &'a self,
+        key: &'a BlobKey,
+        ttl: Duration,
+    ) -> BoxFuture<'a, PortResult<SignedUrl>>;
     /// Whether the store is reachable and writable.
     fn check(&self) -> BoxFuture<'_, PortResult<()>>;
 }
@@ -169,10 +174,10 @@ pub trait JobQueue: Send + Sync {
         lease: &'a Lease,
         delay: Duration,
     ) -> BoxFuture<'a, PortResult<()>>;
-    /// Attempts are spent: move the job to the dead-letter state.
+    /// Attempts are spent: move the job to the dead-letter state; it is not received again.
     fn dead_letter<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, PortResult<()>>;
-    /// Removes every job not dead-lettered and returns them.
-    fn flush(&self) -> BoxFuture<'_, PortResult<Vec<CaptionJob>>>;
+    /// Removes every job not dead-lettered and returns their images.
+    fn flush(&self) -> BoxFuture<'_, PortResult<Vec<(UserId, ImageId)>>>;
     fn remove<'a>(&'a self, user: &'a UserId, image: ImageId) -> BoxFuture<'a, PortResult<()>>;
     fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
     fn depth(&self) -> BoxFuture<'_, PortResult<QueueDepth>>;

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::aws::{AwsAdapters, SIGNING_KEY_SECRET};
 use crate::captioner::embedded::EmbeddedCaptioner;
 use crate::captioner::endpoint::EndpointCaptioner;
 use crate::captioner::CaptionerChain;
@@ -78,33 +79,54 @@ async fn load_captioners(config: &Config) -> anyhow::Result<CaptionerChain> {
 
 impl Application {
     /// Builds every adapter of the configured mode; fails with a readable message when a
-    /// dependency (database, blob directory, model) is unusable.
+    /// dependency (database, blob directory, AWS resource, model) is unusable.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            config.mode == Mode::Embedded,
-            "`mode` = \"aws\" is not available in this build yet"
-        );
         let db = Db::open(&config.database_path())?;
-        let secrets = EnvFileSecrets::new(config.secrets_dir());
-        let signing_key = secrets
-            .get("signing-key")
-            .await
-            .context("cannot read the signing key")?;
-        let file_blobs = Arc::new(FileBlobs::new(
-            config.blob_dir(),
-            config.public_base_url.clone(),
-            Signer::derive(&signing_key, "blob-url"),
-        ));
-        let ports = Ports {
-            blobs: file_blobs.clone(),
-            repo: Arc::new(SqliteRepo::new(db.clone())),
-            queue: Arc::new(SqliteQueue::new(db.clone())),
-            limiter: Arc::new(SqliteRateLimiter::new(
-                db.clone(),
-                config.rate_limit.uploads_per_hour,
-            )),
-            chain: load_captioners(&config).await?,
+        let (ports, signing_key, adapter_routes) = match config.mode {
+            Mode::Embedded => {
+                let signing_key = EnvFileSecrets::new(config.secrets_dir())
+                    .get(SIGNING_KEY_SECRET)
+                    .await
+                    .context("cannot read the signing key")?;
+                let file_blobs = Arc::new(FileBlobs::new(
+                    config.blob_dir(),
+                    config.public_base_url.clone(),
+                    Signer::derive(&signing_key, "blob-url"),
+                ));
+                let ports = Ports {
+                    blobs: file_blobs.clone(),
+                    repo: Arc::new(SqliteRepo::new(db.clone())),
+                    queue: Arc::new(SqliteQueue::new(db.clone())),
+                    limiter: Arc::new(SqliteRateLimiter::new(
+                        db.clone(),
+                        config.rate_limit.uploads_per_hour,
+                    )),
+                    chain: load_captioners(&config).await?,
+                };
+                (ports, signing_key, blobs::routes(file_blobs))
+            }
+            Mode::Aws => {
+                let aws = AwsAdapters::connect(&config).await?;
+                let signing_key = aws
+                    .secrets
+                    .get(SIGNING_KEY_SECRET)
+                    .await
+                    .context("cannot read the signing key (`aws.session_key_secret_arn`)")?;
+                let ports = Ports {
+                    blobs: aws.blobs,
+                    repo: aws.repo,
+                    queue: aws.queue,
+                    limiter: aws.limiter,
+                    chain: load_captioners(&config).await?,
+                };
+                // S3 serves the presigned URLs itself.
+                (ports, signing_key, axum::Router::new())
+            }
         };
+        anyhow::ensure!(
+            signing_key.len() >= 32,
+            "the signing key must be at least 32 bytes long"
+        );
         let upload = &config.upload;
         let settings = EngineSettings {
             pipeline: PipelineSettings {
@@ -127,9 +149,10 @@ impl Application {
         ));
         let state = AppState {
             engine,
+            // Personal API tokens in both modes until sign-in arrives.
             auth: Arc::new(TokenAuthenticator::new(db)),
             max_upload_bytes: upload.max_bytes,
-            adapter_routes: blobs::routes(file_blobs),
+            adapter_routes,
         };
         Ok(Self { state, config })
     }
@@ -152,11 +175,14 @@ impl Application {
                 watcher.clone(),
             )));
         }
-        tasks.push(tokio::spawn(crate::worker::sweep_retention(
-            engine,
-            Duration::from_secs(self.config.retention.sweep_interval_secs),
-            watcher,
-        )));
+        // In AWS mode the table's TTL and the bucket's lifecycle rule remove expired images.
+        if self.config.mode == Mode::Embedded {
+            tasks.push(tokio::spawn(crate::worker::sweep_retention(
+                engine,
+                Duration::from_secs(self.config.retention.sweep_interval_secs),
+                watcher,
+            )));
+        }
         Ok(Background { shutdown, tasks })
     }
 

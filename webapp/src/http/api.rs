@@ -93,8 +93,8 @@ pub struct Count {
     pub count: u64,
 }
 
-fn view(state: &AppState, record: &ImageRecord) -> AppResult<ImageView> {
-    let (image, thumbnail) = state.engine.urls(record)?;
+async fn view(state: &AppState, record: &ImageRecord) -> AppResult<ImageView> {
+    let (image, thumbnail) = state.engine.urls(record).await?;
     Ok(ImageView {
         id: record.id.to_string(),
         status: record.status,
@@ -154,7 +154,7 @@ pub async fn upload_image(
     };
     let status_url = format!("/api/v1/images/{}", record.id);
     let body = UploadResponse {
-        image: view(&state, &record)?,
+        image: view(&state, &record).await?,
         status_url: status_url.clone(),
     };
     Ok((status, [(header::LOCATION, status_url)], Json(body)).into_response())
@@ -185,10 +185,10 @@ pub async fn list_images(
         .engine
         .list(&caller.user, query.cursor.as_deref(), limit as usize)
         .await?;
-    let items = records
-        .iter()
-        .map(|r| view(&state, r))
-        .collect::<AppResult<_>>()?;
+    let mut items = Vec::with_capacity(records.len());
+    for record in &records {
+        items.push(view(&state, record).await?);
+    }
     Ok(Json(ImagePage { items, next_cursor }))
 }
 
@@ -207,7 +207,7 @@ pub async fn get_image(
     Path(id): Path<String>,
 ) -> AppResult<Json<ImageView>> {
     let record = state.engine.get(&caller.user, parse_id(&id)?).await?;
-    Ok(Json(view(&state, &record)?))
+    Ok(Json(view(&state, &record).await?))
 }
 
 /// Deletes one of the caller's images with its blobs and job.
