@@ -788,6 +788,28 @@ mod tests {
     }
 
     #[test]
+    fn aws_mode_takes_the_terraform_names() {
+        let vars = [
+            ("IMGCAP_MODE", "aws"),
+            ("IMGCAP_S3_BUCKET", "imgcap-dev-images-123"),
+            ("IMGCAP_S3_KMS_KEY_ARN", "arn:aws:kms:eu-west-1:123:key/k"),
+            ("IMGCAP_DYNAMODB_TABLE", "imgcap-dev"),
+            ("IMGCAP_DYNAMODB_JOBS_INDEX", "jobs-by-state"),
+            ("IMGCAP_SQS_QUEUE_URL", "https://sqs/q"),
+            ("IMGCAP_SQS_DLQ_URL", "https://sqs/dlq"),
+            ("IMGCAP_SESSION_KEY_SECRET_ARN", "arn:aws:secretsmanager:s"),
+        ];
+        let config = Config::from_sources("", env(&vars)).unwrap();
+        let resources = config.aws.resources().unwrap();
+        assert_eq!(resources.dynamodb_table, "imgcap-dev");
+        assert_eq!(resources.sqs_dlq_url, "https://sqs/dlq");
+        assert_eq!(
+            resources.s3_kms_key_arn.as_deref(),
+            Some("arn:aws:kms:eu-west-1:123:key/k")
+        );
+    }
+
+    #[test]
     fn env_example_lists_every_variable() {
         let example = include_str!("../.env.example");
         for (var, _, _) in ENV_KEYS {

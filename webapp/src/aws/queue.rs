@@ -23,7 +23,7 @@ use anyhow::{anyhow, Context};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde::{Deserialize, Serialize};
 
-use super::table::{get_opt_s, is_condition_failed, key, parse_s, s};
+use super::table::{applied, get_opt_s, key, parse_s, s};
 use crate::domain::{ImageId, ImageStatus, UserId};
 use crate::ports::{BoxFuture, CaptionJob, JobQueue, Lease, PortResult, QueueDepth};
 
@@ -160,11 +160,7 @@ impl SqsQueue {
             .expression_attribute_values(":pending", s(ImageStatus::Pending.as_str()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(err).context("cannot close a job"),
-        }
+        applied(outcome).context("cannot close a job")
     }
 
     async fn delete_message(&self, receipt: &str) -> anyhow::Result<()> {
@@ -241,13 +237,9 @@ impl JobQueue for SqsQueue {
                 .expression_attribute_values(":done", s(ImageStatus::Done.as_str()))
                 .send()
                 .await;
-            match reopened {
-                Ok(_) => {}
-                Err(err) if is_condition_failed(&err) => {
-                    tracing::debug!(image = %job.image, "not queueing the job of a record that is gone or done");
-                    return Ok(());
-                }
-                Err(err) => return Err(err).context("cannot open a job"),
+            if !applied(reopened).context("cannot open a job")? {
+                tracing::debug!(image = %job.image, "not queueing the job of a record that is gone or done");
+                return Ok(());
             }
             let body = serde_json::to_string(&JobMessage {
                 user_id: job.user.to_string(),
@@ -363,13 +355,8 @@ impl JobQueue for SqsQueue {
                 .expression_attribute_values(":failed", s(ImageStatus::Failed.as_str()))
                 .send()
                 .await;
-            match outcome {
-                // Already failed (the engine marks the record first) or gone.
-                Err(err) if is_condition_failed(&err) => {}
-                other => {
-                    other.context("cannot mark a job dead")?;
-                }
-            }
+            // Not applied when already failed (the engine marks the record first) or gone.
+            applied(outcome).context("cannot mark a job dead")?;
             self.set_visibility(&lease.receipt, 0).await
         })
     }

@@ -8,9 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::Client;
 
-use super::table::{
-    delete_keys, get_n, is_condition_failed, key, key_of, n, query_partition, rate_limit_pk,
-};
+use super::table::{applied, delete_keys, get_n, key, key_of, n, query_partition, rate_limit_pk};
 use crate::domain::{now_ms, UserId};
 use crate::ports::{BoxFuture, PortResult, RateDecision, RateLimiter};
 use crate::token_bucket::take;
@@ -98,19 +96,14 @@ impl RateLimiter for DynamoRateLimiter {
                         .expression_attribute_values(":updated", n(stored_updated)),
                     None => write.condition_expression("attribute_not_exists(pk)"),
                 };
-                match write.send().await {
-                    Ok(_) => return Ok(RateDecision::Allowed),
-                    Err(err) if is_condition_failed(&err) => {
-                        // Another request took a token first: read again after a short,
-                        // spread-out pause.
-                        let jitter = u64::from(rand::random::<u8>() % 8);
-                        tokio::time::sleep(Duration::from_millis(
-                            (2 << round.min(5)) as u64 + jitter,
-                        ))
-                        .await;
-                    }
-                    Err(err) => return Err(err).context("cannot update a rate-limit bucket"),
+                if applied(write.send().await).context("cannot update a rate-limit bucket")? {
+                    return Ok(RateDecision::Allowed);
                 }
+                // Another request took a token first: read again after a short, spread-out
+                // pause.
+                let jitter = u64::from(rand::random::<u8>() % 8);
+                tokio::time::sleep(Duration::from_millis((2 << round.min(5)) as u64 + jitter))
+                    .await;
             }
             Err(anyhow!(
                 "the rate-limit bucket `{bucket}` stayed contended for {ROUNDS} rounds"

@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, Select, Transact
 use aws_sdk_dynamodb::Client;
 
 use super::table::{
-    delete_keys, get_n, get_opt_n, get_opt_s, get_s, is_condition_failed, key, key_of, n, parse_s,
+    applied, delete_keys, get_n, get_opt_n, get_opt_s, get_s, key, key_of, n, parse_s,
     query_partition, s, sha256_pk, Item, DELETIONS_PK, FIGURES_PK,
 };
 use crate::domain::{
@@ -93,12 +93,8 @@ impl DynamoRepo {
             .expression_attribute_values(":id", s(id))
             .send()
             .await;
-        match result {
-            Err(err) if !is_condition_failed(&err) => {
-                Err(err).context("cannot remove the content index entry")
-            }
-            _ => Ok(()),
-        }
+        applied(result).context("cannot remove the content index entry")?;
+        Ok(())
     }
 
     /// Writes the record and its content-index item, each only if absent. `Ok(false)` when the
@@ -183,11 +179,9 @@ impl DynamoRepo {
             .expression_attribute_values(":exp", n(day_ms / 1000 + FIGURES_TTL_SECS))
             .send()
             .await;
-        match outcome {
-            Err(err) if !is_condition_failed(&err) => {
-                tracing::warn!(error = ?err, "cannot record a caption latency");
-            }
-            _ => {}
+        // Not applied once the day's samples are full.
+        if let Err(err) = applied(outcome) {
+            tracing::warn!(error = ?err, "cannot record a caption latency");
         }
     }
 
@@ -417,15 +411,13 @@ impl CaptionRepo for DynamoRepo {
                 .expression_attribute_values(":now", n(now))
                 .send()
                 .await;
-            match outcome {
-                Ok(_) => {
-                    self.count(now, "captions").await;
-                    self.sample_latency(now, result).await;
-                    Ok(true)
-                }
-                Err(err) if is_condition_failed(&err) => Ok(false),
-                Err(err) => Err(err).with_context(|| format!("cannot complete image {id}")),
+            let completed =
+                applied(outcome).with_context(|| format!("cannot complete image {id}"))?;
+            if completed {
+                self.count(now, "captions").await;
+                self.sample_latency(now, result).await;
             }
+            Ok(completed)
         })
     }
 
@@ -454,11 +446,7 @@ impl CaptionRepo for DynamoRepo {
                 .expression_attribute_values(":now", n(now_ms()))
                 .send()
                 .await;
-            match outcome {
-                Ok(_) => Ok(true),
-                Err(err) if is_condition_failed(&err) => Ok(false),
-                Err(err) => Err(err).with_context(|| format!("cannot mark image {id} failed")),
-            }
+            applied(outcome).with_context(|| format!("cannot mark image {id} failed"))
         })
     }
 
@@ -495,11 +483,9 @@ impl CaptionRepo for DynamoRepo {
                     .expression_attribute_values(":now", n(now_ms()))
                     .send()
                     .await;
-                match outcome {
-                    Ok(_) => reset.push((user, id)),
-                    // Deleted or retried by someone else since the index was read.
-                    Err(err) if is_condition_failed(&err) => {}
-                    Err(err) => return Err(err).context("cannot reset a failed job"),
+                // Not applied when deleted or retried by someone else since the index was read.
+                if applied(outcome).context("cannot reset a failed job")? {
+                    reset.push((user, id));
                 }
             }
             Ok(reset)
@@ -625,12 +611,8 @@ impl CaptionRepo for DynamoRepo {
                 .condition_expression("attribute_not_exists(pk)")
                 .send()
                 .await;
-            match outcome {
-                Err(err) if !is_condition_failed(&err) => {
-                    Err(err).context("cannot mark the user's deletion")
-                }
-                _ => Ok(()),
-            }
+            applied(outcome).context("cannot mark the user's deletion")?;
+            Ok(())
         })
     }
 

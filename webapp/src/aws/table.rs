@@ -89,9 +89,20 @@ pub fn parse_s<T: FromStr<Err = String>>(item: &Item, name: &str) -> anyhow::Res
         .map_err(|e: String| anyhow!("item attribute `{name}`: {e}"))
 }
 
-/// Whether the call failed only because its condition expression was false.
-pub fn is_condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+/// Whether a conditional write happened: `Ok(false)` when only its condition was false.
+pub fn applied<T, E: ProvideErrorMetadata, R>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<bool, SdkError<E, R>> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Every item of partition `pk` (only the key attributes plus `extra`), oldest page first.

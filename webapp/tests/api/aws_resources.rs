@@ -41,6 +41,29 @@ impl Resources {
         imgcap_webapp::aws::sdk_config(&self.aws).await
     }
 
+    /// An S3 client for these resources (path-style, as the emulator needs).
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk().await)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    /// Object versions and delete markers under `prefix` in the bucket.
+    pub async fn object_versions(&self, prefix: &str) -> usize {
+        let page = self
+            .s3()
+            .await
+            .list_object_versions()
+            .bucket(self.aws.s3_bucket.as_deref().unwrap())
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        page.versions().len() + page.delete_markers().len()
+    }
+
     async fn from_env() -> Self {
         let config = Config::from_sources("", std::env::vars())
             .expect("the IMGCAP_* environment is a valid AWS-mode configuration");

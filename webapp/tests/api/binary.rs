@@ -38,7 +38,7 @@ async fn create_token_prints_a_working_token() {
 fn a_bad_configuration_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     for (var, value, needle) in [
-        ("IMGCAP_MODE", "aws", "not available in this build yet"),
+        ("IMGCAP_MODE", "aws", "IMGCAP_S3_BUCKET"),
         ("IMGCAP_UPLOAD_MAX_BYTES", "ten", "IMGCAP_UPLOAD_MAX_BYTES"),
     ] {
         let output = Command::new(BIN)

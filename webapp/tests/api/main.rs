@@ -3,6 +3,7 @@
 //! the contract suite every adapter of a port passes (`contract`).
 
 mod admin;
+mod aws_mode;
 mod aws_resources;
 mod bad_input;
 mod binary;

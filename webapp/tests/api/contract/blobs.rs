@@ -133,12 +133,7 @@ async fn s3_encrypts_with_the_key_and_deletes_every_version() {
     let Family::Aws(resources) = &adapters.family else {
         unreachable!()
     };
-    let sdk = resources.sdk().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = resources.s3().await;
     let bucket = resources.aws.s3_bucket.clone().unwrap();
     let owner = user();
     let key = BlobKey::original(&owner, ImageId::generate());
@@ -164,23 +159,9 @@ async fn s3_encrypts_with_the_key_and_deletes_every_version() {
         assert_eq!(head.ssekms_key_id(), Some(arn.as_str()));
     }
     assert_eq!(head.content_type(), Some("image/png"));
-    let versions = |prefix: String| {
-        let s3 = s3.clone();
-        let bucket = bucket.clone();
-        async move {
-            let page = s3
-                .list_object_versions()
-                .bucket(bucket)
-                .prefix(prefix)
-                .send()
-                .await
-                .unwrap();
-            page.versions().len() + page.delete_markers().len()
-        }
-    };
-    assert_eq!(versions(key.to_string()).await, 2);
+    assert_eq!(resources.object_versions(key.as_str()).await, 2);
     adapters.blobs.delete(&key).await.unwrap();
-    assert_eq!(versions(key.to_string()).await, 0);
+    assert_eq!(resources.object_versions(key.as_str()).await, 0);
 
     let other = BlobKey::thumbnail(&owner, ImageId::generate());
     adapters
@@ -194,5 +175,10 @@ async fn s3_encrypts_with_the_key_and_deletes_every_version() {
         .await
         .unwrap();
     adapters.blobs.delete_user(&owner).await.unwrap();
-    assert_eq!(versions(format!("thumbnails/{owner}/")).await, 0);
+    assert_eq!(
+        resources
+            .object_versions(&format!("thumbnails/{owner}/"))
+            .await,
+        0
+    );
 }
