@@ -89,14 +89,10 @@ async fn upload_is_captioned_listed_served_and_deleted_on_aws() {
     assert_eq!(status, 404, "another user's image");
 
     // Delete one image: record and every object version gone.
-    let response = app
-        .client
-        .delete(app.url(&format!("/api/v1/images/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    assert_eq!(
+        app.delete(&token, &format!("/api/v1/images/{id}")).await,
+        204
+    );
     let (status, _) = app.get_json(&token, &format!("/api/v1/images/{id}")).await;
     assert_eq!(status, 404);
     assert_eq!(
@@ -113,14 +109,7 @@ async fn upload_is_captioned_listed_served_and_deleted_on_aws() {
     );
 
     // Delete all of Alice's data: records, blobs, buckets, markers.
-    let response = app
-        .client
-        .delete(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    assert_eq!(app.delete(&token, "/api/v1/me").await, 204);
     let (status, page) = app.get_json(&token, "/api/v1/images").await;
     assert_eq!(
         (status, page["items"].as_array().map(Vec::len)),

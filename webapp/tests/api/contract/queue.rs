@@ -106,21 +106,30 @@ async fn a_retried_job_comes_back_after_its_delay(adapters: Adapters) {
     adapters.queue.ack(&again).await.unwrap();
 }
 
-async fn a_dead_lettered_job_is_not_delivered_until_queued_again(adapters: Adapters) {
-    let start = depth(&adapters).await;
-    let job = queued(&adapters, &user()).await;
-    let mut lease = receive(&adapters, LONG).await.unwrap();
+/// A job of `user` delivered until its attempts are spent, then dead-lettered.
+async fn dead_lettered(adapters: &Adapters, user: &UserId) -> CaptionJob {
+    let job = queued(adapters, user).await;
+    let mut lease = receive(adapters, LONG).await.unwrap();
     while lease.attempts < adapters.max_attempts {
         adapters
             .queue
             .retry_later(&lease, Duration::ZERO)
             .await
             .unwrap();
-        lease = receive(&adapters, LONG).await.unwrap();
+        lease = receive(adapters, LONG).await.unwrap();
     }
     assert_eq!(lease.job, job);
     adapters.queue.dead_letter(&lease).await.unwrap();
-    assert!(receive(&adapters, LONG).await.is_none());
+    assert!(
+        receive(adapters, LONG).await.is_none(),
+        "dead jobs are not delivered"
+    );
+    job
+}
+
+async fn a_dead_lettered_job_is_not_delivered_until_queued_again(adapters: Adapters) {
+    let start = depth(&adapters).await;
+    let job = dead_lettered(&adapters, &user()).await;
     assert_eq!(depth(&adapters).await.dead, start.dead + 1);
 
     adapters.queue.enqueue(&job).await.unwrap();
@@ -157,18 +166,7 @@ async fn removed_and_deleted_users_jobs_are_not_delivered(adapters: Adapters) {
 async fn flush_removes_the_live_jobs_but_not_the_dead_ones(adapters: Adapters) {
     let start = depth(&adapters).await;
     let owner = user();
-    let dead = queued(&adapters, &owner).await;
-    let mut lease = receive(&adapters, LONG).await.unwrap();
-    while lease.attempts < adapters.max_attempts {
-        adapters
-            .queue
-            .retry_later(&lease, Duration::ZERO)
-            .await
-            .unwrap();
-        lease = receive(&adapters, LONG).await.unwrap();
-    }
-    adapters.queue.dead_letter(&lease).await.unwrap();
-    assert!(receive(&adapters, LONG).await.is_none());
+    let dead = dead_lettered(&adapters, &owner).await;
 
     let waiting = queued(&adapters, &owner).await;
     let in_flight = queued(&adapters, &owner).await;
