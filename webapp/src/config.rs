@@ -120,6 +120,71 @@ pub struct AwsConfig {
     /// from a file or the environment.
     #[serde(skip)]
     pub credentials: Option<aws_credential_types::Credentials>,
+    /// AWS mode: the resources Terraform created (`infra/README_infra.md`, "What the web app
+    /// must use"); the app never derives these names itself.
+    pub s3_bucket: Option<String>,
+    /// The bucket's KMS key ARN; when set, uploads ask for SSE-KMS with it explicitly,
+    /// otherwise the bucket's default encryption (the same key) applies.
+    pub s3_kms_key_arn: Option<String>,
+    pub dynamodb_table: Option<String>,
+    pub dynamodb_jobs_index: Option<String>,
+    pub sqs_queue_url: Option<String>,
+    pub sqs_dlq_url: Option<String>,
+    /// Secrets Manager secret holding the signing key (history cursors, sessions).
+    pub session_key_secret_arn: Option<String>,
+}
+
+/// The AWS-mode resource names, all present (checked by [`Config`] validation).
+#[derive(Debug, Clone)]
+pub struct AwsResources {
+    pub s3_bucket: String,
+    pub s3_kms_key_arn: Option<String>,
+    pub dynamodb_table: String,
+    pub dynamodb_jobs_index: String,
+    pub sqs_queue_url: String,
+    pub sqs_dlq_url: String,
+    pub session_key_secret_arn: String,
+}
+
+impl AwsConfig {
+    /// The resources AWS mode needs; the error names the first missing key and its variable.
+    pub fn resources(&self) -> Result<AwsResources, String> {
+        fn required(value: &Option<String>, key: &str, var: &str) -> Result<String, String> {
+            value
+                .clone()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| format!("`aws.{key}` ({var}) is required when `mode` = \"aws\""))
+        }
+        if let Some(arn) = &self.s3_kms_key_arn {
+            // The bucket policy accepts only the key's ARN, not a key id or alias.
+            if !arn.starts_with("arn:") || arn.contains(":alias/") {
+                return Err(
+                    "`aws.s3_kms_key_arn` (IMGCAP_S3_KMS_KEY_ARN) must be the key's ARN".into(),
+                );
+            }
+        }
+        Ok(AwsResources {
+            s3_bucket: required(&self.s3_bucket, "s3_bucket", "IMGCAP_S3_BUCKET")?,
+            s3_kms_key_arn: self.s3_kms_key_arn.clone(),
+            dynamodb_table: required(
+                &self.dynamodb_table,
+                "dynamodb_table",
+                "IMGCAP_DYNAMODB_TABLE",
+            )?,
+            dynamodb_jobs_index: required(
+                &self.dynamodb_jobs_index,
+                "dynamodb_jobs_index",
+                "IMGCAP_DYNAMODB_JOBS_INDEX",
+            )?,
+            sqs_queue_url: required(&self.sqs_queue_url, "sqs_queue_url", "IMGCAP_SQS_QUEUE_URL")?,
+            sqs_dlq_url: required(&self.sqs_dlq_url, "sqs_dlq_url", "IMGCAP_SQS_DLQ_URL")?,
+            session_key_secret_arn: required(
+                &self.session_key_secret_arn,
+                "session_key_secret_arn",
+                "IMGCAP_SESSION_KEY_SECRET_ARN",
+            )?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -526,6 +591,21 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("IMGCAP_CAPTIONER_CHAIN", "captioner.chain", EnvKind::List),
     ("IMGCAP_AWS_REGION", "aws.region", EnvKind::Str),
     ("IMGCAP_AWS_ENDPOINT_URL", "aws.endpoint_url", EnvKind::Str),
+    ("IMGCAP_S3_BUCKET", "aws.s3_bucket", EnvKind::Str),
+    ("IMGCAP_S3_KMS_KEY_ARN", "aws.s3_kms_key_arn", EnvKind::Str),
+    ("IMGCAP_DYNAMODB_TABLE", "aws.dynamodb_table", EnvKind::Str),
+    (
+        "IMGCAP_DYNAMODB_JOBS_INDEX",
+        "aws.dynamodb_jobs_index",
+        EnvKind::Str,
+    ),
+    ("IMGCAP_SQS_QUEUE_URL", "aws.sqs_queue_url", EnvKind::Str),
+    ("IMGCAP_SQS_DLQ_URL", "aws.sqs_dlq_url", EnvKind::Str),
+    (
+        "IMGCAP_SESSION_KEY_SECRET_ARN",
+        "aws.session_key_secret_arn",
+        EnvKind::Str,
+    ),
     (
         "IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR",
         "captioner.embedded.model_dir",
@@ -782,9 +862,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         if self.mode == Mode::Aws {
-            return Err(
-                "`mode` = \"aws\" is not available in this build yet: use \"embedded\"".into(),
-            );
+            self.aws.resources()?;
         }
         let positive = |key: &str, value: u64| {
             if value == 0 {
@@ -1110,7 +1188,26 @@ mod tests {
     fn errors_name_the_key() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
-            ("mode = \"aws\"", &[], "not available in this build yet"),
+            ("mode = \"aws\"", &[], "IMGCAP_S3_BUCKET"),
+            (
+                "mode = \"aws\"",
+                &[
+                    ("IMGCAP_S3_BUCKET", "b"),
+                    ("IMGCAP_DYNAMODB_TABLE", "t"),
+                    ("IMGCAP_DYNAMODB_JOBS_INDEX", "i"),
+                    ("IMGCAP_SQS_QUEUE_URL", "http://q"),
+                    ("IMGCAP_SQS_DLQ_URL", "http://d"),
+                ],
+                "aws.session_key_secret_arn",
+            ),
+            (
+                "",
+                &[
+                    ("IMGCAP_MODE", "aws"),
+                    ("IMGCAP_S3_KMS_KEY_ARN", "alias/imgcap"),
+                ],
+                "aws.s3_kms_key_arn",
+            ),
             (
                 "",
                 &[("IMGCAP_WORKER_CONCURRENCY", "many")],
@@ -1168,6 +1265,28 @@ mod tests {
             let err = Config::from_sources(file, env(vars)).unwrap_err();
             assert!(err.contains(needle), "{err} should mention {needle}");
         }
+    }
+
+    #[test]
+    fn aws_mode_takes_the_terraform_names() {
+        let vars = [
+            ("IMGCAP_MODE", "aws"),
+            ("IMGCAP_S3_BUCKET", "imgcap-dev-images-123"),
+            ("IMGCAP_S3_KMS_KEY_ARN", "arn:aws:kms:eu-west-1:123:key/k"),
+            ("IMGCAP_DYNAMODB_TABLE", "imgcap-dev"),
+            ("IMGCAP_DYNAMODB_JOBS_INDEX", "jobs-by-state"),
+            ("IMGCAP_SQS_QUEUE_URL", "https://sqs/q"),
+            ("IMGCAP_SQS_DLQ_URL", "https://sqs/dlq"),
+            ("IMGCAP_SESSION_KEY_SECRET_ARN", "arn:aws:secretsmanager:s"),
+        ];
+        let config = Config::from_sources("", env(&vars)).unwrap();
+        let resources = config.aws.resources().unwrap();
+        assert_eq!(resources.dynamodb_table, "imgcap-dev");
+        assert_eq!(resources.sqs_dlq_url, "https://sqs/dlq");
+        assert_eq!(
+            resources.s3_kms_key_arn.as_deref(),
+            Some("arn:aws:kms:eu-west-1:123:key/k")
+        );
     }
 
     #[test]

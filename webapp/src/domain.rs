@@ -295,6 +295,15 @@ impl ImageRecord {
     }
 }
 
+/// The stored form of a record's content type: one of the two accepted image types.
+pub fn image_content_type(stored: &str) -> Option<&'static str> {
+    match stored {
+        "image/jpeg" => Some("image/jpeg"),
+        "image/png" => Some("image/png"),
+        _ => None,
+    }
+}
+
 /// Who is calling, as the authenticator established it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

@@ -12,9 +12,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::domain::{
-    BlobKey, CaptionEdits, CaptionResult, ImageId, ImageLabel, ImageRecord, ImageStatus,
-    Principal, Sha256,
-    UserId,
+    BlobKey, CaptionEdits, CaptionResult, ImageId, ImageLabel, ImageRecord, ImageStatus, Principal,
+    Sha256, UserId,
 };
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -35,8 +34,13 @@ pub trait BlobStore: Send + Sync {
     fn delete<'a>(&'a self, key: &'a BlobKey) -> BoxFuture<'a, PortResult<()>>;
     /// Removes every blob of the user (both prefixes); idempotent.
     fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
-    /// A URL that serves the blob until `ttl` has passed.
-    fn signed_url(&self, key: &BlobKey, ttl: Duration) -> PortResult<SignedUrl>;
+    /// A URL that serves the blob until `ttl` has passed. Asynchronous because presigning
+    /// may have to resolve credentials first (S3).
+    fn signed_url<'a>(
+        &'a self,
+        key: &'a BlobKey,
+        ttl: Duration,
+    ) -> BoxFuture<'a, PortResult<SignedUrl>>;
     /// Whether the store is reachable and writable.
     fn check(&self) -> BoxFuture<'_, PortResult<()>>;
 }
@@ -186,10 +190,10 @@ pub trait JobQueue: Send + Sync {
         lease: &'a Lease,
         delay: Duration,
     ) -> BoxFuture<'a, PortResult<()>>;
-    /// Attempts are spent: move the job to the dead-letter state.
+    /// Attempts are spent: move the job to the dead-letter state; it is not received again.
     fn dead_letter<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, PortResult<()>>;
-    /// Removes every job not dead-lettered and returns them.
-    fn flush(&self) -> BoxFuture<'_, PortResult<Vec<CaptionJob>>>;
+    /// Removes every job not dead-lettered and returns their images.
+    fn flush(&self) -> BoxFuture<'_, PortResult<Vec<(UserId, ImageId)>>>;
     fn remove<'a>(&'a self, user: &'a UserId, image: ImageId) -> BoxFuture<'a, PortResult<()>>;
     fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
     fn depth(&self) -> BoxFuture<'_, PortResult<QueueDepth>>;
@@ -211,6 +215,11 @@ pub trait RateLimiter: Send + Sync {
     ) -> BoxFuture<'a, PortResult<RateDecision>>;
     fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
 }
+
+/// The signing-key secret (signed URLs, history cursors, sessions), in both modes.
+pub const SIGNING_KEY_SECRET: &str = "signing-key";
+/// The Hugging Face API key secret, in both modes.
+pub const HF_API_KEY_SECRET: &str = "hf-api-key";
 
 /// Named secrets (signing keys, API keys).
 pub trait Secrets: Send + Sync {

@@ -274,12 +274,14 @@ impl Engine {
     }
 
     /// Short-lived URLs of the original and the thumbnail.
-    pub fn urls(&self, record: &ImageRecord) -> AppResult<(SignedUrl, SignedUrl)> {
+    pub async fn urls(&self, record: &ImageRecord) -> AppResult<(SignedUrl, SignedUrl)> {
         let ttl = self.settings.url_ttl;
-        Ok((
-            self.ports.blobs.signed_url(&record.original_key(), ttl)?,
-            self.ports.blobs.signed_url(&record.thumbnail_key(), ttl)?,
-        ))
+        let (original, thumbnail) = (record.original_key(), record.thumbnail_key());
+        let (original, thumbnail) = tokio::try_join!(
+            self.ports.blobs.signed_url(&original, ttl),
+            self.ports.blobs.signed_url(&thumbnail, ttl),
+        )?;
+        Ok((original, thumbnail))
     }
 
     /// One page of history, newest first, and the cursor of the next page.
@@ -622,12 +624,12 @@ impl Engine {
     /// can bring them back.
     pub async fn flush_queue(&self) -> AppResult<u64> {
         let jobs = self.ports.queue.flush().await?;
-        for job in &jobs {
+        for (user, image) in &jobs {
             self.ports
                 .repo
                 .fail(
-                    &job.user,
-                    job.image,
+                    user,
+                    *image,
                     "the job was removed from the queue by an administrator",
                 )
                 .await?;

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::aws::rekognition::RekognitionLabeler;
 use crate::aws::secrets::SecretsManagerSecrets;
+use crate::aws::AwsAdapters;
 use crate::captioner::bedrock::BedrockCaptioner;
 use crate::captioner::embedded::EmbeddedCaptioner;
 use crate::captioner::endpoint::EndpointCaptioner;
@@ -33,7 +34,7 @@ use crate::embedded::sessions::SqliteSessions;
 use crate::http::session::{SessionSettings, Sessions};
 use crate::http::{app, content_security_policy, AppState};
 use crate::pipeline::PipelineSettings;
-use crate::ports::{Captioner, Labeler, Secrets};
+use crate::ports::{Captioner, Labeler, Secrets, HF_API_KEY_SECRET, SIGNING_KEY_SECRET};
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;
 
@@ -66,13 +67,14 @@ async fn hf_api_key(
     local_secrets: &EnvFileSecrets,
 ) -> anyhow::Result<String> {
     let bytes = match (&config.captioner.hf.api_key_secret_arn, sdk) {
-        (Some(arn), Some(sdk)) => {
-            SecretsManagerSecrets::new(aws_sdk_secretsmanager::Client::new(sdk))
-                .get(arn)
-                .await
-                .context("`captioner.hf.api_key_secret_arn` (IMGCAP_HF_API_KEY_SECRET_ARN)")?
-        }
-        _ => local_secrets.get("hf-api-key").await?,
+        (Some(arn), Some(sdk)) => SecretsManagerSecrets::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            vec![(HF_API_KEY_SECRET.to_owned(), arn.clone())],
+        )
+        .get(HF_API_KEY_SECRET)
+        .await
+        .context("`captioner.hf.api_key_secret_arn` (IMGCAP_HF_API_KEY_SECRET_ARN)")?,
+        _ => local_secrets.get(HF_API_KEY_SECRET).await?,
     };
     let key = String::from_utf8(bytes).context("the Hugging Face API key is not text")?;
     // Files and secrets often end with a newline; a key never contains whitespace.
@@ -165,11 +167,12 @@ async fn load_captioners(
     Ok(CaptionerChain::new(providers))
 }
 
-/// Rekognition labels when `labels.rekognition` is on. The blobs are files in this mode, so
-/// the labeler sends the bytes (an S3 blob store would pass its bucket instead).
+/// Rekognition labels when `labels.rekognition` is on: on the S3 object when the originals
+/// are in `bucket`, else on the bytes.
 fn load_labeler(
     config: &Config,
     sdk: Option<&aws_config::SdkConfig>,
+    bucket: Option<String>,
 ) -> anyhow::Result<Option<Arc<dyn Labeler>>> {
     if !config.labels.rekognition {
         return Ok(None);
@@ -177,7 +180,7 @@ fn load_labeler(
     let sdk = sdk.context("the AWS SDK configuration was not built")?;
     Ok(Some(Arc::new(RekognitionLabeler::new(
         aws_sdk_rekognition::Client::new(sdk),
-        None,
+        bucket,
         config.labels.max_labels,
         config.labels.min_confidence,
     ))))
@@ -185,38 +188,64 @@ fn load_labeler(
 
 impl Application {
     /// Builds every adapter of the configured mode; fails with a readable message when a
-    /// dependency (database, blob directory, model) is unusable.
+    /// dependency (database, blob directory, AWS resource, model) is unusable.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            config.mode == Mode::Embedded,
-            "`mode` = \"aws\" is not available in this build yet"
-        );
         let db = Db::open(&config.database_path())?;
-        let secrets = EnvFileSecrets::new(config.secrets_dir());
-        let sdk = match uses_aws_services(&config) {
+        let sdk = match config.mode == Mode::Aws || uses_aws_services(&config) {
             true => Some(crate::aws::sdk_config(&config.aws).await),
             false => None,
         };
-        let signing_key = secrets
-            .get("signing-key")
-            .await
-            .context("cannot read the signing key")?;
-        let file_blobs = Arc::new(FileBlobs::new(
-            config.blob_dir(),
-            config.public_base_url.clone(),
-            Signer::derive(&signing_key, "blob-url"),
-        ));
-        let ports = Ports {
-            blobs: file_blobs.clone(),
-            repo: Arc::new(SqliteRepo::new(db.clone())),
-            queue: Arc::new(SqliteQueue::new(db.clone())),
-            limiter: Arc::new(SqliteRateLimiter::new(
-                db.clone(),
-                config.rate_limit.uploads_per_hour,
-            )),
-            chain: load_captioners(&config, sdk.as_ref(), &secrets).await?,
-            labeler: load_labeler(&config, sdk.as_ref())?,
+        let local_secrets = EnvFileSecrets::new(config.secrets_dir());
+        let (ports, signing_key, adapter_routes, image_origin) = match (config.mode, &sdk) {
+            (Mode::Aws, Some(sdk)) => {
+                let aws = AwsAdapters::connect(&config, sdk).await?;
+                let signing_key = aws
+                    .secrets
+                    .get(SIGNING_KEY_SECRET)
+                    .await
+                    .context("cannot read the signing key (`aws.session_key_secret_arn`)")?;
+                let image_origin = aws.blobs.url_origin();
+                let ports = Ports {
+                    blobs: aws.blobs,
+                    repo: aws.repo,
+                    queue: aws.queue,
+                    limiter: aws.limiter,
+                    chain: load_captioners(&config, Some(sdk), &local_secrets).await?,
+                    labeler: load_labeler(&config, Some(sdk), Some(aws.bucket))?,
+                };
+                // S3 serves the presigned URLs itself.
+                (ports, signing_key, axum::Router::new(), image_origin)
+            }
+            _ => {
+                let signing_key = local_secrets
+                    .get(SIGNING_KEY_SECRET)
+                    .await
+                    .context("cannot read the signing key")?;
+                let file_blobs = Arc::new(FileBlobs::new(
+                    config.blob_dir(),
+                    config.public_base_url.clone(),
+                    Signer::derive(&signing_key, "blob-url"),
+                ));
+                let ports = Ports {
+                    blobs: file_blobs.clone(),
+                    repo: Arc::new(SqliteRepo::new(db.clone())),
+                    queue: Arc::new(SqliteQueue::new(db.clone())),
+                    limiter: Arc::new(SqliteRateLimiter::new(
+                        db.clone(),
+                        config.rate_limit.uploads_per_hour,
+                    )),
+                    chain: load_captioners(&config, sdk.as_ref(), &local_secrets).await?,
+                    labeler: load_labeler(&config, sdk.as_ref(), None)?,
+                };
+                // Signed blob URLs point at the app itself.
+                let origin = config.public_base_url.clone();
+                (ports, signing_key, blobs::routes(file_blobs), origin)
+            }
         };
+        anyhow::ensure!(
+            signing_key.len() >= 32,
+            "the signing key must be at least 32 bytes long"
+        );
         let upload = &config.upload;
         let settings = EngineSettings {
             pipeline: PipelineSettings {
@@ -254,11 +283,10 @@ impl Application {
             sessions: Arc::new(sessions),
             accounts: Arc::new(LocalAccounts::new(db)),
             api_tokens,
-            // Signed blob URLs point at the app itself.
-            content_security_policy: content_security_policy(&[&config.public_base_url]),
+            content_security_policy: content_security_policy(&[&image_origin]),
             https: config.https(),
             max_upload_bytes: upload.max_bytes,
-            adapter_routes: blobs::routes(file_blobs),
+            adapter_routes,
         };
         Ok(Self { state, config })
     }
@@ -281,11 +309,14 @@ impl Application {
                 watcher.clone(),
             )));
         }
-        tasks.push(tokio::spawn(crate::worker::sweep_retention(
-            engine,
-            Duration::from_secs(self.config.retention.sweep_interval_secs),
-            watcher,
-        )));
+        // In AWS mode the table's TTL and the bucket's lifecycle rule remove expired images.
+        if self.config.mode == Mode::Embedded {
+            tasks.push(tokio::spawn(crate::worker::sweep_retention(
+                engine,
+                Duration::from_secs(self.config.retention.sweep_interval_secs),
+                watcher,
+            )));
+        }
         Ok(Background { shutdown, tasks })
     }
 

@@ -5,13 +5,22 @@
 //! client at an AWS-protocol emulator for tests and `docker compose`. The HTTP client is rustls
 //! with ring, the TLS stack reqwest already brings, so no second crypto library is built.
 
+pub mod blobs;
+pub mod queue;
+pub mod ratelimit;
 pub mod rekognition;
+pub mod repo;
 pub mod secrets;
+pub mod table;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use crate::config::AwsConfig;
+use crate::config::{AwsConfig, Config};
+use crate::ports::SIGNING_KEY_SECRET;
 
 /// Builds the SDK configuration every AWS client of the app is made from.
 pub async fn sdk_config(settings: &AwsConfig) -> SdkConfig {
@@ -29,4 +38,64 @@ pub async fn sdk_config(settings: &AwsConfig) -> SdkConfig {
         loader = loader.credentials_provider(credentials.clone());
     }
     loader.load().await
+}
+
+/// The AWS adapters of every port, built from one SDK configuration.
+pub struct AwsAdapters {
+    pub blobs: Arc<blobs::S3Blobs>,
+    pub repo: Arc<repo::DynamoRepo>,
+    pub queue: Arc<queue::SqsQueue>,
+    pub limiter: Arc<ratelimit::DynamoRateLimiter>,
+    pub secrets: secrets::SecretsManagerSecrets,
+    /// The image bucket (Rekognition reads originals from it).
+    pub bucket: String,
+}
+
+impl AwsAdapters {
+    /// Connects to the resources the configuration names; fails when the queue's redrive
+    /// policy does not match the worker settings.
+    pub async fn connect(config: &Config, sdk: &SdkConfig) -> anyhow::Result<Self> {
+        let resources = config.aws.resources().map_err(anyhow::Error::msg)?;
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let queue = queue::SqsQueue::connect(
+            aws_sdk_sqs::Client::new(sdk),
+            dynamodb.clone(),
+            queue::SqsQueueSettings {
+                queue_url: resources.sqs_queue_url,
+                dlq_url: resources.sqs_dlq_url,
+                table: resources.dynamodb_table.clone(),
+                jobs_index: resources.dynamodb_jobs_index.clone(),
+                // Whole seconds: below one second the worker loop's own pause paces polling.
+                receive_wait: Duration::from_secs(config.worker.poll_interval_ms / 1000),
+            },
+            config.worker.max_attempts,
+        )
+        .await?;
+        Ok(Self {
+            blobs: Arc::new(blobs::S3Blobs::new(
+                sdk,
+                resources.s3_bucket.clone(),
+                resources.s3_kms_key_arn,
+            )),
+            bucket: resources.s3_bucket,
+            repo: Arc::new(repo::DynamoRepo::new(
+                dynamodb.clone(),
+                resources.dynamodb_table.clone(),
+                resources.dynamodb_jobs_index,
+            )),
+            queue: Arc::new(queue),
+            limiter: Arc::new(ratelimit::DynamoRateLimiter::new(
+                dynamodb,
+                resources.dynamodb_table,
+                config.rate_limit.uploads_per_hour,
+            )),
+            secrets: secrets::SecretsManagerSecrets::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                vec![(
+                    SIGNING_KEY_SECRET.to_owned(),
+                    resources.session_key_secret_arn,
+                )],
+            ),
+        })
+    }
 }

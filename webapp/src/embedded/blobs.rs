@@ -124,16 +124,18 @@ impl BlobStore for FileBlobs {
         })
     }
 
-    fn signed_url(&self, key: &BlobKey, ttl: Duration) -> PortResult<SignedUrl> {
+    fn signed_url<'a>(
+        &'a self,
+        key: &'a BlobKey,
+        ttl: Duration,
+    ) -> BoxFuture<'a, PortResult<SignedUrl>> {
         let expires_at = chrono::Utc::now().timestamp() + ttl.as_secs() as i64;
         let sig = self.signature(key.as_str(), expires_at);
-        Ok(SignedUrl {
-            url: format!(
-                "{}/blobs/{key}?expires={expires_at}&sig={sig}",
-                self.public_base_url
-            ),
-            expires_at,
-        })
+        let url = format!(
+            "{}/blobs/{key}?expires={expires_at}&sig={sig}",
+            self.public_base_url
+        );
+        Box::pin(std::future::ready(Ok(SignedUrl { url, expires_at })))
     }
 
     fn check(&self) -> BoxFuture<'_, PortResult<()>> {

@@ -115,14 +115,15 @@ impl JobQueue for SqliteQueue {
         }))
     }
 
-    fn flush(&self) -> BoxFuture<'_, PortResult<Vec<CaptionJob>>> {
+    fn flush(&self) -> BoxFuture<'_, PortResult<Vec<(UserId, ImageId)>>> {
         Box::pin(self.db.call(|conn| {
             let mut stmt = conn.prepare(
                 "DELETE FROM jobs WHERE job_state = 'queued' \
                  RETURNING user_id, image_id, request_id",
             )?;
             let rows = stmt.query_map([], job_from_row)?;
-            rows.collect()
+            rows.map(|job| job.map(|job| (job.user, job.image)))
+                .collect()
         }))
     }
 

@@ -4,8 +4,8 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::db::Db;
 use crate::domain::{
-    now_ms, CaptionEdits, CaptionResult, ImageId, ImageRecord, ImageStatus, ScoredCaption, Sha256,
-    UserId,
+    image_content_type, now_ms, CaptionEdits, CaptionResult, ImageId, ImageRecord, ImageStatus,
+    ScoredCaption, Sha256, UserId,
 };
 use crate::ports::{BoxFuture, CaptionRepo, DayCount, Inserted, PortResult, RecordStats};
 
@@ -35,11 +35,8 @@ fn parse_col<T: std::str::FromStr<Err = String>>(row: &Row, index: usize) -> rus
 
 fn record_from_row(row: &Row) -> rusqlite::Result<ImageRecord> {
     let content_type: String = row.get(4)?;
-    let content_type = match content_type.as_str() {
-        "image/jpeg" => "image/jpeg",
-        "image/png" => "image/png",
-        other => return Err(conversion_error(4, format!("unknown content type {other}"))),
-    };
+    let content_type = image_content_type(&content_type)
+        .ok_or_else(|| conversion_error(4, format!("unknown content type {content_type}")))?;
     let result = match (
         row.get::<_, Option<String>>(12)?,
         row.get::<_, Option<String>>(14)?,

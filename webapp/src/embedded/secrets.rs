@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use rand::RngCore;
 
-use crate::ports::{BoxFuture, PortResult, Secrets};
+use crate::ports::{BoxFuture, PortResult, Secrets, SIGNING_KEY_SECRET};
 
 pub struct EnvFileSecrets {
     dir: PathBuf,
@@ -22,7 +22,7 @@ impl EnvFileSecrets {
 }
 
 /// Keys the app generates when none is given; they sign data, so a given one must be long.
-const GENERATED: &[&str] = &["signing-key"];
+const GENERATED: &[&str] = &[SIGNING_KEY_SECRET];
 const MIN_GENERATED_LEN: usize = 32;
 
 fn var_name(secret: &str) -> String {

@@ -119,8 +119,8 @@ pub struct Count {
     pub count: u64,
 }
 
-fn view(state: &AppState, record: &ImageRecord) -> AppResult<ImageView> {
-    let (image, thumbnail) = state.engine.urls(record)?;
+async fn view(state: &AppState, record: &ImageRecord) -> AppResult<ImageView> {
+    let (image, thumbnail) = state.engine.urls(record).await?;
     Ok(ImageView {
         id: record.id.to_string(),
         status: record.status,
@@ -179,7 +179,7 @@ pub async fn upload_image(
     };
     let status_url = format!("/api/v1/images/{}", record.id);
     let body = UploadResponse {
-        image: view(&state, &record)?,
+        image: view(&state, &record).await?,
         status_url: status_url.clone(),
     };
     Ok((status, [(header::LOCATION, status_url)], Json(body)).into_response())
@@ -210,10 +210,10 @@ pub async fn list_images(
         .engine
         .list(&caller.user, query.cursor.as_deref(), limit as usize)
         .await?;
-    let items = records
-        .iter()
-        .map(|r| view(&state, r))
-        .collect::<AppResult<_>>()?;
+    let mut items = Vec::with_capacity(records.len());
+    for record in &records {
+        items.push(view(&state, record).await?);
+    }
     Ok(Json(ImagePage { items, next_cursor }))
 }
 
@@ -232,7 +232,7 @@ pub async fn get_image(
     Path(id): Path<String>,
 ) -> AppResult<Json<ImageView>> {
     let record = state.engine.get(&caller.user, parse_id(&id)?).await?;
-    Ok(Json(view(&state, &record)?))
+    Ok(Json(view(&state, &record).await?))
 }
 
 /// Corrects the captions of one of the caller's captioned images; the model's captions are
@@ -260,7 +260,7 @@ pub async fn edit_image(
         creative: edit.creative,
     };
     let record = state.engine.edit_captions(&caller.user, id, change).await?;
-    Ok(Json(view(&state, &record)?))
+    Ok(Json(view(&state, &record).await?))
 }
 
 /// Captions one of the caller's images again; its captions and corrections are replaced when
@@ -284,7 +284,7 @@ pub async fn regenerate_image(
         .engine
         .recaption(&caller.user, parse_id(&id)?, &request_id)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(view(&state, &record)?)))
+    Ok((StatusCode::ACCEPTED, Json(view(&state, &record).await?)))
 }
 
 /// Deletes one of the caller's images with its blobs and job.

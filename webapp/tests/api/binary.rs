@@ -81,7 +81,7 @@ async fn create_admin_makes_an_account_that_signs_in_as_admin() {
 fn a_bad_configuration_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     for (var, value, needle) in [
-        ("IMGCAP_MODE", "aws", "not available in this build yet"),
+        ("IMGCAP_MODE", "aws", "IMGCAP_S3_BUCKET"),
         ("IMGCAP_UPLOAD_MAX_BYTES", "ten", "IMGCAP_UPLOAD_MAX_BYTES"),
     ] {
         let output = Command::new(BIN)

@@ -201,6 +201,18 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `DELETE path` as the token's user; the status.
+    pub async fn delete(&self, token: &str, path: &str) -> u16 {
+        let response = self
+            .client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    }
+
     /// Polls the image until its status is `status`.
     pub async fn wait_for(&self, token: &str, id: &str, status: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);

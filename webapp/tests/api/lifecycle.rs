@@ -156,7 +156,10 @@ async fn retention_sweep_removes_expired_images() {
     // its blobs: wait for both.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while app.count("SELECT COUNT(*) FROM images") != 1 || app.blob_files().len() != 2 {
-        assert!(std::time::Instant::now() < deadline, "the sweep never finished");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep never finished"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let id = keep["image"]["id"].as_str().unwrap();

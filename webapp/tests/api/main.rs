@@ -1,11 +1,15 @@
-//! Black-box tests of the web app: each spawns the real router, workers and embedded adapters
-//! on port 0 with its own data directory, and talks HTTP to it.
+//! Black-box tests of the web app: each spawns the real router, workers and adapters on port 0
+//! with its own data directory (and AWS resources in the emulator), and talks HTTP to it; plus
+//! the contract suite every adapter of a port passes (`contract`).
 
 mod admin;
+mod aws_mode;
+mod aws_resources;
 mod bad_input;
 mod binary;
 mod browser;
 mod captioning;
+mod contract;
 mod docs;
 mod editing;
 mod harness;

@@ -32,6 +32,7 @@ impl Moto {
             region: Some("us-east-1".into()),
             endpoint_url: Some(self.endpoint.clone()),
             credentials: Some(Credentials::new("testing", "testing", None, None, "moto")),
+            ..AwsConfig::default()
         }
     }
 }

@@ -85,8 +85,8 @@ struct ImageCard {
 }
 
 impl ImageCard {
-    fn new(state: &AppState, record: &ImageRecord) -> Result<Self, PageError> {
-        let (image, thumbnail) = state.engine.urls(record)?;
+    async fn new(state: &AppState, record: &ImageRecord) -> Result<Self, PageError> {
+        let (image, thumbnail) = state.engine.urls(record).await?;
         Ok(Self {
             id: record.id.to_string(),
             status: record.status,
@@ -179,7 +179,7 @@ async fn upload(
             return render_with(err.status(), &AlertFragment { message });
         }
     };
-    match ImageCard::new(&state, &record) {
+    match ImageCard::new(&state, &record).await {
         Ok(card) => render_with(status, &CardFragment { card }),
         Err(err) => err.into_response(),
     }
@@ -195,7 +195,7 @@ async fn card(
         .get(&signed_in.principal.user, parse_id(&id)?)
         .await?;
     Ok(render(&CardFragment {
-        card: ImageCard::new(&state, &record)?,
+        card: ImageCard::new(&state, &record).await?,
     }))
 }
 
@@ -226,10 +226,10 @@ async fn history(
             HISTORY_PAGE,
         )
         .await?;
-    let cards = records
-        .iter()
-        .map(|record| ImageCard::new(&state, record))
-        .collect::<Result<_, _>>()?;
+    let mut cards = Vec::with_capacity(records.len());
+    for record in &records {
+        cards.push(ImageCard::new(&state, record).await?);
+    }
     Ok(render(&HistoryPage {
         nav: Nav::from(&signed_in.visitor),
         cards,
@@ -261,7 +261,7 @@ async fn detail_view(
         status,
         &DetailPage {
             nav: Nav::from(&signed_in.visitor),
-            card: ImageCard::new(state, &record)?,
+            card: ImageCard::new(state, &record).await?,
             error: error.as_ref().map(friendly_message),
         },
     ))
@@ -330,7 +330,7 @@ async fn regenerate(
         return Ok(render_with(
             StatusCode::ACCEPTED,
             &CardFragment {
-                card: ImageCard::new(&state, &record)?,
+                card: ImageCard::new(&state, &record).await?,
             },
         ));
     }
