@@ -42,18 +42,21 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
-fn executable() -> PathBuf {
+/// The program and arguments that run the emulator: `scripts/moto_server.py` (moto serving
+/// one request at a time, see there) with the venv's Python, or `IMGCAP_MOTO_SERVER`.
+fn command() -> (PathBuf, Vec<PathBuf>) {
     if let Some(path) = std::env::var_os("IMGCAP_MOTO_SERVER") {
-        return path.into();
+        return (path.into(), Vec::new());
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv/bin/python");
     assert!(
-        venv.exists(),
-        "moto_server not found at {}: run scripts/test.sh once (it installs the emulator into \
-         .venv) or set IMGCAP_MOTO_SERVER",
-        venv.display()
+        python.exists(),
+        "{} not found: run scripts/test.sh once (it installs the emulator into .venv) or set \
+         IMGCAP_MOTO_SERVER",
+        python.display()
     );
-    venv
+    (python, vec![root.join("scripts/moto_server.py")])
 }
 
 fn start() -> Moto {
@@ -62,7 +65,7 @@ fn start() -> Moto {
         .local_addr()
         .unwrap()
         .port();
-    let program = executable();
+    let (program, script) = command();
     let (started, spawned) = std::sync::mpsc::channel();
     // The child is tied to this thread's life (PR_SET_PDEATHSIG fires when the spawning thread
     // ends), so it is spawned from a thread that never ends: the emulator dies with the test
@@ -70,6 +73,7 @@ fn start() -> Moto {
     std::thread::spawn(move || {
         let mut command = Command::new(&program);
         command
+            .args(&script)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
