@@ -34,7 +34,9 @@ use crate::embedded::sessions::SqliteSessions;
 use crate::http::session::{SessionSettings, Sessions};
 use crate::http::{app, content_security_policy, AppState};
 use crate::pipeline::PipelineSettings;
-use crate::ports::{Captioner, Labeler, Secrets, HF_API_KEY_SECRET, SIGNING_KEY_SECRET};
+use crate::ports::{
+    Captioner, Labeler, Secrets, SessionStore, HF_API_KEY_SECRET, SIGNING_KEY_SECRET,
+};
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;
 
@@ -196,52 +198,62 @@ impl Application {
             false => None,
         };
         let local_secrets = EnvFileSecrets::new(config.secrets_dir());
-        let (ports, signing_key, adapter_routes, image_origin) = match (config.mode, &sdk) {
-            (Mode::Aws, Some(sdk)) => {
-                let aws = AwsAdapters::connect(&config, sdk).await?;
-                let signing_key = aws
-                    .secrets
-                    .get(SIGNING_KEY_SECRET)
-                    .await
-                    .context("cannot read the signing key (`aws.session_key_secret_arn`)")?;
-                let image_origin = aws.blobs.url_origin();
-                let ports = Ports {
-                    blobs: aws.blobs,
-                    repo: aws.repo,
-                    queue: aws.queue,
-                    limiter: aws.limiter,
-                    chain: load_captioners(&config, Some(sdk), &local_secrets).await?,
-                    labeler: load_labeler(&config, Some(sdk), Some(aws.bucket))?,
-                };
-                // S3 serves the presigned URLs itself.
-                (ports, signing_key, axum::Router::new(), image_origin)
-            }
-            _ => {
-                let signing_key = local_secrets
-                    .get(SIGNING_KEY_SECRET)
-                    .await
-                    .context("cannot read the signing key")?;
-                let file_blobs = Arc::new(FileBlobs::new(
-                    config.blob_dir(),
-                    config.public_base_url.clone(),
-                    Signer::derive(&signing_key, "blob-url"),
-                ));
-                let ports = Ports {
-                    blobs: file_blobs.clone(),
-                    repo: Arc::new(SqliteRepo::new(db.clone())),
-                    queue: Arc::new(SqliteQueue::new(db.clone())),
-                    limiter: Arc::new(SqliteRateLimiter::new(
-                        db.clone(),
-                        config.rate_limit.uploads_per_hour,
-                    )),
-                    chain: load_captioners(&config, sdk.as_ref(), &local_secrets).await?,
-                    labeler: load_labeler(&config, sdk.as_ref(), None)?,
-                };
-                // Signed blob URLs point at the app itself.
-                let origin = config.public_base_url.clone();
-                (ports, signing_key, blobs::routes(file_blobs), origin)
-            }
-        };
+        let (ports, session_store, signing_key, adapter_routes, image_origin) =
+            match (config.mode, &sdk) {
+                (Mode::Aws, Some(sdk)) => {
+                    let aws = AwsAdapters::connect(&config, sdk).await?;
+                    let signing_key =
+                        aws.secrets.get(SIGNING_KEY_SECRET).await.context(
+                            "cannot read the signing key (`aws.session_key_secret_arn`)",
+                        )?;
+                    let image_origin = aws.blobs.url_origin();
+                    let ports = Ports {
+                        blobs: aws.blobs,
+                        repo: aws.repo,
+                        queue: aws.queue,
+                        limiter: aws.limiter,
+                        chain: load_captioners(&config, Some(sdk), &local_secrets).await?,
+                        labeler: load_labeler(&config, Some(sdk), Some(aws.bucket))?,
+                    };
+                    let session_store: Arc<dyn SessionStore> = aws.sessions;
+                    // S3 serves the presigned URLs itself.
+                    (
+                        ports,
+                        session_store,
+                        signing_key,
+                        axum::Router::new(),
+                        image_origin,
+                    )
+                }
+                _ => {
+                    let signing_key = local_secrets
+                        .get(SIGNING_KEY_SECRET)
+                        .await
+                        .context("cannot read the signing key")?;
+                    let file_blobs = Arc::new(FileBlobs::new(
+                        config.blob_dir(),
+                        config.public_base_url.clone(),
+                        Signer::derive(&signing_key, "blob-url"),
+                    ));
+                    let ports = Ports {
+                        blobs: file_blobs.clone(),
+                        repo: Arc::new(SqliteRepo::new(db.clone())),
+                        queue: Arc::new(SqliteQueue::new(db.clone())),
+                        limiter: Arc::new(SqliteRateLimiter::new(
+                            db.clone(),
+                            config.rate_limit.uploads_per_hour,
+                        )),
+                        chain: load_captioners(&config, sdk.as_ref(), &local_secrets).await?,
+                        labeler: load_labeler(&config, sdk.as_ref(), None)?,
+                    };
+                    let session_store: Arc<dyn SessionStore> =
+                        Arc::new(SqliteSessions::new(db.clone()));
+                    // Signed blob URLs point at the app itself.
+                    let origin = config.public_base_url.clone();
+                    let routes = blobs::routes(file_blobs);
+                    (ports, session_store, signing_key, routes, origin)
+                }
+            };
         anyhow::ensure!(
             signing_key.len() >= 32,
             "the signing key must be at least 32 bytes long"
@@ -268,7 +280,7 @@ impl Application {
             settings,
         ));
         let sessions = Sessions::new(
-            Arc::new(SqliteSessions::new(db.clone())),
+            session_store,
             &signing_key,
             SessionSettings {
                 idle: Duration::from_secs(config.session.idle_timeout_secs),

@@ -11,6 +11,7 @@ pub mod ratelimit;
 pub mod rekognition;
 pub mod repo;
 pub mod secrets;
+pub mod sessions;
 pub mod table;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub struct AwsAdapters {
     pub repo: Arc<repo::DynamoRepo>,
     pub queue: Arc<queue::SqsQueue>,
     pub limiter: Arc<ratelimit::DynamoRateLimiter>,
+    pub sessions: Arc<sessions::DynamoSessions>,
     pub secrets: secrets::SecretsManagerSecrets,
     /// The image bucket (Rekognition reads originals from it).
     pub bucket: String,
@@ -85,9 +87,14 @@ impl AwsAdapters {
             )),
             queue: Arc::new(queue),
             limiter: Arc::new(ratelimit::DynamoRateLimiter::new(
+                dynamodb.clone(),
+                resources.dynamodb_table.clone(),
+                config.rate_limit.uploads_per_hour,
+            )),
+            sessions: Arc::new(sessions::DynamoSessions::new(
                 dynamodb,
                 resources.dynamodb_table,
-                config.rate_limit.uploads_per_hour,
+                Duration::from_secs(config.session.absolute_timeout_secs),
             )),
             secrets: secrets::SecretsManagerSecrets::new(
                 aws_sdk_secretsmanager::Client::new(sdk),

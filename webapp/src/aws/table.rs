@@ -28,6 +28,11 @@ pub fn sha256_pk(user: &UserId) -> String {
     format!("sha256#{user}")
 }
 
+/// A browser session, by the SHA-256 of its id (the cookie's id itself is never stored).
+pub fn session_pk(id_sha256: &str) -> String {
+    format!("session#{id_sha256}")
+}
+
 /// Markers of user deletions in progress: `sk` is the user id.
 pub const DELETIONS_PK: &str = "deletion#users";
 

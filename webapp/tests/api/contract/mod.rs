@@ -10,6 +10,7 @@ use imgcap_webapp::aws::queue::{SqsQueue, SqsQueueSettings};
 use imgcap_webapp::aws::ratelimit::DynamoRateLimiter;
 use imgcap_webapp::aws::repo::DynamoRepo;
 use imgcap_webapp::aws::secrets::SecretsManagerSecrets;
+use imgcap_webapp::aws::sessions::DynamoSessions;
 use imgcap_webapp::domain::{now_ms, ImageId, ImageRecord, ImageStatus, Sha256, UserId};
 use imgcap_webapp::embedded::blobs::FileBlobs;
 use imgcap_webapp::embedded::db::Db;
@@ -17,7 +18,8 @@ use imgcap_webapp::embedded::queue::SqliteQueue;
 use imgcap_webapp::embedded::ratelimit::SqliteRateLimiter;
 use imgcap_webapp::embedded::repo::SqliteRepo;
 use imgcap_webapp::embedded::secrets::EnvFileSecrets;
-use imgcap_webapp::ports::{BlobStore, CaptionRepo, JobQueue, RateLimiter, Secrets};
+use imgcap_webapp::embedded::sessions::SqliteSessions;
+use imgcap_webapp::ports::{BlobStore, CaptionRepo, JobQueue, RateLimiter, Secrets, SessionStore};
 use imgcap_webapp::signing::Signer;
 
 use crate::aws_resources::Resources;
@@ -50,6 +52,7 @@ mod queue;
 mod ratelimit;
 mod repo;
 mod secrets;
+mod sessions;
 
 /// The queue's dead-letter threshold in the tests' own resources (Terraform's is 5).
 const MAX_RECEIVE_COUNT: u32 = 3;
@@ -65,6 +68,7 @@ pub struct Adapters {
     /// A rate limiter of the given uploads per hour; all share one storage.
     pub limiter: LimiterFactory,
     pub secrets: Arc<dyn Secrets>,
+    pub sessions: Arc<dyn SessionStore>,
     /// A secret name that has a stored value of at least 32 bytes.
     pub stored_secret: &'static str,
     /// Deliveries after which the queue accepts `dead_letter`.
@@ -96,6 +100,7 @@ impl Adapters {
                 Signer::derive(b"contract tests", "blob-url"),
             )),
             repo: Arc::new(SqliteRepo::new(db.clone())),
+            sessions: Arc::new(SqliteSessions::new(db.clone())),
             queue: Arc::new(SqliteQueue::new(db)),
             limiter: Box::new(move |per_hour| {
                 Arc::new(SqliteRateLimiter::new(limiter_db.clone(), per_hour))
@@ -136,6 +141,11 @@ impl Adapters {
                 &sdk,
                 aws.s3_bucket.clone().unwrap(),
                 aws.s3_kms_key_arn.clone(),
+            )),
+            sessions: Arc::new(DynamoSessions::new(
+                dynamodb.clone(),
+                table.clone(),
+                std::time::Duration::from_secs(7 * 86_400),
             )),
             repo: Arc::new(DynamoRepo::new(dynamodb, table, index)),
             queue: Arc::new(queue),
