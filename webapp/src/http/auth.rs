@@ -18,8 +18,9 @@ use crate::ports::{Authenticator, BoxFuture, PortResult};
 /// `imgcap-webapp create-token`) and, when the identity provider is configured, its access
 /// tokens. A token's shape picks the one authenticator that checks it, so no token is tried
 /// against both and each keeps its own rules. Personal tokens stay in use with Cognito because
-/// scripts and the deploy smoke test need a credential that outlives an access token's hour;
-/// they are revocable on the Account page.
+/// scripts and the deploy smoke test need a credential that outlives an access token's hour.
+/// Cognito does not know them: disabling a user there does not end them (revoke them on the
+/// Account page), and those made on the Account page never carry the admin role.
 pub struct BearerTokens {
     personal: Arc<TokenAuthenticator>,
     provider: Option<AccessTokenVerifier>,
