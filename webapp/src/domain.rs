@@ -334,6 +334,17 @@ mod tests {
     }
 
     #[test]
+    fn cognito_subs_are_user_ids_and_name_their_blob_folders() {
+        // Cognito's `sub` is a UUID; the S3 key contract (infra/README_infra.md) uses it as is.
+        let sub = "7c4e1a2b-93d5-4f6a-8b0c-1d2e3f405162";
+        let user: UserId = sub.parse().unwrap();
+        assert_eq!(user.as_str(), sub);
+        let key = BlobKey::original(&user, ImageId::generate());
+        assert!(key.as_str().starts_with(&format!("originals/{sub}/")));
+        assert_eq!(key.as_str().parse::<BlobKey>().unwrap(), key);
+    }
+
+    #[test]
     fn blob_keys_parse_only_the_two_layouts() {
         let user: UserId = "u1".parse().unwrap();
         let id = ImageId::generate();

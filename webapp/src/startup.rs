@@ -31,6 +31,8 @@ use crate::embedded::ratelimit::SqliteRateLimiter;
 use crate::embedded::repo::SqliteRepo;
 use crate::embedded::secrets::EnvFileSecrets;
 use crate::embedded::sessions::SqliteSessions;
+use crate::http::auth::BearerTokens;
+use crate::http::pages::CognitoSignIn;
 use crate::http::session::{SessionSettings, Sessions};
 use crate::http::{app, content_security_policy, AppState};
 use crate::pipeline::PipelineSettings;
@@ -288,14 +290,30 @@ impl Application {
                 secure_cookies: config.secure_cookies(),
             },
         );
+        let oidc = match &config.oidc {
+            Some(settings) => Some(Arc::new(
+                CognitoSignIn::connect(settings, &signing_key, config.secure_cookies()).await?,
+            )),
+            None => None,
+        };
         let api_tokens = Arc::new(TokenAuthenticator::new(db.clone()));
         let state = AppState {
             engine,
-            auth: api_tokens.clone(),
+            auth: Arc::new(BearerTokens::new(
+                api_tokens.clone(),
+                oidc.as_ref()
+                    .map(|provider| provider.access_token_verifier()),
+            )),
             sessions: Arc::new(sessions),
             accounts: Arc::new(LocalAccounts::new(db)),
             api_tokens,
-            content_security_policy: content_security_policy(&[&image_origin]),
+            content_security_policy: content_security_policy(
+                &[&image_origin],
+                oidc.as_ref()
+                    .and_then(|provider| provider.logout_origin())
+                    .as_deref(),
+            ),
+            oidc,
             https: config.https(),
             max_upload_bytes: upload.max_bytes,
             adapter_routes,

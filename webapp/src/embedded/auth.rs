@@ -13,6 +13,11 @@ use crate::ports::{Authenticator, BoxFuture, PortResult};
 
 const PREFIX: &str = "imgcap_";
 
+/// Whether `token` has the shape of a personal API token (rather than, say, a JWT).
+pub fn is_personal_token(token: &str) -> bool {
+    token.starts_with(PREFIX)
+}
+
 pub struct TokenAuthenticator {
     db: Db,
 }
@@ -90,7 +95,7 @@ impl TokenAuthenticator {
 
 impl Authenticator for TokenAuthenticator {
     fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, PortResult<Option<Principal>>> {
-        let well_formed = token.len() == PREFIX.len() + 43 && token.starts_with(PREFIX);
+        let well_formed = token.len() == PREFIX.len() + 43 && is_personal_token(token);
         // Looking up the hash (not the token) keeps comparisons independent of the secret.
         let hash = Sha256::of(token.as_bytes()).to_string();
         Box::pin(async move {

@@ -1,4 +1,7 @@
-//! Bearer-token extractors: [`Caller`] for any signed-in user, [`Admin`] for the admin role.
+//! Bearer-token extractors: [`Caller`] for any signed-in user, [`Admin`] for the admin role;
+//! [`BearerTokens`], the tokens they accept.
+
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -6,7 +9,37 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use crate::domain::Principal;
+use crate::embedded::auth::{is_personal_token, TokenAuthenticator};
 use crate::error::AppError;
+use crate::oidc::AccessTokenVerifier;
+use crate::ports::{Authenticator, BoxFuture, PortResult};
+
+/// The REST API's tokens: personal API tokens (`imgcap_...`, made on the Account page or with
+/// `imgcap-webapp create-token`) and, when the identity provider is configured, its access
+/// tokens. A token's shape picks the one authenticator that checks it, so no token is tried
+/// against both and each keeps its own rules. Personal tokens stay in use with Cognito because
+/// scripts and the deploy smoke test need a credential that outlives an access token's hour.
+/// Cognito does not know them: disabling a user there does not end them (revoke them on the
+/// Account page), and those made on the Account page never carry the admin role.
+pub struct BearerTokens {
+    personal: Arc<TokenAuthenticator>,
+    provider: Option<AccessTokenVerifier>,
+}
+
+impl BearerTokens {
+    pub fn new(personal: Arc<TokenAuthenticator>, provider: Option<AccessTokenVerifier>) -> Self {
+        Self { personal, provider }
+    }
+}
+
+impl Authenticator for BearerTokens {
+    fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, PortResult<Option<Principal>>> {
+        match &self.provider {
+            Some(provider) if !is_personal_token(token) => provider.authenticate(token),
+            _ => self.personal.authenticate(token),
+        }
+    }
+}
 
 /// The authenticated caller; 401 without a valid `Authorization: Bearer` token.
 pub struct Caller(pub Principal);

@@ -21,6 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tracing::Instrument;
 
+use self::pages::CognitoSignIn;
 use self::session::Sessions;
 use crate::embedded::accounts::LocalAccounts;
 use crate::embedded::auth::TokenAuthenticator;
@@ -36,8 +37,10 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     /// Browser sessions of the pages, whoever signed the user in.
     pub sessions: Arc<Sessions>,
-    /// Local accounts (sign-up and sign-in forms).
+    /// Local accounts (sign-up and sign-in forms); not offered when `oidc` is set.
     pub accounts: Arc<LocalAccounts>,
+    /// Sign-in with the identity provider (Cognito hosted UI) when `[oidc]` is configured.
+    pub oidc: Option<Arc<CognitoSignIn>>,
     /// Personal API tokens a signed-in user manages on the Account page.
     pub api_tokens: Arc<TokenAuthenticator>,
     /// The `Content-Security-Policy` of every answer.
@@ -91,15 +94,24 @@ async fn unknown_route(uri: axum::http::Uri) -> Response {
 }
 
 /// The policy for pages that load only their own scripts, styles and images (no inline script
-/// or style), plus the origins the blob store's URLs point at.
-pub fn content_security_policy(image_origins: &[&str]) -> HeaderValue {
+/// or style), plus the origins the blob store's URLs point at. `sign_out_origin` is the identity
+/// provider's sign-out page: the sign-out form's answer redirects there, and browsers apply
+/// `form-action` to a form's redirects too.
+pub fn content_security_policy(
+    image_origins: &[&str],
+    sign_out_origin: Option<&str>,
+) -> HeaderValue {
     let images = std::iter::once("'self' blob:")
         .chain(image_origins.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
+    let forms = std::iter::once("'self'")
+        .chain(sign_out_origin)
+        .collect::<Vec<_>>()
+        .join(" ");
     let policy = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src {images}; \
-         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+         connect-src 'self'; form-action {forms}; frame-ancestors 'none'; base-uri 'none'"
     );
     HeaderValue::from_str(&policy).expect("origins are visible ASCII")
 }

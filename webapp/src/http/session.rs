@@ -3,7 +3,8 @@
 //! The session cookie holds `<random id>.<HMAC>`; the server keeps the session (keyed by the
 //! id's SHA-256) with its principal, so sign-out and expiry are decided server-side. Any
 //! identity provider signs a user in the same way: [`Sessions::start_session`] with a
-//! [`Principal`] returns the `Set-Cookie` value (local accounts today, Cognito later).
+//! [`Principal`] returns the `Set-Cookie` value (local accounts, or Cognito through
+//! `super::pages::cognito`).
 //!
 //! CSRF: every page gets a token bound to the session id (or, before sign-in, to a random
 //! pre-session cookie), signed with its own key. State-changing page requests must send it in
@@ -78,7 +79,26 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// A cookie readable only by the server (`HttpOnly`), sent on top-level navigations from other
+/// sites (`SameSite=Lax`, needed for the sign-in callback), limited to `path`.
+pub(crate) fn http_only_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<u64>,
+    secure: bool,
+) -> HeaderValue {
+    let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if let Some(secs) = max_age {
+        cookie.push_str(&format!("; Max-Age={secs}"));
+    }
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    HeaderValue::from_str(&cookie).expect("cookie names and values are visible ASCII")
+}
+
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -104,14 +124,7 @@ impl Sessions {
     }
 
     fn cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
-        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-        if let Some(secs) = max_age {
-            cookie.push_str(&format!("; Max-Age={secs}"));
-        }
-        if self.settings.secure_cookies {
-            cookie.push_str("; Secure");
-        }
-        HeaderValue::from_str(&cookie).expect("cookie names and values are visible ASCII")
+        http_only_cookie(name, value, "/", max_age, self.settings.secure_cookies)
     }
 
     /// Signs `principal` in: a new session with a new id (never one the browser sent before),

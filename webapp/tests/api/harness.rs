@@ -287,6 +287,21 @@ pub struct PageClient {
     cookies: Mutex<BTreeMap<String, String>>,
 }
 
+/// The `Set-Cookie` header of the answer that sets `name`, if any.
+pub fn find_set_cookie<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+/// The `Set-Cookie` header of the answer that sets `name`.
+pub fn set_cookie_of<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    find_set_cookie(response, name).unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
 /// The CSRF token a page carries for its forms and scripts.
 pub fn csrf_token(html: &str) -> String {
     let start = html

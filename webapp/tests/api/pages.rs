@@ -3,19 +3,11 @@
 
 use imgcap_webapp::Application;
 
-use crate::harness::{card_image_id, csrf_token, png, test_config, without_captions, TestApp};
+use crate::harness::{
+    card_image_id, csrf_token, png, set_cookie_of, test_config, without_captions, TestApp,
+};
 
 const PASSWORD: &str = "a long enough password";
-
-fn set_cookie_of<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-}
 
 #[tokio::test]
 async fn sign_up_sign_in_and_sign_out_manage_server_side_sessions() {

@@ -1,4 +1,4 @@
-//! Sign-up, sign-in and sign-out with local accounts; the Account page (API tokens, export,
+//! Sign-up and sign-in with local accounts; sign-out; the Account page (API tokens, export,
 //! delete all my data).
 
 use askama::Template;
@@ -18,10 +18,15 @@ use crate::error::AppError;
 use crate::http::session::{SignedIn, Visitor};
 use crate::http::AppState;
 
-pub fn routes() -> Router<AppState> {
+/// The local accounts' forms, served when no identity provider is configured.
+pub fn local_sign_in_routes() -> Router<AppState> {
     Router::new()
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-up", get(sign_up_page).post(sign_up))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
         .route("/sign-out", post(sign_out))
         .route("/account", get(account_page))
         .route("/account/tokens", post(create_token))
@@ -133,7 +138,12 @@ async fn sign_up(
 
 async fn sign_out(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let cookie = state.sessions.end_session(&visitor).await?;
-    Ok(([(SET_COOKIE, cookie)], Redirect::to("/sign-in")).into_response())
+    let next = match &state.oidc {
+        // The provider's session would sign the browser straight back in: end it too.
+        Some(provider) => provider.logout_url().unwrap_or("/"),
+        None => "/sign-in",
+    };
+    Ok(([(SET_COOKIE, cookie)], Redirect::to(next)).into_response())
 }
 
 struct TokenRow {
@@ -209,9 +219,12 @@ async fn create_token(
     signed_in: SignedIn,
 ) -> Result<Response, PageError> {
     let principal = &signed_in.principal;
+    // With an identity provider, the admin role is its group membership at each sign-in; a
+    // token that never expires must not keep it after the person leaves the group.
+    let admin = principal.admin && state.oidc.is_none();
     let token = state
         .api_tokens
-        .create_token(&principal.user, principal.admin)
+        .create_token(&principal.user, admin)
         .await?;
     account_view(&state, &signed_in, Some(token), None).await
 }

@@ -4,7 +4,10 @@
 
 mod account;
 mod admin;
+mod cognito;
 mod images;
+
+pub use cognito::CognitoSignIn;
 
 use askama::Template;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -19,9 +22,14 @@ use super::AppState;
 use crate::error::AppError;
 
 pub fn routes(state: AppState) -> Router<AppState> {
+    let sign_in = match &state.oidc {
+        Some(provider) => cognito::routes(provider.clone()),
+        None => account::local_sign_in_routes(),
+    };
     Router::new()
         .route("/", get(home))
         .route("/privacy", get(privacy))
+        .merge(sign_in)
         .merge(account::routes())
         .merge(images::routes())
         .merge(admin::routes())
