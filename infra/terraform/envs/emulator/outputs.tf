@@ -52,12 +52,12 @@ output "dlq_arn" {
 }
 
 output "user_pool_id" {
-  description = "Cognito user pool (IMGCAP_COGNITO_USER_POOL_ID)."
+  description = "Cognito user pool (part of IMGCAP_OIDC_ISSUER)."
   value       = module.auth.user_pool_id
 }
 
 output "user_pool_client_id" {
-  description = "Cognito app client (IMGCAP_COGNITO_CLIENT_ID)."
+  description = "Cognito app client (IMGCAP_OIDC_CLIENT_ID)."
   value       = module.auth.client_id
 }
 
@@ -67,7 +67,7 @@ output "cognito_domain_prefix" {
 }
 
 output "admin_group_name" {
-  description = "Cognito admin group (IMGCAP_COGNITO_ADMIN_GROUP)."
+  description = "Cognito admin group (IMGCAP_OIDC_ADMIN_GROUP)."
   value       = module.auth.admin_group_name
 }
 

@@ -4,34 +4,43 @@
 locals {
   v = var.values
 
+  # Cognito sign-in, in the names the app reads ([oidc] section); only with a public URL, which
+  # the hosted UI redirects back to.
+  oidc = local.v.public_base_url == null ? {} : {
+    IMGCAP_OIDC_ISSUER              = local.v.cognito_issuer
+    IMGCAP_OIDC_CLIENT_ID           = local.v.cognito_client_id
+    IMGCAP_OIDC_REDIRECT_URL        = "${local.v.public_base_url}/auth/callback"
+    IMGCAP_OIDC_LOGOUT_URL          = local.v.cognito_domain == null ? null : "${local.v.cognito_domain}/logout"
+    IMGCAP_OIDC_LOGOUT_REDIRECT_URL = local.v.cognito_domain == null ? null : "${local.v.public_base_url}/"
+    IMGCAP_OIDC_ADMIN_GROUP         = local.v.cognito_admin_group
+  }
+
   environment = { for k, val in merge(
     {
-      IMGCAP_MODE                   = "aws"
-      AWS_REGION                    = local.v.region
-      IMGCAP_ENVIRONMENT            = local.v.environment
-      IMGCAP_LISTEN_ADDR            = "0.0.0.0:8080"
-      IMGCAP_PUBLIC_BASE_URL        = local.v.public_base_url
-      IMGCAP_LOG_FORMAT             = "json"
-      IMGCAP_RETENTION_DAYS         = tostring(local.v.retention_days)
-      IMGCAP_S3_BUCKET              = local.v.bucket_name
-      IMGCAP_S3_KMS_KEY_ARN         = local.v.kms_key_arn
-      IMGCAP_DYNAMODB_TABLE         = local.v.table_name
-      IMGCAP_DYNAMODB_JOBS_INDEX    = local.v.jobs_index_name
-      IMGCAP_SQS_QUEUE_URL          = local.v.queue_url
-      IMGCAP_SQS_DLQ_URL            = local.v.dlq_url
+      IMGCAP_MODE                = "aws"
+      AWS_REGION                 = local.v.region
+      IMGCAP_LISTEN_ADDR         = "0.0.0.0:8080"
+      IMGCAP_PUBLIC_BASE_URL     = local.v.public_base_url
+      IMGCAP_LOG_FORMAT          = "json"
+      IMGCAP_RETENTION_DAYS      = tostring(local.v.retention_days)
+      IMGCAP_S3_BUCKET           = local.v.bucket_name
+      IMGCAP_S3_KMS_KEY_ARN      = local.v.kms_key_arn
+      IMGCAP_DYNAMODB_TABLE      = local.v.table_name
+      IMGCAP_DYNAMODB_JOBS_INDEX = local.v.jobs_index_name
+      IMGCAP_SQS_QUEUE_URL       = local.v.queue_url
+      IMGCAP_SQS_DLQ_URL         = local.v.dlq_url
+      # Our inference endpoint first; Bedrock answers when it is enabled and the endpoint is not.
+      IMGCAP_CAPTIONER_CHAIN        = local.v.bedrock_model_id == null ? "sagemaker" : "sagemaker,bedrock"
       IMGCAP_SAGEMAKER_ENDPOINT     = local.v.sagemaker_endpoint
-      IMGCAP_COGNITO_USER_POOL_ID   = local.v.cognito_user_pool_id
-      IMGCAP_COGNITO_CLIENT_ID      = local.v.cognito_client_id
-      IMGCAP_COGNITO_DOMAIN         = local.v.cognito_domain
-      IMGCAP_COGNITO_ISSUER         = local.v.cognito_issuer
-      IMGCAP_COGNITO_ADMIN_GROUP    = local.v.cognito_admin_group
       IMGCAP_SESSION_KEY_SECRET_ARN = local.v.session_key_secret_arn
       IMGCAP_HF_API_KEY_SECRET_ARN  = local.v.hf_api_key_secret_arn
       IMGCAP_BEDROCK_MODEL_ID       = local.v.bedrock_model_id
       IMGCAP_REKOGNITION_LABELS     = tostring(local.v.rekognition_labels)
-      IMGCAP_CLOUDWATCH_NAMESPACE   = local.v.metrics_namespace
-      TMPDIR                        = "/tmp"
+      # The root filesystem is read-only: personal API tokens live in SQLite under /tmp.
+      IMGCAP_DATA_DIR = "/tmp/imgcap"
+      TMPDIR          = "/tmp"
     },
+    local.oidc,
     var.extra,
   ) : k => val if val != null }
 }

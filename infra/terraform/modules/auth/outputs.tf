@@ -1,5 +1,5 @@
 output "user_pool_id" {
-  description = "Id of the user pool (IMGCAP_COGNITO_USER_POOL_ID)."
+  description = "Id of the user pool (part of IMGCAP_OIDC_ISSUER)."
   value       = aws_cognito_user_pool.this.id
 }
 
@@ -9,12 +9,12 @@ output "user_pool_arn" {
 }
 
 output "client_id" {
-  description = "Id of the public app client (IMGCAP_COGNITO_CLIENT_ID)."
+  description = "Id of the public app client (IMGCAP_OIDC_CLIENT_ID)."
   value       = aws_cognito_user_pool_client.web.id
 }
 
 output "hosted_ui_base_url" {
-  description = "Base URL of the hosted UI / OAuth endpoints (IMGCAP_COGNITO_DOMAIN)."
+  description = "Base URL of the hosted UI / OAuth endpoints (IMGCAP_OIDC_LOGOUT_URL is <domain>/logout)."
   value       = "https://${aws_cognito_user_pool_domain.this.domain}.auth.${local.region}.amazoncognito.com"
 }
 
@@ -24,12 +24,12 @@ output "hosted_ui_login_url" {
 }
 
 output "issuer_url" {
-  description = "OIDC issuer (IMGCAP_COGNITO_ISSUER); JWKS at <issuer>/.well-known/jwks.json."
+  description = "OIDC issuer (IMGCAP_OIDC_ISSUER); JWKS at <issuer>/.well-known/jwks.json."
   value       = "https://cognito-idp.${local.region}.amazonaws.com/${aws_cognito_user_pool.this.id}"
 }
 
 output "admin_group_name" {
-  description = "Name of the Cognito group whose members are imgcap admins (IMGCAP_COGNITO_ADMIN_GROUP)."
+  description = "Name of the Cognito group whose members are imgcap admins (IMGCAP_OIDC_ADMIN_GROUP)."
   value       = aws_cognito_user_group.admin.name
 }
 

@@ -258,10 +258,17 @@ run "defaults_cpu_endpoint" {
   assert {
     condition = alltrue([for k in [
       "IMGCAP_MODE", "AWS_REGION", "IMGCAP_S3_BUCKET", "IMGCAP_DYNAMODB_TABLE", "IMGCAP_DYNAMODB_JOBS_INDEX",
-      "IMGCAP_SQS_QUEUE_URL", "IMGCAP_SQS_DLQ_URL", "IMGCAP_SAGEMAKER_ENDPOINT", "IMGCAP_COGNITO_USER_POOL_ID",
-      "IMGCAP_COGNITO_CLIENT_ID", "IMGCAP_COGNITO_DOMAIN", "IMGCAP_COGNITO_ISSUER", "IMGCAP_SESSION_KEY_SECRET_ARN",
+      "IMGCAP_SQS_QUEUE_URL", "IMGCAP_SQS_DLQ_URL", "IMGCAP_SAGEMAKER_ENDPOINT", "IMGCAP_OIDC_ISSUER",
+      "IMGCAP_OIDC_CLIENT_ID", "IMGCAP_OIDC_REDIRECT_URL", "IMGCAP_OIDC_LOGOUT_URL", "IMGCAP_SESSION_KEY_SECRET_ARN",
     ] : contains(keys(output.web_environment), k)])
     error_message = "the web task misses an IMGCAP_* setting"
+  }
+
+  assert {
+    condition = (output.web_environment.IMGCAP_OIDC_REDIRECT_URL == "https://imgcap.example.com/auth/callback" &&
+      output.web_environment.IMGCAP_OIDC_LOGOUT_REDIRECT_URL == "https://imgcap.example.com/" &&
+    output.web_environment.IMGCAP_CAPTIONER_CHAIN == "sagemaker")
+    error_message = "sign-in must return to the app and captions must come from the endpoint"
   }
 
   assert {
@@ -320,7 +327,7 @@ run "resize_to_gpu_and_enable_features" {
   }
 
   assert {
-    condition     = output.web_environment.IMGCAP_BEDROCK_MODEL_ID == "anthropic.claude-3-haiku-20240307-v1:0" && output.web_environment.IMGCAP_REKOGNITION_LABELS == "true"
+    condition     = output.web_environment.IMGCAP_BEDROCK_MODEL_ID == "anthropic.claude-3-haiku-20240307-v1:0" && output.web_environment.IMGCAP_REKOGNITION_LABELS == "true" && output.web_environment.IMGCAP_CAPTIONER_CHAIN == "sagemaker,bedrock"
     error_message = "the web task must be told about enabled captioners"
   }
 
