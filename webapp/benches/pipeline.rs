@@ -16,12 +16,13 @@ use image::codecs::jpeg::JpegEncoder;
 use imgcap_models::preprocess::{resize_bicubic, ImageLimits};
 use imgcap_webapp::config::ProviderKind;
 use imgcap_webapp::domain::{BlobKey, ImageId, UploadBytes, UserId};
-use imgcap_webapp::embedded::auth::TokenAuthenticator;
+use imgcap_webapp::embedded::auth::SqliteTokens;
 use imgcap_webapp::embedded::blobs::FileBlobs;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::pipeline::{prepare, PipelineSettings};
 use imgcap_webapp::ports::BlobStore;
 use imgcap_webapp::signing::Signer;
+use imgcap_webapp::tokens::TokenAuthenticator;
 use imgcap_webapp::{Application, Config};
 
 const SETTINGS: PipelineSettings = PipelineSettings {
@@ -183,7 +184,7 @@ fn request_overhead(_: &mut Criterion) {
         let router = application.router();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         let db = Db::open(&dir.path().join("imgcap.sqlite3")).unwrap();
-        let token = TokenAuthenticator::new(db)
+        let token = TokenAuthenticator::new(std::sync::Arc::new(SqliteTokens::new(db)))
             .create_token(&"bench".parse().unwrap(), false)
             .await
             .unwrap();

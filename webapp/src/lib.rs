@@ -15,6 +15,7 @@ pub mod service;
 pub mod signing;
 pub mod startup;
 pub mod token_bucket;
+pub mod tokens;
 pub mod worker;
 
 pub use config::Config;

@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 use imgcap_webapp::config::{LogFormat, CONFIG_FILE_VAR};
 use imgcap_webapp::domain::UserId;
 use imgcap_webapp::embedded::accounts::LocalAccounts;
-use imgcap_webapp::embedded::auth::TokenAuthenticator;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::{Application, Config};
 
@@ -78,8 +77,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::CreateToken { user, admin } => {
             let user: UserId = user.parse().map_err(anyhow::Error::msg)?;
-            let auth = TokenAuthenticator::new(Db::open(&config.database_path())?);
-            println!("{}", auth.create_token(&user, admin).await?);
+            let tokens = imgcap_webapp::startup::api_tokens(&config).await?;
+            println!("{}", tokens.create_token(&user, admin).await?);
             Ok(())
         }
         Command::CreateAdmin { user } => {

@@ -254,6 +254,34 @@ pub trait SessionStore: Send + Sync {
     ) -> BoxFuture<'_, PortResult<()>>;
 }
 
+/// A personal API token, as stored: whose it is, and when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub principal: Principal,
+    pub created_ms: i64,
+}
+
+/// Personal API tokens, keyed by the SHA-256 (hex) of the token: never the token itself.
+pub trait TokenStore: Send + Sync {
+    fn insert<'a>(
+        &'a self,
+        token_sha256: &'a str,
+        token: &'a TokenRecord,
+    ) -> BoxFuture<'a, PortResult<()>>;
+    fn find<'a>(&'a self, token_sha256: &'a str) -> BoxFuture<'a, PortResult<Option<TokenRecord>>>;
+    /// The user's tokens, in no particular order.
+    fn list<'a>(
+        &'a self,
+        user: &'a UserId,
+    ) -> BoxFuture<'a, PortResult<Vec<(String, TokenRecord)>>>;
+    /// Removes one of the user's tokens; `false` when the user has no such token.
+    fn remove<'a>(
+        &'a self,
+        user: &'a UserId,
+        token_sha256: &'a str,
+    ) -> BoxFuture<'a, PortResult<bool>>;
+}
+
 /// Turns a bearer token into a user.
 pub trait Authenticator: Send + Sync {
     /// `None` for an unknown or revoked token.

@@ -23,7 +23,7 @@ use crate::captioner::sagemaker::SageMakerCaptioner;
 use crate::captioner::CaptionerChain;
 use crate::config::{Config, Mode, ProviderKind};
 use crate::embedded::accounts::LocalAccounts;
-use crate::embedded::auth::TokenAuthenticator;
+use crate::embedded::auth::SqliteTokens;
 use crate::embedded::blobs::{self, FileBlobs};
 use crate::embedded::db::Db;
 use crate::embedded::queue::SqliteQueue;
@@ -37,10 +37,11 @@ use crate::http::session::{SessionSettings, Sessions};
 use crate::http::{app, content_security_policy, AppState};
 use crate::pipeline::PipelineSettings;
 use crate::ports::{
-    Captioner, Labeler, Secrets, SessionStore, HF_API_KEY_SECRET, SIGNING_KEY_SECRET,
+    Captioner, Labeler, Secrets, SessionStore, TokenStore, HF_API_KEY_SECRET, SIGNING_KEY_SECRET,
 };
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;
+use crate::tokens::TokenAuthenticator;
 
 pub struct Application {
     state: AppState,
@@ -190,6 +191,29 @@ fn load_labeler(
     ))))
 }
 
+/// The personal API tokens of the configured mode, for `imgcap-webapp create-token`.
+pub async fn api_tokens(config: &Config) -> anyhow::Result<TokenAuthenticator> {
+    let store: Arc<dyn TokenStore> = match config.mode {
+        Mode::Embedded => Arc::new(SqliteTokens::new(Db::open(&config.database_path())?)),
+        Mode::Aws => {
+            let resources = config.aws.resources().map_err(anyhow::Error::msg)?;
+            let sdk = crate::aws::sdk_config(&config.aws).await;
+            Arc::new(crate::aws::tokens::DynamoTokens::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                resources.dynamodb_table,
+            ))
+        }
+    };
+    Ok(TokenAuthenticator::new(store))
+}
+
+/// Where the sessions and personal API tokens of users live: shared by every instance in AWS
+/// mode.
+struct UserStores {
+    sessions: Arc<dyn SessionStore>,
+    tokens: Arc<dyn TokenStore>,
+}
+
 impl Application {
     /// Builds every adapter of the configured mode; fails with a readable message when a
     /// dependency (database, blob directory, AWS resource, model) is unusable.
@@ -200,62 +224,67 @@ impl Application {
             false => None,
         };
         let local_secrets = EnvFileSecrets::new(config.secrets_dir());
-        let (ports, session_store, signing_key, adapter_routes, image_origin) =
-            match (config.mode, &sdk) {
-                (Mode::Aws, Some(sdk)) => {
-                    let aws = AwsAdapters::connect(&config, sdk).await?;
-                    let signing_key =
-                        aws.secrets.get(SIGNING_KEY_SECRET).await.context(
-                            "cannot read the signing key (`aws.session_key_secret_arn`)",
-                        )?;
-                    let image_origin = aws.blobs.url_origin();
-                    let ports = Ports {
-                        blobs: aws.blobs,
-                        repo: aws.repo,
-                        queue: aws.queue,
-                        limiter: aws.limiter,
-                        chain: load_captioners(&config, Some(sdk), &local_secrets).await?,
-                        labeler: load_labeler(&config, Some(sdk), Some(aws.bucket))?,
-                    };
-                    let session_store: Arc<dyn SessionStore> = aws.sessions;
-                    // S3 serves the presigned URLs itself.
-                    (
-                        ports,
-                        session_store,
-                        signing_key,
-                        axum::Router::new(),
-                        image_origin,
-                    )
-                }
-                _ => {
-                    let signing_key = local_secrets
-                        .get(SIGNING_KEY_SECRET)
-                        .await
-                        .context("cannot read the signing key")?;
-                    let file_blobs = Arc::new(FileBlobs::new(
-                        config.blob_dir(),
-                        config.public_base_url.clone(),
-                        Signer::derive(&signing_key, "blob-url"),
-                    ));
-                    let ports = Ports {
-                        blobs: file_blobs.clone(),
-                        repo: Arc::new(SqliteRepo::new(db.clone())),
-                        queue: Arc::new(SqliteQueue::new(db.clone())),
-                        limiter: Arc::new(SqliteRateLimiter::new(
-                            db.clone(),
-                            config.rate_limit.uploads_per_hour,
-                        )),
-                        chain: load_captioners(&config, sdk.as_ref(), &local_secrets).await?,
-                        labeler: load_labeler(&config, sdk.as_ref(), None)?,
-                    };
-                    let session_store: Arc<dyn SessionStore> =
-                        Arc::new(SqliteSessions::new(db.clone()));
-                    // Signed blob URLs point at the app itself.
-                    let origin = config.public_base_url.clone();
-                    let routes = blobs::routes(file_blobs);
-                    (ports, session_store, signing_key, routes, origin)
-                }
-            };
+        let (ports, stores, signing_key, adapter_routes, image_origin) = match (config.mode, &sdk) {
+            (Mode::Aws, Some(sdk)) => {
+                let aws = AwsAdapters::connect(&config, sdk).await?;
+                let signing_key = aws
+                    .secrets
+                    .get(SIGNING_KEY_SECRET)
+                    .await
+                    .context("cannot read the signing key (`aws.session_key_secret_arn`)")?;
+                let image_origin = aws.blobs.url_origin();
+                let ports = Ports {
+                    blobs: aws.blobs,
+                    repo: aws.repo,
+                    queue: aws.queue,
+                    limiter: aws.limiter,
+                    chain: load_captioners(&config, Some(sdk), &local_secrets).await?,
+                    labeler: load_labeler(&config, Some(sdk), Some(aws.bucket))?,
+                };
+                let stores = UserStores {
+                    sessions: aws.sessions,
+                    tokens: aws.tokens,
+                };
+                // S3 serves the presigned URLs itself.
+                (
+                    ports,
+                    stores,
+                    signing_key,
+                    axum::Router::new(),
+                    image_origin,
+                )
+            }
+            _ => {
+                let signing_key = local_secrets
+                    .get(SIGNING_KEY_SECRET)
+                    .await
+                    .context("cannot read the signing key")?;
+                let file_blobs = Arc::new(FileBlobs::new(
+                    config.blob_dir(),
+                    config.public_base_url.clone(),
+                    Signer::derive(&signing_key, "blob-url"),
+                ));
+                let ports = Ports {
+                    blobs: file_blobs.clone(),
+                    repo: Arc::new(SqliteRepo::new(db.clone())),
+                    queue: Arc::new(SqliteQueue::new(db.clone())),
+                    limiter: Arc::new(SqliteRateLimiter::new(
+                        db.clone(),
+                        config.rate_limit.uploads_per_hour,
+                    )),
+                    chain: load_captioners(&config, sdk.as_ref(), &local_secrets).await?,
+                    labeler: load_labeler(&config, sdk.as_ref(), None)?,
+                };
+                let stores = UserStores {
+                    sessions: Arc::new(SqliteSessions::new(db.clone())),
+                    tokens: Arc::new(SqliteTokens::new(db.clone())),
+                };
+                // Signed blob URLs point at the app itself.
+                let origin = config.public_base_url.clone();
+                let routes = blobs::routes(file_blobs);
+                (ports, stores, signing_key, routes, origin)
+            }
+        };
         anyhow::ensure!(
             signing_key.len() >= 32,
             "the signing key must be at least 32 bytes long"
@@ -282,7 +311,7 @@ impl Application {
             settings,
         ));
         let sessions = Sessions::new(
-            session_store,
+            stores.sessions,
             &signing_key,
             SessionSettings {
                 idle: Duration::from_secs(config.session.idle_timeout_secs),
@@ -296,7 +325,7 @@ impl Application {
             )),
             None => None,
         };
-        let api_tokens = Arc::new(TokenAuthenticator::new(db.clone()));
+        let api_tokens = Arc::new(TokenAuthenticator::new(stores.tokens));
         let state = AppState {
             engine,
             auth: Arc::new(BearerTokens::new(

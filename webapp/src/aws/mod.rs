@@ -13,6 +13,7 @@ pub mod repo;
 pub mod secrets;
 pub mod sessions;
 pub mod table;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,7 @@ pub struct AwsAdapters {
     pub queue: Arc<queue::SqsQueue>,
     pub limiter: Arc<ratelimit::DynamoRateLimiter>,
     pub sessions: Arc<sessions::DynamoSessions>,
+    pub tokens: Arc<tokens::DynamoTokens>,
     pub secrets: secrets::SecretsManagerSecrets,
     /// The image bucket (Rekognition reads originals from it).
     pub bucket: String,
@@ -90,6 +92,10 @@ impl AwsAdapters {
                 dynamodb.clone(),
                 resources.dynamodb_table.clone(),
                 config.rate_limit.uploads_per_hour,
+            )),
+            tokens: Arc::new(tokens::DynamoTokens::new(
+                dynamodb.clone(),
+                resources.dynamodb_table.clone(),
             )),
             sessions: Arc::new(sessions::DynamoSessions::new(
                 dynamodb,

@@ -9,10 +9,10 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use crate::domain::Principal;
-use crate::embedded::auth::{is_personal_token, TokenAuthenticator};
 use crate::error::AppError;
 use crate::oidc::AccessTokenVerifier;
 use crate::ports::{Authenticator, BoxFuture, PortResult};
+use crate::tokens::{is_personal_token, TokenAuthenticator};
 
 /// The REST API's tokens: personal API tokens (`imgcap_...`, made on the Account page or with
 /// `imgcap-webapp create-token`) and, when the identity provider is configured, its access

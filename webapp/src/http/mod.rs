@@ -24,10 +24,10 @@ use tracing::Instrument;
 use self::pages::CognitoSignIn;
 use self::session::Sessions;
 use crate::embedded::accounts::LocalAccounts;
-use crate::embedded::auth::TokenAuthenticator;
 use crate::error::AppError;
 use crate::ports::Authenticator;
 use crate::service::{Engine, Readiness};
+use crate::tokens::TokenAuthenticator;
 
 /// Everything a handler needs, built once by `startup::Application`.
 #[derive(Clone)]

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use imgcap_webapp::config::ProviderKind;
 use imgcap_webapp::domain::UserId;
 use imgcap_webapp::embedded::accounts::LocalAccounts;
-use imgcap_webapp::embedded::auth::TokenAuthenticator;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::startup::Background;
 use imgcap_webapp::{Application, Config};
@@ -54,6 +53,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
+    /// What the app was started with.
+    config: Config,
     /// Keeps the directory alive for restarts; removed when the last app drops it.
     _dir: std::sync::Arc<tempfile::TempDir>,
     server: tokio::task::JoinHandle<()>,
@@ -72,7 +73,7 @@ impl TestApp {
         config.listen_addr = addr;
         config.public_base_url = format!("http://{addr}");
         config.data_dir = dir.path().to_path_buf();
-        let application = Application::build(config).await.unwrap();
+        let application = Application::build(config.clone()).await.unwrap();
         let background = application.start_background().await.unwrap();
         let router = application.router();
         let server = tokio::spawn(async move {
@@ -82,6 +83,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             data_dir: dir.path().to_path_buf(),
+            config,
             _dir: dir,
             server,
             background: Some(background),
@@ -102,10 +104,12 @@ impl TestApp {
         let _ = (&mut self.server).await;
     }
 
+    /// A personal API token, made in the store of the app's mode (as `create-token` does).
     pub async fn token(&self, user: &str, admin: bool) -> String {
-        let db = Db::open(&self.data_dir.join("imgcap.sqlite3")).unwrap();
         let user: UserId = user.parse().unwrap();
-        TokenAuthenticator::new(db)
+        imgcap_webapp::startup::api_tokens(&self.config)
+            .await
+            .unwrap()
             .create_token(&user, admin)
             .await
             .unwrap()

@@ -36,7 +36,8 @@ locals {
       IMGCAP_HF_API_KEY_SECRET_ARN  = local.v.hf_api_key_secret_arn
       IMGCAP_BEDROCK_MODEL_ID       = local.v.bedrock_model_id
       IMGCAP_REKOGNITION_LABELS     = tostring(local.v.rekognition_labels)
-      # The root filesystem is read-only: personal API tokens live in SQLite under /tmp.
+      # The root filesystem is read-only; the app's scratch SQLite file (local accounts, unused
+      # with Cognito) goes under /tmp. Sessions and API tokens are in DynamoDB.
       IMGCAP_DATA_DIR = "/tmp/imgcap"
       TMPDIR          = "/tmp"
     },

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use super::{friendly_message, render, render_with, Nav, PageError};
 use crate::domain::rfc3339_ms;
 use crate::embedded::accounts::MIN_PASSWORD_CHARS;
-use crate::embedded::auth::TokenInfo;
 use crate::error::AppError;
 use crate::http::session::{SignedIn, Visitor};
 use crate::http::AppState;
+use crate::tokens::TokenInfo;
 
 /// The local accounts' forms, served when no identity provider is configured.
 pub fn local_sign_in_routes() -> Router<AppState> {

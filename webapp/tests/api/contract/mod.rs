@@ -11,7 +11,9 @@ use imgcap_webapp::aws::ratelimit::DynamoRateLimiter;
 use imgcap_webapp::aws::repo::DynamoRepo;
 use imgcap_webapp::aws::secrets::SecretsManagerSecrets;
 use imgcap_webapp::aws::sessions::DynamoSessions;
+use imgcap_webapp::aws::tokens::DynamoTokens;
 use imgcap_webapp::domain::{now_ms, ImageId, ImageRecord, ImageStatus, Sha256, UserId};
+use imgcap_webapp::embedded::auth::SqliteTokens;
 use imgcap_webapp::embedded::blobs::FileBlobs;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::embedded::queue::SqliteQueue;
@@ -19,7 +21,9 @@ use imgcap_webapp::embedded::ratelimit::SqliteRateLimiter;
 use imgcap_webapp::embedded::repo::SqliteRepo;
 use imgcap_webapp::embedded::secrets::EnvFileSecrets;
 use imgcap_webapp::embedded::sessions::SqliteSessions;
-use imgcap_webapp::ports::{BlobStore, CaptionRepo, JobQueue, RateLimiter, Secrets, SessionStore};
+use imgcap_webapp::ports::{
+    BlobStore, CaptionRepo, JobQueue, RateLimiter, Secrets, SessionStore, TokenStore,
+};
 use imgcap_webapp::signing::Signer;
 
 use crate::aws_resources::Resources;
@@ -53,6 +57,7 @@ mod ratelimit;
 mod repo;
 mod secrets;
 mod sessions;
+mod tokens;
 
 /// The queue's dead-letter threshold in the tests' own resources (Terraform's is 5).
 const MAX_RECEIVE_COUNT: u32 = 3;
@@ -69,6 +74,7 @@ pub struct Adapters {
     pub limiter: LimiterFactory,
     pub secrets: Arc<dyn Secrets>,
     pub sessions: Arc<dyn SessionStore>,
+    pub tokens: Arc<dyn TokenStore>,
     /// A secret name that has a stored value of at least 32 bytes.
     pub stored_secret: &'static str,
     /// Deliveries after which the queue accepts `dead_letter`.
@@ -101,6 +107,7 @@ impl Adapters {
             )),
             repo: Arc::new(SqliteRepo::new(db.clone())),
             sessions: Arc::new(SqliteSessions::new(db.clone())),
+            tokens: Arc::new(SqliteTokens::new(db.clone())),
             queue: Arc::new(SqliteQueue::new(db)),
             limiter: Box::new(move |per_hour| {
                 Arc::new(SqliteRateLimiter::new(limiter_db.clone(), per_hour))
@@ -142,6 +149,7 @@ impl Adapters {
                 aws.s3_bucket.clone().unwrap(),
                 aws.s3_kms_key_arn.clone(),
             )),
+            tokens: Arc::new(DynamoTokens::new(dynamodb.clone(), table.clone())),
             sessions: Arc::new(DynamoSessions::new(
                 dynamodb.clone(),
                 table.clone(),
