@@ -41,6 +41,14 @@ async fn counters_follow_uploads_and_captions_with_templated_routes() {
     assert_eq!(status, 422, "a truncated image");
     let unknown = format!("/api/v1/nothing/{id}");
     assert_eq!(app.get_json(&token, &unknown).await.0, 404);
+    let invented = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let response = app
+        .client
+        .request(invented, app.url(&unknown))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
 
     let response = scrape(&app, None).await;
     assert_eq!(response.status(), 200);
@@ -68,6 +76,10 @@ async fn counters_follow_uploads_and_captions_with_templated_routes() {
         ),
         (
             "imgcap_web_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}",
+            1.0,
+        ),
+        (
+            "imgcap_web_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"}",
             1.0,
         ),
         ("imgcap_web_captioner_circuit_open{provider=\"embedded\"}", 0.0),
