@@ -2,11 +2,14 @@
 //!
 //! The inference server's `POST /invocations` contract lives here ([`CaptionRequest`] in,
 //! [`CaptionResponse`] or [`ErrorBody`] out), so the web app deserializes exactly what the
-//! server serializes. With the `openapi` feature every type also derives `utoipa::ToSchema`.
+//! server serializes. With the `openapi` feature every type also derives `utoipa::ToSchema`;
+//! the `prometheus` feature adds the exporter settings both servers share.
 
 use serde::{Deserialize, Serialize};
 
 mod invocation;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 
 pub use invocation::*;
 

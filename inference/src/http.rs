@@ -241,7 +241,7 @@ async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(imgcap_common::prometheus::TEXT_FORMAT),
         )],
         state.metrics.render(),
     )

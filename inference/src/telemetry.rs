@@ -8,7 +8,7 @@ use std::time::Duration;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogArgs, LogFormat};
@@ -26,16 +26,11 @@ pub const ABANDONED: &str = "imgcap_inference_abandoned_requests_total";
 pub const GENERATED_TOKENS: &str = "imgcap_inference_generated_tokens_total";
 pub const MODEL_LOAD_DURATION: &str = "imgcap_inference_model_load_duration_seconds";
 
-const DURATION_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0,
-];
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// Installs the global recorder; the handle renders `/metrics`.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)?
+    let handle = imgcap_common::prometheus::builder()
         .set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), BATCH_BUCKETS)?
         .install_recorder()?;
     describe_counter!(

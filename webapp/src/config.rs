@@ -67,6 +67,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub captioner: CaptionerConfig,
     pub labels: LabelsConfig,
+    pub metrics: MetricsConfig,
     pub aws: AwsConfig,
     /// Sign-in with an OpenID provider (Cognito); absent means no OIDC sign-in.
     pub oidc: Option<OidcSettings>,
@@ -94,6 +95,22 @@ pub struct RateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct BlobConfig {
     pub url_ttl_secs: u64,
+    /// Blobs without a record are removed once this old: an upload in progress writes its
+    /// blobs before its record, so this must exceed the longest upload.
+    pub orphan_grace_secs: u64,
+    /// How often the orphan-blob sweep runs.
+    pub orphan_sweep_interval_secs: u64,
+}
+
+/// `GET /metrics` (Prometheus).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// When set, scrapes must send `Authorization: Bearer <token>`; unset, `/metrics` is open
+    /// (it holds no per-user data and is meant to be reachable only inside the network).
+    pub token: Option<String>,
+    /// How often the queue-depth and circuit-breaker gauges are read.
+    pub refresh_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -317,6 +334,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             captioner: CaptionerConfig::default(),
             labels: LabelsConfig::default(),
+            metrics: MetricsConfig::default(),
             aws: AwsConfig::default(),
             oidc: None,
         }
@@ -346,7 +364,20 @@ impl Default for RateLimitConfig {
 
 impl Default for BlobConfig {
     fn default() -> Self {
-        Self { url_ttl_secs: 300 }
+        Self {
+            url_ttl_secs: 300,
+            orphan_grace_secs: 3600,
+            orphan_sweep_interval_secs: 3600,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            refresh_interval_secs: 15,
+        }
     }
 }
 
@@ -540,6 +571,22 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     (
         "IMGCAP_BLOBS_URL_TTL_SECS",
         "blobs.url_ttl_secs",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_BLOBS_ORPHAN_GRACE_SECS",
+        "blobs.orphan_grace_secs",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_BLOBS_ORPHAN_SWEEP_INTERVAL_SECS",
+        "blobs.orphan_sweep_interval_secs",
+        EnvKind::Int,
+    ),
+    ("IMGCAP_METRICS_TOKEN", "metrics.token", EnvKind::Str),
+    (
+        "IMGCAP_METRICS_REFRESH_INTERVAL_SECS",
+        "metrics.refresh_interval_secs",
         EnvKind::Int,
     ),
     (
@@ -894,6 +941,25 @@ impl Config {
             self.rate_limit.uploads_per_hour.into(),
         )?;
         positive("blobs.url_ttl_secs", self.blobs.url_ttl_secs)?;
+        positive("blobs.orphan_grace_secs", self.blobs.orphan_grace_secs)?;
+        positive(
+            "blobs.orphan_sweep_interval_secs",
+            self.blobs.orphan_sweep_interval_secs,
+        )?;
+        positive(
+            "metrics.refresh_interval_secs",
+            self.metrics.refresh_interval_secs,
+        )?;
+        if self
+            .metrics
+            .token
+            .as_deref()
+            .is_some_and(|token| token.trim().len() < 16)
+        {
+            return Err(
+                "`metrics.token` (IMGCAP_METRICS_TOKEN) must be at least 16 characters".into(),
+            );
+        }
         positive("worker.max_attempts", self.worker.max_attempts.into())?;
         positive("worker.retry_base_ms", self.worker.retry_base_ms)?;
         if self.worker.retry_max_ms < self.worker.retry_base_ms {
@@ -1081,6 +1147,8 @@ mod tests {
         assert_eq!(config.rate_limit.uploads_per_hour, 60);
         assert_eq!(config.retention.days, 90);
         assert_eq!(config.blobs.url_ttl_secs, 300);
+        assert_eq!(config.blobs.orphan_grace_secs, 3600);
+        assert_eq!(config.metrics.token, None);
     }
 
     #[test]

@@ -134,6 +134,28 @@ impl BlobKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The owner and image of the key (keys are only ever built from both).
+    pub fn image(&self) -> (UserId, ImageId) {
+        let (_, user, image) = key_parts(&self.0).expect("a BlobKey has one of the two shapes");
+        (user, image)
+    }
+}
+
+/// Whether `key` is an original, its user and its image; `None` for any other shape.
+fn key_parts(key: &str) -> Option<(bool, UserId, ImageId)> {
+    let mut parts = key.split('/');
+    let (Some(kind), Some(user), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let user: UserId = user.parse().ok()?;
+    let (original, image) = match kind {
+        "originals" => (true, name),
+        "thumbnails" => (false, name.strip_suffix(".jpg")?),
+        _ => return None,
+    };
+    Some((original, user, image.parse().ok()?))
 }
 
 impl FromStr for BlobKey {
@@ -142,21 +164,9 @@ impl FromStr for BlobKey {
     /// Accepts exactly the two shapes above, so a key taken from a URL cannot name any other
     /// file.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || format!("`{s}` is not a blob key");
-        let mut parts = s.split('/');
-        let (Some(kind), Some(user), Some(name), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(err());
-        };
-        let user: UserId = user.parse().map_err(|_| err())?;
-        let image = match kind {
-            "originals" => name,
-            "thumbnails" => name.strip_suffix(".jpg").ok_or_else(err)?,
-            _ => return Err(err()),
-        };
-        let image: ImageId = image.parse().map_err(|_| err())?;
-        Ok(if kind == "originals" {
+        let (original, user, image) =
+            key_parts(s).ok_or_else(|| format!("`{s}` is not a blob key"))?;
+        Ok(if original {
             Self::original(&user, image)
         } else {
             Self::thumbnail(&user, image)
@@ -350,6 +360,7 @@ mod tests {
         let id = ImageId::generate();
         for key in [BlobKey::original(&user, id), BlobKey::thumbnail(&user, id)] {
             assert_eq!(key.as_str().parse::<BlobKey>().unwrap(), key);
+            assert_eq!(key.image(), (user.clone(), id));
         }
         for bad in [
             "originals/u1".to_string(),

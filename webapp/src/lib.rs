@@ -14,6 +14,7 @@ pub mod ports;
 pub mod service;
 pub mod signing;
 pub mod startup;
+pub mod telemetry;
 pub mod token_bucket;
 pub mod tokens;
 pub mod worker;

@@ -32,6 +32,16 @@ pub trait BlobStore: Send + Sync {
     fn get<'a>(&'a self, key: &'a BlobKey) -> BoxFuture<'a, PortResult<Option<Vec<u8>>>>;
     /// Removes the blob; removing a missing blob is not an error.
     fn delete<'a>(&'a self, key: &'a BlobKey) -> BoxFuture<'a, PortResult<()>>;
+    /// Up to `limit` keys of blobs last written before `written_before` (epoch seconds), in
+    /// the adapter's key order, continuing after `after` (the last key of the previous page);
+    /// fewer than `limit` means the listing is complete. Objects that are not blob keys are
+    /// skipped.
+    fn list_written_before<'a>(
+        &'a self,
+        written_before: i64,
+        after: Option<&'a BlobKey>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<BlobKey>>>;
     /// Removes every blob of the user (both prefixes); idempotent.
     fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
     /// A URL that serves the blob until `ttl` has passed. Asynchronous because presigning

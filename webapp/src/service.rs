@@ -25,6 +25,7 @@ use crate::ports::{
     RateLimiter, SignedUrl,
 };
 use crate::signing::Signer;
+use crate::telemetry::{JobOutcome, WebMetrics};
 
 pub struct Ports {
     pub blobs: Arc<dyn BlobStore>,
@@ -52,6 +53,7 @@ pub struct Engine {
     settings: EngineSettings,
     /// Wakes idle workers when a job is queued.
     job_queued: Notify,
+    metrics: WebMetrics,
 }
 
 /// A new upload (202) or the user's earlier upload of the same bytes (200).
@@ -143,6 +145,12 @@ fn checked_caption(text: String, kind: CaptionKind) -> AppResult<String> {
 
 const STATS_WINDOW_MS: i64 = 30 * 86_400_000;
 
+/// The provider label of a caption job no captioner answered.
+const NO_PROVIDER: &str = "none";
+
+/// Blobs listed per page by the orphan sweep.
+const ORPHAN_SWEEP_PAGE: usize = 500;
+
 /// The value at quantile `q` of sorted values (nearest rank).
 fn percentile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
@@ -159,7 +167,12 @@ impl Engine {
             cursor_signer,
             settings,
             job_queued: Notify::new(),
+            metrics: WebMetrics::new(),
         }
+    }
+
+    pub fn metrics(&self) -> &WebMetrics {
+        &self.metrics
     }
 
     pub fn settings(&self) -> &EngineSettings {
@@ -473,6 +486,46 @@ impl Engine {
         }
     }
 
+    /// Removes blobs written more than `grace` ago that no record points at: what an upload
+    /// interrupted between its blobs and its record (a crash) leaves behind. The grace period
+    /// keeps uploads in progress safe. Returns how many blobs were removed.
+    pub async fn sweep_orphan_blobs(&self, grace: Duration) -> anyhow::Result<usize> {
+        let written_before = chrono::Utc::now().timestamp() - grace.as_secs() as i64;
+        let mut removed = 0;
+        let mut after: Option<BlobKey> = None;
+        loop {
+            let page = self
+                .ports
+                .blobs
+                .list_written_before(written_before, after.as_ref(), ORPHAN_SWEEP_PAGE)
+                .await?;
+            for key in &page {
+                let (user, image) = key.image();
+                if self.ports.repo.get(&user, image).await?.is_none() {
+                    self.ports.blobs.delete(key).await?;
+                    tracing::info!(%key, "removed a blob no record points at");
+                    removed += 1;
+                }
+            }
+            if page.len() < ORPHAN_SWEEP_PAGE {
+                self.metrics.orphan_blobs_removed(removed);
+                return Ok(removed);
+            }
+            after = page.last().cloned();
+        }
+    }
+
+    /// Sets the gauges that are read from elsewhere (queue depth, circuit breakers), so a
+    /// scrape never waits on the queue.
+    pub async fn refresh_gauges(&self) -> anyhow::Result<()> {
+        for (provider, open) in self.ports.chain.open_circuits() {
+            self.metrics.circuit_open(provider, open);
+        }
+        self.metrics.run_upkeep();
+        self.metrics.queue_depth(self.ports.queue.depth().await?);
+        Ok(())
+    }
+
     /// Runs one delivery of a caption job. Safe to repeat: a job whose record is gone or no
     /// longer pending is simply acknowledged.
     pub async fn process_job(&self, lease: &Lease) -> anyhow::Result<()> {
@@ -503,6 +556,9 @@ impl Engine {
                     .complete(&job.user, job.image, &result)
                     .await?;
                 tracing::info!(image = %job.image, provider = %result.provider, latency_ms = result.latency_ms, "captioned");
+                self.metrics.caption_job(JobOutcome::Done, &result.provider);
+                self.metrics
+                    .caption_latency(&result.provider, Duration::from_millis(result.latency_ms));
                 self.ports.queue.ack(lease).await
             }
             Err(err) if lease.attempts >= self.settings.worker.max_attempts => {
@@ -512,11 +568,13 @@ impl Engine {
                     lease.attempts
                 );
                 self.ports.repo.fail(&job.user, job.image, &reason).await?;
+                self.metrics.caption_job(JobOutcome::Failed, NO_PROVIDER);
                 self.ports.queue.dead_letter(lease).await
             }
             Err(err) => {
                 let delay = self.backoff(lease.attempts);
                 tracing::info!(image = %job.image, error = %err, attempts = lease.attempts, delay_ms = delay.as_millis() as u64, "caption job will be retried");
+                self.metrics.caption_job(JobOutcome::Retried, NO_PROVIDER);
                 self.ports.queue.retry_later(lease, delay).await
             }
         }

@@ -1,5 +1,6 @@
 //! Wiring: the configuration picks the adapters, builds the [`Engine`], the router and the
-//! background tasks (caption workers, retention sweep, resumption of interrupted deletions).
+//! background tasks (caption workers, retention and orphan-blob sweeps, metrics gauges,
+//! resumption of interrupted deletions).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -345,6 +346,7 @@ impl Application {
             oidc,
             https: config.https(),
             max_upload_bytes: upload.max_bytes,
+            metrics_token: config.metrics.token.clone(),
             adapter_routes,
         };
         Ok(Self { state, config })
@@ -354,7 +356,7 @@ impl Application {
         app(self.state.clone())
     }
 
-    /// Finishes interrupted deletions, then starts the workers and the retention sweep.
+    /// Finishes interrupted deletions, then starts the workers, the sweeps and the gauges.
     pub async fn start_background(&self) -> anyhow::Result<Background> {
         let engine = self.state.engine.clone();
         engine.resume_user_deletions().await?;
@@ -371,11 +373,25 @@ impl Application {
         // In AWS mode the table's TTL and the bucket's lifecycle rule remove expired images.
         if self.config.mode == Mode::Embedded {
             tasks.push(tokio::spawn(crate::worker::sweep_retention(
-                engine,
+                engine.clone(),
                 Duration::from_secs(self.config.retention.sweep_interval_secs),
-                watcher,
+                watcher.clone(),
             )));
         }
+        // In both modes: the bucket's lifecycle rule would remove an orphan only when its
+        // retention ends; the sweep removes it after the grace period.
+        let blobs = &self.config.blobs;
+        tasks.push(tokio::spawn(crate::worker::sweep_orphan_blobs(
+            engine.clone(),
+            Duration::from_secs(blobs.orphan_grace_secs),
+            Duration::from_secs(blobs.orphan_sweep_interval_secs),
+            watcher.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::worker::refresh_gauges(
+            engine,
+            Duration::from_secs(self.config.metrics.refresh_interval_secs),
+            watcher,
+        )));
         Ok(Background { shutdown, tasks })
     }
 

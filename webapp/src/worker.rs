@@ -1,7 +1,9 @@
-//! Background loops: caption workers and the retention sweep. Each stops at the next
+//! Background loops: caption workers, the retention and orphan-blob sweeps, the metrics'
+//! gauges. Each stops at the next
 //! opportunity once the shutdown flag is set; an interrupted job becomes visible again after
 //! its visibility timeout.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,21 +38,64 @@ pub async fn run(
     }
 }
 
-/// Removes expired images every `interval`.
-pub async fn sweep_retention(
-    engine: Arc<Engine>,
-    interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Runs `task` now, then every `interval`, until the shutdown flag is set.
+async fn periodically<F, Fut>(interval: Duration, mut shutdown: watch::Receiver<bool>, mut task: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
     while !*shutdown.borrow() {
-        match engine.sweep_retention().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "retention sweep removed expired images"),
-            Err(err) => tracing::error!(error = ?err, "retention sweep failed"),
-        }
+        task().await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Removes expired images every `interval`.
+pub async fn sweep_retention(
+    engine: Arc<Engine>,
+    interval: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    periodically(interval, shutdown, || async {
+        match engine.sweep_retention().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "retention sweep removed expired images"),
+            Err(err) => tracing::error!(error = ?err, "retention sweep failed"),
+        }
+    })
+    .await
+}
+
+/// Removes blobs older than `grace` that no record points at, every `interval`.
+pub async fn sweep_orphan_blobs(
+    engine: Arc<Engine>,
+    grace: Duration,
+    interval: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    periodically(interval, shutdown, || async {
+        match engine.sweep_orphan_blobs(grace).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "orphan sweep removed blobs without a record"),
+            Err(err) => tracing::error!(error = ?err, "orphan sweep failed"),
+        }
+    })
+    .await
+}
+
+/// Reads the queue depth and circuit states into the metrics every `interval`.
+pub async fn refresh_gauges(
+    engine: Arc<Engine>,
+    interval: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    periodically(interval, shutdown, || async {
+        if let Err(err) = engine.refresh_gauges().await {
+            tracing::warn!(error = ?err, "cannot read the queue depth for the metrics");
+        }
+    })
+    .await
 }

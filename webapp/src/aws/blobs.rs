@@ -179,6 +179,52 @@ impl BlobStore for S3Blobs {
         Box::pin(self.delete_versions(key.as_str(), true))
     }
 
+    /// Lists each prefix on its own: the task role may list only `originals/*` and
+    /// `thumbnails/*`, not the bucket's root.
+    fn list_written_before<'a>(
+        &'a self,
+        written_before: i64,
+        after: Option<&'a BlobKey>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<BlobKey>>> {
+        Box::pin(async move {
+            let mut keys = Vec::new();
+            for prefix in ["originals/", "thumbnails/"] {
+                // Keys sort by prefix first: a page that ended in thumbnails has no originals left.
+                let start_after = match after.map(BlobKey::as_str) {
+                    Some(key) if key.starts_with(prefix) => Some(key.to_owned()),
+                    Some(key) if key > prefix => continue,
+                    _ => None,
+                };
+                let mut pages = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .set_start_after(start_after)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page =
+                        page.with_context(|| format!("cannot list the blobs under {prefix}"))?;
+                    for object in page.contents() {
+                        let written = object.last_modified().map_or(i64::MAX, |t| t.secs());
+                        let Some(key) = object.key().and_then(|k| k.parse::<BlobKey>().ok()) else {
+                            continue;
+                        };
+                        if written < written_before {
+                            keys.push(key);
+                            if keys.len() == limit {
+                                return Ok(keys);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(keys)
+        })
+    }
+
     fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>> {
         Box::pin(async move {
             for prefix in ["originals", "thumbnails"] {

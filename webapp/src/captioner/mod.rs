@@ -187,6 +187,13 @@ impl CaptionerChain {
     pub fn any_available(&self) -> bool {
         self.entries.iter().any(|e| e.breaker.is_available())
     }
+
+    /// Each provider's name and whether its circuit is open (cooling down).
+    pub fn open_circuits(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+        self.entries
+            .iter()
+            .map(|e| (e.provider.name(), !e.breaker.is_available()))
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,66 @@ impl FileBlobs {
     }
 }
 
+/// The blob prefixes, each a directory of user directories.
+const PREFIXES: [&str; 2] = ["originals", "thumbnails"];
+
+/// The names in `dir`, sorted; none when it does not exist.
+fn sorted_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        if let Ok(name) = entry?.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
+}
+
+/// Walks `<root>/<prefix>/<user>/<file>` in (prefix, user, file) order, skipping whole user
+/// directories before `after`, so each page reads only what it returns (plus directory names).
+fn list_files_written_before(
+    root: &Path,
+    written_before: i64,
+    after: Option<&BlobKey>,
+    limit: usize,
+) -> anyhow::Result<Vec<BlobKey>> {
+    let after: Option<Vec<&str>> = after.map(|key| key.as_str().split('/').collect());
+    let after = after.as_ref().map(|parts| (parts[0], parts[1], parts[2]));
+    let mut keys = Vec::new();
+    for prefix in PREFIXES {
+        for user in sorted_names(&root.join(prefix))? {
+            if after.is_some_and(|(p, u, _)| (prefix, user.as_str()) < (p, u)) {
+                continue;
+            }
+            let dir = root.join(prefix).join(&user);
+            for name in sorted_names(&dir)? {
+                if after.is_some_and(|after| (prefix, user.as_str(), name.as_str()) <= after) {
+                    continue;
+                }
+                let Ok(key) = format!("{prefix}/{user}/{name}").parse::<BlobKey>() else {
+                    continue;
+                };
+                let modified = std::fs::metadata(dir.join(&name))?.modified()?;
+                let modified = modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                if modified < written_before {
+                    keys.push(key);
+                    if keys.len() == limit {
+                        return Ok(keys);
+                    }
+                }
+            }
+        }
+    }
+    Ok(keys)
+}
+
 async fn remove_file_if_present(path: &Path) -> std::io::Result<()> {
     match tokio::fs::remove_file(path).await {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
@@ -112,9 +172,26 @@ impl BlobStore for FileBlobs {
         })
     }
 
+    fn list_written_before<'a>(
+        &'a self,
+        written_before: i64,
+        after: Option<&'a BlobKey>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<BlobKey>>> {
+        let (root, after) = (self.root.clone(), after.cloned());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                list_files_written_before(&root, written_before, after.as_ref(), limit)
+            })
+            .await
+            .context("the blob listing was interrupted")?
+            .with_context(|| format!("cannot list the blobs under {}", self.root.display()))
+        })
+    }
+
     fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>> {
         Box::pin(async move {
-            for prefix in ["originals", "thumbnails"] {
+            for prefix in PREFIXES {
                 let dir = self.root.join(prefix).join(user.as_str());
                 remove_dir_if_present(&dir)
                     .await

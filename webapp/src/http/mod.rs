@@ -1,5 +1,5 @@
 //! The HTTP surface: [`app`] builds the router from [`AppState`]; request ids, JSON errors for
-//! unknown routes and methods, liveness and readiness.
+//! unknown routes and methods, liveness, readiness and metrics.
 
 pub mod api;
 pub mod auth;
@@ -12,21 +12,25 @@ use imgcap_common::{accepted_request_id, REQUEST_ID_HEADER};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tracing::Instrument;
 
+use sha2::Digest;
+
+use self::auth::bearer_token;
 use self::pages::CognitoSignIn;
 use self::session::Sessions;
 use crate::embedded::accounts::LocalAccounts;
-use crate::error::AppError;
+use crate::error::{ApiErrorBody, AppError};
 use crate::ports::Authenticator;
 use crate::service::{Engine, Readiness};
+use crate::telemetry::UNMATCHED_ROUTE;
 use crate::tokens::TokenAuthenticator;
 
 /// Everything a handler needs, built once by `startup::Application`.
@@ -48,6 +52,8 @@ pub struct AppState {
     /// Served over HTTPS: answers carry `Strict-Transport-Security`.
     pub https: bool,
     pub max_upload_bytes: u64,
+    /// The bearer token `GET /metrics` requires; `None` leaves it open.
+    pub metrics_token: Option<String>,
     /// Routes the adapters serve themselves (embedded mode: signed blob downloads).
     pub adapter_routes: Router,
 }
@@ -74,12 +80,17 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(pages::routes(state.clone()))
         .merge(pages::static_routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state.clone())
         .merge(adapter_routes)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_request_metrics,
+        ))
         .layer(middleware::from_fn_with_state(state, security_headers))
         .layer(middleware::from_fn(request_context))
 }
@@ -184,11 +195,73 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// Counts the request under its route template (`/api/v1/images/{id}`), never the raw path,
+/// so no id reaches a label; requests no route matched share one label.
+async fn record_request_metrics(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // Extension methods would let any caller mint new series: they share one label.
+    let method = match *request.method() {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::OPTIONS => request.method().as_str().to_owned(),
+        _ => "other".to_owned(),
+    };
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+        .to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.engine.metrics().http_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is alive")))]
 pub async fn healthz() -> StatusCode {
     StatusCode::OK
+}
+
+/// Prometheus metrics (`imgcap_web_*`) in the text exposition format. When
+/// `metrics.token` is set, only a scraper sending it as a bearer token gets them.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format", body = String,
+            content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "`metrics.token` is set and the request lacks it",
+            body = ApiErrorBody)))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.metrics_token {
+        // Digests compared, not the tokens: the comparison's time says nothing about the token.
+        let digest = |token: &str| sha2::Sha256::digest(token.as_bytes());
+        let sent = bearer_token(&headers);
+        if sent.is_none_or(|sent| digest(sent) != digest(expected)) {
+            return AppError::Unauthorized.into_response();
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(imgcap_common::prometheus::TEXT_FORMAT),
+        )],
+        state.engine.metrics().render(),
+    )
+        .into_response()
 }
 
 /// Readiness: database, blob store and at least one captioner usable.

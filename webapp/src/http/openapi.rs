@@ -24,12 +24,13 @@ use utoipa::{Modify, OpenApi};
         crate::http::api::openapi_document,
         crate::http::healthz,
         crate::http::readyz,
+        crate::http::metrics,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "images", description = "Uploads, history and deletion"),
         (name = "admin", description = "Figures and queue control, admin role only"),
-        (name = "operations", description = "Health and this document"),
+        (name = "operations", description = "Health, metrics and this document"),
     )
 )]
 struct ApiDoc;
@@ -41,6 +42,10 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "metrics_token",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }

@@ -11,6 +11,7 @@ use super::AppState;
 use crate::domain::{UploadBytes, UserId};
 use crate::error::{AppError, AppResult};
 use crate::service::Uploaded;
+use crate::telemetry::UploadOutcome;
 
 /// Room for multipart boundaries and part headers on top of the file itself.
 const MULTIPART_OVERHEAD: u64 = 16 * 1024;
@@ -31,9 +32,18 @@ pub async fn accept_upload(
     request_id: &str,
     request: Request,
 ) -> AppResult<Uploaded> {
-    state.engine.check_upload_rate(user).await?;
-    let upload = read_upload(request, state.max_upload_bytes).await?;
-    state.engine.upload(user, upload, request_id).await
+    let uploaded = async {
+        state.engine.check_upload_rate(user).await?;
+        let upload = read_upload(request, state.max_upload_bytes).await?;
+        state.engine.upload(user, upload, request_id).await
+    }
+    .await;
+    state.engine.metrics().upload(match &uploaded {
+        Ok(Uploaded::Created(_)) => UploadOutcome::Accepted,
+        Ok(Uploaded::Existing(_)) => UploadOutcome::Duplicate,
+        Err(error) => UploadOutcome::of_error(error),
+    });
+    uploaded
 }
 
 pub async fn read_upload(request: Request, limit: u64) -> AppResult<UploadBytes> {

@@ -166,3 +166,88 @@ async fn retention_sweep_removes_expired_images() {
     let files = app.blob_files();
     assert!(files.iter().all(|f| f.to_string_lossy().contains(id)));
 }
+
+/// Sets a file's modification time `age` in the past.
+fn age_file(path: &std::path::Path, age: std::time::Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn orphan_sweep_removes_old_blobs_without_a_record_only() {
+    let mut config = crate::harness::without_captions(test_config());
+    config.blobs.orphan_grace_secs = 3600;
+    config.blobs.orphan_sweep_interval_secs = 1;
+    let app = TestApp::spawn(config).await;
+    let token = app.token("alice", false).await;
+    let (status, body) = json(
+        app.upload(&token, crate::harness::png(1, 64, 64), "image/png")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let kept = body["image"]["id"].as_str().unwrap().to_owned();
+    let two_hours = std::time::Duration::from_secs(7200);
+    for file in app.blob_files() {
+        age_file(&file, two_hours);
+    }
+    // What a crash between the blobs and the record leaves: an old original and thumbnail
+    // with no record; and the blobs of an upload still in progress (written just now).
+    let blobs = app.data_dir.join("blobs");
+    let orphan = imgcap_webapp::domain::ImageId::generate();
+    let in_progress = imgcap_webapp::domain::ImageId::generate();
+    for (dir, name) in [
+        ("originals/alice", orphan.to_string()),
+        ("thumbnails/alice", format!("{orphan}.jpg")),
+        ("originals/bob", in_progress.to_string()),
+    ] {
+        std::fs::create_dir_all(blobs.join(dir)).unwrap();
+        std::fs::write(blobs.join(dir).join(&name), b"bytes").unwrap();
+        if !name.starts_with(&in_progress.to_string()) {
+            age_file(&blobs.join(dir).join(&name), two_hours);
+        }
+    }
+    assert_eq!(app.blob_files().len(), 5);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.blob_files().len() != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep never removed the orphans: {:?}",
+            app.blob_files()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let files = app.blob_files();
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.to_string_lossy().contains(&orphan.to_string())),
+        "{files:?}"
+    );
+    assert!(files
+        .iter()
+        .any(|f| f.to_string_lossy().contains(&in_progress.to_string())));
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.to_string_lossy().contains(&kept))
+            .count(),
+        2,
+        "the blobs of a record stay, however old: {files:?}"
+    );
+    let (_, image) = app
+        .get_json(&token, &format!("/api/v1/images/{kept}"))
+        .await;
+    let served = app
+        .client
+        .get(image["thumbnail_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200, "the kept image still serves");
+}

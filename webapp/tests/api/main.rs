@@ -16,6 +16,7 @@ mod editing;
 mod harness;
 mod lifecycle;
 mod metadata;
+mod metrics;
 mod moto;
 mod oidc;
 mod oidc_provider;

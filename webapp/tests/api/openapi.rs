@@ -38,6 +38,7 @@ async fn every_documented_operation_is_served_and_every_route_is_documented() {
         "GET /api/v1/openapi.json",
         "GET /healthz",
         "GET /readyz",
+        "GET /metrics",
     ]
     .into_iter()
     .map(String::from)

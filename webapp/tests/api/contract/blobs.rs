@@ -1,5 +1,5 @@
 //! [`BlobStore`](imgcap_webapp::ports::BlobStore): atomic put, get, idempotent delete, per-user
-//! deletion of both prefixes, short-lived URLs.
+//! deletion of both prefixes, short-lived URLs, listing by age (the orphan sweep).
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ contract!(
     a_second_put_replaces_the_blob,
     user_deletion_removes_both_prefixes_of_that_user_only,
     signed_urls_expire_after_the_ttl,
+    listing_pages_through_blobs_written_before_the_cutoff,
 );
 
 async fn stored_blobs_read_back_and_deletes_are_idempotent(adapters: Adapters) {
@@ -94,6 +95,61 @@ async fn user_deletion_removes_both_prefixes_of_that_user_only(adapters: Adapter
         assert_eq!(present, *owner == staying, "{key}");
     }
     blobs.delete_user(&leaving).await.unwrap();
+}
+
+async fn listing_pages_through_blobs_written_before_the_cutoff(adapters: Adapters) {
+    let blobs = &adapters.blobs;
+    let owner = user();
+    let mut written = Vec::new();
+    for _ in 0..3 {
+        let id = ImageId::generate();
+        for key in [
+            BlobKey::original(&owner, id),
+            BlobKey::thumbnail(&owner, id),
+        ] {
+            blobs
+                .put(&key, b"bytes".to_vec(), "image/jpeg")
+                .await
+                .unwrap();
+            written.push(key);
+        }
+    }
+    let now = chrono::Utc::now().timestamp();
+    // Pages of two (other tests' blobs may share the store): every key once, ours among them.
+    let mut listed = Vec::new();
+    let mut after: Option<BlobKey> = None;
+    loop {
+        let page = blobs
+            .list_written_before(now + 5, after.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        listed.extend(page.iter().cloned());
+        if page.len() < 2 {
+            break;
+        }
+        after = page.last().cloned();
+    }
+    let mut ours: Vec<_> = listed
+        .iter()
+        .filter(|key| key.image().0 == owner)
+        .cloned()
+        .collect();
+    let unique: std::collections::HashSet<_> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "no key listed twice");
+    ours.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    written.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(ours, written);
+
+    let recent = blobs
+        .list_written_before(now - 60, None, 1000)
+        .await
+        .unwrap();
+    assert!(
+        recent.iter().all(|key| key.image().0 != owner),
+        "blobs written after the cutoff are not listed: {recent:?}"
+    );
+    blobs.delete_user(&owner).await.unwrap();
 }
 
 async fn signed_urls_expire_after_the_ttl(adapters: Adapters) {

@@ -1,0 +1,275 @@
+//! Prometheus metrics of the web app (`GET /metrics`), prefixed `imgcap_web_`, unit last.
+//!
+//! Each [`Application`](crate::Application) owns its recorder rather than installing a global
+//! one, so several apps in one process (the tests) keep separate figures. No label ever holds a
+//! user, an image id or a raw path: routes are the router's templates.
+
+use std::time::Duration;
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
+
+use crate::error::AppError;
+use crate::ports::QueueDepth;
+
+pub const HTTP_REQUESTS: &str = "imgcap_web_http_requests_total";
+pub const HTTP_REQUEST_DURATION: &str = "imgcap_web_http_request_duration_seconds";
+pub const UPLOADS: &str = "imgcap_web_uploads_total";
+pub const CAPTION_JOBS: &str = "imgcap_web_caption_jobs_total";
+pub const CAPTION_LATENCY: &str = "imgcap_web_caption_latency_seconds";
+pub const QUEUE_JOBS: &str = "imgcap_web_caption_queue_jobs";
+pub const CIRCUIT_OPEN: &str = "imgcap_web_captioner_circuit_open";
+pub const ORPHAN_BLOBS_REMOVED: &str = "imgcap_web_orphan_blobs_removed_total";
+
+/// The route label of a request no route matched (unknown paths are not labels).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// How an upload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOutcome {
+    Accepted,
+    /// The user's earlier upload of the same bytes was returned.
+    Duplicate,
+    TooLarge,
+    UnsupportedType,
+    InvalidImage,
+    RateLimited,
+    /// A malformed request: unreadable body or form, no `file` field.
+    InvalidRequest,
+    /// Our side failed (5xx).
+    Error,
+}
+
+impl UploadOutcome {
+    pub fn of_error(error: &AppError) -> Self {
+        match error {
+            AppError::PayloadTooLarge { .. } => Self::TooLarge,
+            AppError::UnsupportedMediaType(_)
+            | AppError::InvalidImage(imgcap_models::ImageError::UnsupportedFormat) => {
+                Self::UnsupportedType
+            }
+            AppError::InvalidImage(_) => Self::InvalidImage,
+            AppError::RateLimited { .. } => Self::RateLimited,
+            error if error.status().is_client_error() => Self::InvalidRequest,
+            _ => Self::Error,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::TooLarge => "too_large",
+            Self::UnsupportedType => "unsupported_type",
+            Self::InvalidImage => "invalid_image",
+            Self::RateLimited => "rate_limited",
+            Self::InvalidRequest => "invalid_request",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// How one delivery of a caption job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Attempts spent: the image is `failed`, the job dead-lettered.
+    Failed,
+    /// No captioner answered; the job comes back after a backoff.
+    Retried,
+}
+
+impl JobOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Retried => "retried",
+        }
+    }
+}
+
+pub struct WebMetrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl Default for WebMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WebMetrics {
+    pub fn new() -> Self {
+        let recorder = imgcap_common::prometheus::builder().build_recorder();
+        let handle = recorder.handle();
+        let metrics = Self { recorder, handle };
+        metrics.record(|| {
+            describe_counter!(
+                HTTP_REQUESTS,
+                "HTTP requests answered, by method, route template and status"
+            );
+            describe_histogram!(
+                HTTP_REQUEST_DURATION,
+                Unit::Seconds,
+                "HTTP requests from arrival to answer, by method and route template"
+            );
+            describe_counter!(
+                UPLOADS,
+                "Uploads by outcome: accepted, duplicate, or the reason of the refusal"
+            );
+            describe_counter!(
+                CAPTION_JOBS,
+                "Caption job deliveries by outcome (done, failed, retried) and answering provider"
+            );
+            describe_histogram!(
+                CAPTION_LATENCY,
+                Unit::Seconds,
+                "Time the answering captioner took, by provider"
+            );
+            describe_gauge!(
+                QUEUE_JOBS,
+                Unit::Count,
+                "Caption jobs by queue state (ready, in_flight, dead), refreshed periodically"
+            );
+            describe_gauge!(
+                CIRCUIT_OPEN,
+                "1 while the provider's circuit breaker is open (cooling down), else 0"
+            );
+            describe_counter!(
+                ORPHAN_BLOBS_REMOVED,
+                "Blobs removed because no record pointed at them (interrupted uploads)"
+            );
+        });
+        metrics
+    }
+
+    fn record(&self, f: impl FnOnce()) {
+        metrics::with_local_recorder(&self.recorder, f);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Drains raw histogram samples, which would otherwise pile up between scrapes.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    pub fn http_request(&self, method: &str, route: &str, status: u16, duration: Duration) {
+        let (method, route) = (method.to_owned(), route.to_owned());
+        self.record(|| {
+            counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(),
+                "status" => status.to_string())
+            .increment(1);
+            histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route)
+                .record(duration.as_secs_f64());
+        });
+    }
+
+    pub fn upload(&self, outcome: UploadOutcome) {
+        self.record(|| counter!(UPLOADS, "outcome" => outcome.label()).increment(1));
+    }
+
+    /// `provider` is the captioner that answered; `none` when none did.
+    pub fn caption_job(&self, outcome: JobOutcome, provider: &str) {
+        let provider = provider.to_owned();
+        self.record(|| {
+            counter!(CAPTION_JOBS, "outcome" => outcome.label(), "provider" => provider)
+                .increment(1)
+        });
+    }
+
+    pub fn caption_latency(&self, provider: &str, latency: Duration) {
+        let provider = provider.to_owned();
+        self.record(|| {
+            histogram!(CAPTION_LATENCY, "provider" => provider).record(latency.as_secs_f64())
+        });
+    }
+
+    pub fn queue_depth(&self, depth: QueueDepth) {
+        self.record(|| {
+            for (state, jobs) in [
+                ("ready", depth.ready),
+                ("in_flight", depth.in_flight),
+                ("dead", depth.dead),
+            ] {
+                gauge!(QUEUE_JOBS, "state" => state).set(jobs as f64);
+            }
+        });
+    }
+
+    pub fn circuit_open(&self, provider: &'static str, open: bool) {
+        self.record(|| {
+            gauge!(CIRCUIT_OPEN, "provider" => provider).set(if open { 1.0 } else { 0.0 })
+        });
+    }
+
+    pub fn orphan_blobs_removed(&self, count: usize) {
+        self.record(|| counter!(ORPHAN_BLOBS_REMOVED).increment(count as u64));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_app_keeps_its_own_figures() {
+        let (first, second) = (WebMetrics::new(), WebMetrics::new());
+        first.upload(UploadOutcome::Accepted);
+        first.http_request("GET", "/api/v1/images/{id}", 200, Duration::from_millis(3));
+        let text = first.render();
+        assert!(
+            text.contains("imgcap_web_uploads_total{outcome=\"accepted\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "imgcap_web_http_requests_total{method=\"GET\",route=\"/api/v1/images/{id}\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("imgcap_web_http_request_duration_seconds_bucket"),
+            "durations are histograms: {text}"
+        );
+        assert!(!second.render().contains("imgcap_web_uploads_total{"));
+    }
+
+    #[test]
+    fn upload_refusals_are_labelled_by_reason() {
+        use imgcap_models::ImageError;
+        let cases = [
+            (AppError::PayloadTooLarge { limit: 1 }, "too_large"),
+            (
+                AppError::UnsupportedMediaType("text/plain".into()),
+                "unsupported_type",
+            ),
+            (
+                AppError::InvalidImage(ImageError::UnsupportedFormat),
+                "unsupported_type",
+            ),
+            (AppError::InvalidImage(ImageError::Empty), "invalid_image"),
+            (
+                AppError::RateLimited {
+                    retry_after: Duration::from_secs(1),
+                },
+                "rate_limited",
+            ),
+            (
+                AppError::bad_request("missing_file_field", "no file"),
+                "invalid_request",
+            ),
+            (AppError::Internal(anyhow::anyhow!("disk full")), "error"),
+        ];
+        for (error, label) in cases {
+            assert_eq!(UploadOutcome::of_error(&error).label(), label, "{error:?}");
+        }
+    }
+}
