@@ -15,13 +15,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use clap::Parser;
-use reqwest::{header, Client, Method, RequestBuilder, StatusCode, Url};
-use serde_json::Value;
-
-/// `tests/data/rocket.jpg` (public domain, see tests/data/LICENSES.md).
-const DEFAULT_IMAGE: &[u8] = include_bytes!("../../data/rocket.jpg");
+use imgcap_e2e_smoke::{check_captions, http_client, Api, PHOTOS};
+use reqwest::{Method, StatusCode, Url};
 
 #[derive(Parser)]
 #[command(
@@ -35,7 +32,7 @@ struct Args {
     /// API bearer token of a user reserved for this test (all its data is deleted at the end).
     #[arg(long, env = "IMGCAP_E2E_TOKEN", hide_env_values = true)]
     token: String,
-    /// JPEG to upload instead of the built-in photo.
+    /// JPEG to upload instead of the built-in photo (`tests/data/rocket.jpg`).
     #[arg(long)]
     image: Option<PathBuf>,
     /// How long to wait for readiness, and then for the captions, in seconds.
@@ -43,144 +40,18 @@ struct Args {
     timeout_secs: u64,
 }
 
-struct Smoke {
-    client: Client,
-    base: Url,
-    token: String,
-    timeout: Duration,
-}
-
-impl Smoke {
-    fn url(&self, path: &str) -> Result<Url> {
-        self.base
-            .join(path)
-            .with_context(|| format!("cannot join {path} to the base URL"))
-    }
-
-    fn api(&self, method: Method, path: &str) -> Result<RequestBuilder> {
-        Ok(self
-            .client
-            .request(method, self.url(path)?)
-            .bearer_auth(&self.token))
-    }
-
-    /// Sends the request and returns the status and the body as JSON (`Null` when empty).
-    async fn json(&self, request: RequestBuilder) -> Result<(StatusCode, Value)> {
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if bytes.is_empty() {
-            return Ok((status, Value::Null));
-        }
-        let body = serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "HTTP {status}: body is not JSON: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-            )
-        })?;
-        Ok((status, body))
-    }
-
-    async fn wait_ready(&self) -> Result<()> {
-        let health = self.client.get(self.url("/healthz")?).send().await?;
-        ensure!(
-            health.status() == StatusCode::OK,
-            "/healthz answered {}",
-            health.status()
-        );
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let (status, body) = self
-                .json(self.client.get(self.url("/readyz")?))
-                .await
-                .unwrap_or((StatusCode::SERVICE_UNAVAILABLE, Value::Null));
-            if status == StatusCode::OK {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "/readyz still answers {status} after {:?}: {body}",
-                    self.timeout
-                );
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    }
-
-    async fn upload(&self, image: Vec<u8>) -> Result<Value> {
-        let (status, body) = self
-            .json(
-                self.api(Method::POST, "/api/v1/images")?
-                    .header(header::CONTENT_TYPE, "image/jpeg")
-                    .body(image),
-            )
-            .await?;
-        ensure!(
-            status == StatusCode::ACCEPTED || status == StatusCode::OK,
-            "upload answered {status}: {body}"
-        );
-        ensure!(
-            body["status_url"].is_string(),
-            "upload answer has no status_url: {body}"
-        );
-        Ok(body)
-    }
-
-    async fn wait_captions(&self, status_url: &str) -> Result<Value> {
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let (status, image) = self.json(self.api(Method::GET, status_url)?).await?;
-            ensure!(
-                status == StatusCode::OK,
-                "GET {status_url} answered {status}: {image}"
-            );
-            match image["status"].as_str() {
-                Some("done") => return Ok(image),
-                Some("pending") if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_secs(1)).await
-                }
-                Some("pending") => bail!("still pending after {:?}", self.timeout),
-                _ => bail!("captioning did not finish: {image}"),
-            }
-        }
-    }
-
-    /// GETs a short-lived image URL without the bearer token.
-    async fn fetch_blob(&self, url: &str) -> Result<(StatusCode, Vec<u8>)> {
-        let response = self.client.get(self.url(url)?).send().await?;
-        let status = response.status();
-        Ok((status, response.bytes().await?.to_vec()))
-    }
-}
-
-fn check_captions(image: &Value) -> Result<String> {
-    let result = &image["result"];
-    let text = |which: &str| -> Result<String> {
-        let text = result[which]["text"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no {which} caption in {result}"))?
-            .trim();
-        ensure!(!text.is_empty(), "the {which} caption is empty");
-        Ok(text.to_owned())
-    };
-    let concise = text("concise")?;
-    let creative = text("creative")?;
-    let words = concise.split_whitespace().count();
-    ensure!(
-        words <= 10,
-        "the concise caption has {words} words: {concise:?}"
-    );
-    Ok(format!(
-        "concise {concise:?}, creative {creative:?} (provider {}, model {})",
-        result["provider"], result["model"]
-    ))
+/// GETs a short-lived image URL without the bearer token.
+async fn fetch_blob(smoke: &Api, url: &str) -> Result<(StatusCode, Vec<u8>)> {
+    let response = smoke.client.get(smoke.url(url)?).send().await?;
+    let status = response.status();
+    Ok((status, response.bytes().await?.to_vec()))
 }
 
 fn is_jpeg(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xFF, 0xD8, 0xFF])
 }
 
-async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
+async fn run(smoke: &Api, image_bytes: Vec<u8>) -> Result<()> {
     let step = |name: &str, started: Instant, detail: &str| {
         println!(
             "PASS {name} ({} ms) {detail}",
@@ -205,7 +76,10 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
     step("upload: POST /api/v1/images", t, &format!("id {id}"));
 
     let t = Instant::now();
-    let image = smoke.wait_captions(&status_url).await.context("captions")?;
+    let image = smoke
+        .wait_captions(&status_url, Duration::from_secs(1))
+        .await
+        .context("captions")?;
     let captions = check_captions(&image).context("captions")?;
     step("captions: both captions stored", t, &captions);
 
@@ -229,7 +103,7 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let (status, original) = smoke.fetch_blob(&image_url).await.context("original")?;
+    let (status, original) = fetch_blob(smoke, &image_url).await.context("original")?;
     ensure!(status == StatusCode::OK, "the image URL answered {status}");
     ensure!(is_jpeg(&original), "the image URL did not serve a JPEG");
     ensure!(
@@ -238,8 +112,7 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
         original.len(),
         image["size_bytes"]
     );
-    let (status, thumbnail) = smoke
-        .fetch_blob(&thumbnail_url)
+    let (status, thumbnail) = fetch_blob(smoke, &thumbnail_url)
         .await
         .context("thumbnail")?;
     ensure!(
@@ -254,11 +127,7 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
     );
 
     let t = Instant::now();
-    let (status, body) = smoke.json(smoke.api(Method::DELETE, "/api/v1/me")?).await?;
-    ensure!(
-        status == StatusCode::NO_CONTENT,
-        "DELETE /api/v1/me answered {status}: {body}"
-    );
+    smoke.delete_me().await?;
     step("delete: DELETE /api/v1/me", t, "");
 
     let t = Instant::now();
@@ -274,7 +143,7 @@ async fn run(smoke: &Smoke, image_bytes: Vec<u8>) -> Result<()> {
         status == StatusCode::OK && page["items"].as_array().is_some_and(Vec::is_empty),
         "the history is not empty after deletion ({status}): {page}"
     );
-    let (status, _) = smoke.fetch_blob(&image_url).await?;
+    let (status, _) = fetch_blob(smoke, &image_url).await?;
     ensure!(
         status != StatusCode::OK,
         "the image URL still serves the image after deletion"
@@ -295,13 +164,10 @@ async fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::from(2);
             }
         },
-        None => DEFAULT_IMAGE.to_vec(),
+        None => PHOTOS[0].1.to_vec(),
     };
-    let smoke = Smoke {
-        client: Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("a default reqwest client builds"),
+    let smoke = Api {
+        client: http_client(),
         base: args.base_url,
         token: args.token,
         timeout: Duration::from_secs(args.timeout_secs),
