@@ -12,18 +12,23 @@
 #                   imgcap-base-python:bookworm   + python3, python3-venv
 #                   imgcap-base-builder:bookworm  + build-essential, pkg-config and this
 #                                                 machine's Rust toolchain (rustc --print sysroot)
+#                 python and builder also get this machine's CA bundle (IMGCAP_SMOKE_CA_BUNDLE,
+#                 default /etc/ssl/certs/ca-certificates.crt) for pip and cargo only
 #   4. images     docker build --network=host with those bases as ARGs: imgcap-web:local
 #                 (Dockerfile.web), imgcap-inference:local (Dockerfile.inference, cpu),
 #                 imgcap-moto:local (compose/moto.Dockerfile)
-#   5. aws        `docker-compose up moto`, terraform apply infra/terraform/envs/emulator against
-#                 it (state in test-artifacts/compose/), export the web app's AWS environment
-#   6. up         `docker-compose up inference web`: web app in AWS mode, captioning through the
-#                 inference server (endpoint provider); wait for /readyz
-#   7. smoke      tests/e2e_smoke against http://127.0.0.1:8080: upload, both captions, record in
+#   5. inference  the inference server's black-box tests (inference/tests/server.rs) against
+#                 imgcap-inference:local (scripts/inference-in-container.sh)
+#   6. aws        `docker-compose up moto`, terraform apply infra/terraform/envs/emulator against
+#                 it (state in test-artifacts/compose/), scripts/tf/emulator_verify.py (which
+#                 also lifts the bucket policy moto mis-evaluates), the web app's AWS environment
+#   7. up         `docker-compose up inference web`: web app in AWS mode, captioning through the
+#                 inference server (endpoint provider); wait for /readyz and the HEALTHCHECK
+#   8. smoke      tests/e2e_smoke against http://127.0.0.1:8080: upload, both captions, record in
 #                 the history, signed URLs serve the image, delete my data, gone
-#   8. embedded   `docker-compose --profile embedded up web-embedded` and the same smoke test
+#   9. embedded   `docker-compose --profile embedded up web-embedded` and the same smoke test
 #                 against http://127.0.0.1:8090
-#   9. teardown   docker-compose down -v (moto, and with it every emulated resource), the
+#  10. teardown   docker-compose down -v (moto, and with it every emulated resource), the
 #                 emulator state file removed, the dockerd it started stopped
 #
 # API tokens: IMGCAP_SMOKE_TOKEN (AWS mode) / IMGCAP_SMOKE_EMBEDDED_TOKEN when set, else
@@ -246,11 +251,17 @@ build_images() {
   "$DOCKER" build --network=host -f compose/moto.Dockerfile \
     --build-arg "BASE_IMAGE=$BASE_PYTHON" --build-arg "MOTO_VERSION=$moto_version" \
     -t imgcap-moto:local compose
-  "$DOCKER" image ls --filter 'reference=imgcap-*:local'
+  "$DOCKER" image ls --filter 'reference=imgcap-*:local' --filter 'reference=imgcap-base-*'
+}
+
+# 5. the inference server's black-box tests, each server and tool run in the image
+inference_container_tests() {
+  IMGCAP_INFERENCE_TEST_RUNNER="$REPO/scripts/inference-in-container.sh" DOCKER="$DOCKER" \
+    cargo test --locked -p imgcap-inference --test server
 }
 
 # ------------------------------------------------------------------------------------------------
-# 5. AWS resources on moto, 6. the stack
+# 6. AWS resources on moto, 7. the stack
 # ------------------------------------------------------------------------------------------------
 wait_http() { # url seconds
   local i
@@ -262,6 +273,21 @@ wait_http() { # url seconds
     sleep 1
   done
   echo "$1 did not answer 200 within $2 s"
+  return 1
+}
+
+wait_healthy() { # service seconds: the image's own HEALTHCHECK, as the engine reports it
+  local id i status=""
+  id="$(compose ps -q "$1")"
+  for i in $(seq 1 "$2"); do
+    status="$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$id")"
+    if [ "$status" = healthy ]; then
+      echo "$1: container healthy after ${i}s (HEALTHCHECK)"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "$1: container $status after $2 s"
   return 1
 }
 
@@ -304,11 +330,12 @@ stack_up() {
   set +a
   compose up -d --no-build inference web
   wait_http "http://127.0.0.1:$WEB_PORT/readyz" 600
+  wait_healthy web 90
   compose ps
 }
 
 # ------------------------------------------------------------------------------------------------
-# 7.-8. smoke tests
+# 8.-9. smoke tests
 # ------------------------------------------------------------------------------------------------
 smoke_bin() {
   printf '%s/debug/imgcap-e2e-smoke\n' "$(cargo metadata --format-version 1 --no-deps \
@@ -338,6 +365,7 @@ embedded_up() {
   compose stop web
   compose --profile embedded up -d --no-build web-embedded
   wait_http "http://127.0.0.1:$EMBEDDED_PORT/readyz" 600
+  wait_healthy web-embedded 90
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -348,14 +376,16 @@ passed || exit 1
 step "images: imgcap-inference, imgcap-web, imgcap-moto (docker build --network=host)" build_images
 passed || exit 1
 step "smoke binary: cargo build -p imgcap-e2e-smoke" build_smoke; passed || exit 1
+step "inference: black-box tests (inference/tests/server.rs) against imgcap-inference:local" \
+  inference_container_tests
 step "aws: moto up, terraform apply envs/emulator, verify, web app environment" aws_resources
 passed || exit 1
-step "up: inference + web (AWS mode, endpoint provider), /readyz 200" stack_up
+step "up: inference + web (AWS mode, endpoint provider), /readyz 200, healthy" stack_up
 if passed; then
   step "smoke (AWS mode): upload, captions, history, signed URLs, delete me, gone" \
     smoke web "$WEB_PORT" "${IMGCAP_SMOKE_TOKEN:-}"
 fi
-step "up: web-embedded (profile embedded), /readyz 200" embedded_up
+step "up: web-embedded (profile embedded), /readyz 200, healthy" embedded_up
 if passed; then
   step "smoke (embedded mode): upload, captions, history, signed URLs, delete me, gone" \
     smoke web-embedded "$EMBEDDED_PORT" "${IMGCAP_SMOKE_EMBEDDED_TOKEN:-}"
