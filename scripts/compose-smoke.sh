@@ -12,18 +12,23 @@
 #                   imgcap-base-python:bookworm   + python3, python3-venv
 #                   imgcap-base-builder:bookworm  + build-essential, pkg-config and this
 #                                                 machine's Rust toolchain (rustc --print sysroot)
+#                 python and builder also get this machine's CA bundle (IMGCAP_SMOKE_CA_BUNDLE,
+#                 default /etc/ssl/certs/ca-certificates.crt) for pip and cargo only
 #   4. images     docker build --network=host with those bases as ARGs: imgcap-web:local
 #                 (Dockerfile.web), imgcap-inference:local (Dockerfile.inference, cpu),
 #                 imgcap-moto:local (compose/moto.Dockerfile)
-#   5. aws        `docker-compose up moto`, terraform apply infra/terraform/envs/emulator against
-#                 it (state in test-artifacts/compose/), export the web app's AWS environment
-#   6. up         `docker-compose up inference web`: web app in AWS mode, captioning through the
-#                 inference server (endpoint provider); wait for /readyz
-#   7. smoke      tests/e2e_smoke against http://127.0.0.1:8080: upload, both captions, record in
+#   5. inference  the inference server's black-box tests (inference/tests/server.rs) against
+#                 imgcap-inference:local (scripts/inference-in-container.sh)
+#   6. aws        `docker-compose up moto`, terraform apply infra/terraform/envs/emulator against
+#                 it (state in test-artifacts/compose/), scripts/tf/emulator_verify.py (which
+#                 also lifts the bucket policy moto mis-evaluates), the web app's AWS environment
+#   7. up         `docker-compose up inference web`: web app in AWS mode, captioning through the
+#                 inference server (endpoint provider); wait for /readyz and the HEALTHCHECK
+#   8. smoke      tests/e2e_smoke against http://127.0.0.1:8080: upload, both captions, record in
 #                 the history, signed URLs serve the image, delete my data, gone
-#   8. embedded   `docker-compose --profile embedded up web-embedded` and the same smoke test
+#   9. embedded   `docker-compose --profile embedded up web-embedded` and the same smoke test
 #                 against http://127.0.0.1:8090
-#   9. teardown   docker-compose down -v (moto, and with it every emulated resource), the
+#  10. teardown   docker-compose down -v (moto, and with it every emulated resource), the
 #                 emulator state file removed, the dockerd it started stopped
 #
 # API tokens: IMGCAP_SMOKE_TOKEN (AWS mode) / IMGCAP_SMOKE_EMBEDDED_TOKEN when set, else
@@ -66,7 +71,15 @@ step() { # name command...
   local n=$((${#STEP_NAMES[@]} + 1)) log t0=$SECONDS rc=0
   log="$ART/$(printf '%02d' "$n")-$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-' | sed 's/-$//').log"
   printf '\n==> %s\n' "$name"
-  "$@" >"$log" 2>&1 || rc=$?
+  # bash ignores `set -e` in everything run from a condition (`if`, `||`), subshells included,
+  # so a failing command inside a step function would not fail the step. Hence steps are never
+  # called as conditions (`step ...; passed || exit 1`) and run in a subshell with -e; they
+  # keep their state in files under $ART, not in shell variables.
+  set +e
+  (set -e; "$@") >"$log" 2>&1
+  rc=$?
+  set -e
+  LAST_RC=$rc
   STEP_NAMES+=("$name") STEP_SECONDS+=($((SECONDS - t0)))
   if [ "$rc" -eq 0 ]; then
     tail -n 12 "$log" | sed 's/^/    /'
@@ -77,15 +90,18 @@ step() { # name command...
   tail -n 40 "$log" | sed 's/^/    /'
   printf '    FAIL (exit %s) - full log: %s\n' "$rc" "${log#"$REPO"/}"
   STEP_RESULTS+=(FAIL)
-  return 1
+  return 0
 }
+LAST_RC=0
+passed() { [ "$LAST_RC" -eq 0 ]; }
 # shellcheck source=scripts/lib/summary.sh
 . "$REPO/scripts/lib/summary.sh"
 
 # ------------------------------------------------------------------------------------------------
 # teardown, also after a failure or Ctrl-C
 # ------------------------------------------------------------------------------------------------
-DOCKERD_PID="" APPLIED=0
+DOCKERD_PIDFILE="$ART/dockerd.pid"
+rm -f "$DOCKERD_PIDFILE"
 export TF_CLI_CONFIG_FILE="$REPO/infra/terraform/terraform.rc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
 tf_emulator() { terraform -chdir="$REPO/infra/terraform/envs/emulator" "$@"; }
 emulator_vars=(-state="$ART/emulator.tfstate" -var "emulator_endpoint=http://127.0.0.1:$MOTO_PORT")
@@ -95,18 +111,20 @@ teardown() {
     return 0
   fi
   compose --profile embedded down -v --remove-orphans || true
-  if [ "$APPLIED" = 1 ]; then
-    # moto is gone with the stack: its resources went with it; drop the state.
-    rm -f "$ART/emulator.tfstate" "$ART/emulator.tfstate.backup"
-  fi
-  if [ -n "$DOCKERD_PID" ]; then
-    kill "$DOCKERD_PID" 2>/dev/null || true
-    wait "$DOCKERD_PID" 2>/dev/null || true
+  # moto is gone with the stack: its resources went with it; drop the state.
+  rm -f "$ART/emulator.tfstate" "$ART/emulator.tfstate.backup"
+  if [ -s "$DOCKERD_PIDFILE" ]; then
+    local pid i
+    pid="$(cat "$DOCKERD_PIDFILE")"
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    rm -f "$DOCKERD_PIDFILE"
+    echo "dockerd $pid stopped"
   fi
 }
 finish() {
   local rc=$?
-  step "teardown: docker-compose down -v, emulator state removed, dockerd stopped" teardown || true
+  step "teardown: docker-compose down -v, emulator state removed, dockerd stopped" teardown
   summary compose-smoke || rc=1
   exit "$rc"
 }
@@ -138,13 +156,14 @@ engine() {
     echo "a Docker engine answers already; using it"
     return 0
   fi
-  dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
-    >"$ART/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
+  # setsid: the engine outlives this step's subshell; teardown stops it by its pid file.
+  setsid dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
+    >"$ART/dockerd.log" 2>&1 </dev/null &
+  echo $! >"$DOCKERD_PIDFILE"
   local i
   for i in $(seq 1 60); do
     if "$DOCKER" info >/dev/null 2>&1; then
-      echo "dockerd pid $DOCKERD_PID answers after ${i}s"
+      echo "dockerd pid $(cat "$DOCKERD_PIDFILE") answers after ${i}s"
       "$DOCKER" info --format 'storage driver {{.Driver}}, server {{.ServerVersion}}'
       return 0
     fi
@@ -179,6 +198,13 @@ base_images() {
   cache="$ART/debootstrap-cache"
   mkdir -p "$cache"
   local path_env='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+  # Build-time trust for cargo and pip: where the registries are reached through a
+  # TLS-intercepting proxy, its CA is only in this machine's bundle. It goes into the python
+  # and builder images as a separate file that pip and cargo are pointed at, so that Debian's
+  # own bundle (which Dockerfile.web copies into the runtime image) stays as it is.
+  local build_ca=/usr/local/share/imgcap-build/ca-bundle.crt
+  local host_ca="${IMGCAP_SMOKE_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+  add_build_ca() { install -D -m 0644 "$host_ca" "$1$build_ca"; }
 
   debootstrap --variant=minbase --cache-dir="$cache" --include=ca-certificates \
     "$SUITE" "$work/runtime" "$MIRROR"
@@ -186,7 +212,9 @@ base_images() {
 
   debootstrap --variant=minbase --cache-dir="$cache" --include=ca-certificates,python3,python3-venv \
     "$SUITE" "$work/python" "$MIRROR"
-  import_rootfs "$work/python" "$BASE_PYTHON" --change "$path_env" --change 'CMD ["python3"]'
+  add_build_ca "$work/python"
+  import_rootfs "$work/python" "$BASE_PYTHON" --change "$path_env" --change "ENV PIP_CERT=$build_ca" \
+    --change 'CMD ["python3"]'
 
   debootstrap --variant=minbase --cache-dir="$cache" \
     --include=ca-certificates,build-essential,pkg-config,git \
@@ -198,9 +226,11 @@ base_images() {
   mkdir -p "$work/builder/usr/local/rust" "$work/builder/usr/local/cargo"
   tar -C "$sysroot" --exclude='./share/doc' --exclude='./lib/rustlib/src' -c . \
     | tar -C "$work/builder/usr/local/rust" -x
+  add_build_ca "$work/builder"
   import_rootfs "$work/builder" "$BASE_BUILDER" \
     --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV CARGO_HOME=/usr/local/cargo' --change 'CMD ["bash"]'
+    --change 'ENV CARGO_HOME=/usr/local/cargo' --change "ENV CARGO_HTTP_CAINFO=$build_ca" \
+    --change 'CMD ["bash"]'
   rm -rf "$work"
   "$DOCKER" image ls --filter 'reference=imgcap-base-*'
   "$DOCKER" run --rm "$BASE_BUILDER" cargo --version
@@ -221,11 +251,17 @@ build_images() {
   "$DOCKER" build --network=host -f compose/moto.Dockerfile \
     --build-arg "BASE_IMAGE=$BASE_PYTHON" --build-arg "MOTO_VERSION=$moto_version" \
     -t imgcap-moto:local compose
-  "$DOCKER" image ls --filter 'reference=imgcap-*:local'
+  "$DOCKER" image ls --filter 'reference=imgcap-*:local' --filter 'reference=imgcap-base-*'
+}
+
+# 5. the inference server's black-box tests, each server and tool run in the image
+inference_container_tests() {
+  IMGCAP_INFERENCE_TEST_RUNNER="$REPO/scripts/inference-in-container.sh" DOCKER="$DOCKER" \
+    cargo test --locked -p imgcap-inference --test server
 }
 
 # ------------------------------------------------------------------------------------------------
-# 5. AWS resources on moto, 6. the stack
+# 6. AWS resources on moto, 7. the stack
 # ------------------------------------------------------------------------------------------------
 wait_http() { # url seconds
   local i
@@ -240,6 +276,21 @@ wait_http() { # url seconds
   return 1
 }
 
+wait_healthy() { # service seconds: the image's own HEALTHCHECK, as the engine reports it
+  local id i status=""
+  id="$(compose ps -q "$1")"
+  for i in $(seq 1 "$2"); do
+    status="$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$id")"
+    if [ "$status" = healthy ]; then
+      echo "$1: container healthy after ${i}s (HEALTHCHECK)"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "$1: container $status after $2 s"
+  return 1
+}
+
 aws_resources() {
   compose up -d --no-build moto
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/" 60
@@ -251,8 +302,13 @@ aws_resources() {
     tf_emulator init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
     tf_emulator apply -auto-approve -input=false -no-color "${emulator_vars[@]}"
   )
-  APPLIED=1
   tf_emulator output -state="$ART/emulator.tfstate" -json >"$ART/emulator-outputs.json"
+  # Checks every resource against the modules' promises, and lifts the image bucket's policy,
+  # whose conditional Deny statements moto evaluates as unconditional (it would refuse every
+  # object call; real S3 evaluates them correctly).
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$VENV/bin/python" scripts/tf/emulator_verify.py \
+    --endpoint "http://127.0.0.1:$MOTO_PORT" --outputs "$ART/emulator-outputs.json" \
+    --state "$ART/emulator.tfstate"
   # The web app's AWS environment (module app-env) for these resources; docker-compose.yml
   # passes each name through to the web container. Endpoint, credentials and the listen
   # address stay those of the compose file.
@@ -274,17 +330,20 @@ stack_up() {
   set +a
   compose up -d --no-build inference web
   wait_http "http://127.0.0.1:$WEB_PORT/readyz" 600
+  wait_healthy web 90
   compose ps
 }
 
 # ------------------------------------------------------------------------------------------------
-# 7.-8. smoke tests
+# 8.-9. smoke tests
 # ------------------------------------------------------------------------------------------------
-SMOKE_BIN=""
+smoke_bin() {
+  printf '%s/debug/imgcap-e2e-smoke\n' "$(cargo metadata --format-version 1 --no-deps \
+    | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+}
 build_smoke() {
   cargo build --locked -p imgcap-e2e-smoke
-  SMOKE_BIN="$(cargo metadata --format-version 1 --no-deps | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/imgcap-e2e-smoke"
-  [ -x "$SMOKE_BIN" ]
+  [ -x "$(smoke_bin)" ]
 }
 
 token_for() { # service preset
@@ -299,27 +358,35 @@ smoke() { # service port preset-token
   local token
   token="$(token_for "$1" "$3")"
   [ -n "$token" ] || { echo "no API token for $1"; return 1; }
-  IMGCAP_E2E_TOKEN="$token" "$SMOKE_BIN" --base-url "http://127.0.0.1:$2"
+  IMGCAP_E2E_TOKEN="$token" "$(smoke_bin)" --base-url "http://127.0.0.1:$2"
 }
 
 embedded_up() {
   compose stop web
   compose --profile embedded up -d --no-build web-embedded
   wait_http "http://127.0.0.1:$EMBEDDED_PORT/readyz" 600
+  wait_healthy web-embedded 90
 }
 
 # ------------------------------------------------------------------------------------------------
-step "tools: docker.io, docker-compose, debootstrap, terraform, cargo" tools || exit 1
-step "engine: dockerd (no iptables, no bridge, overlay2)" engine || exit 1
-step "bases: debootstrap + docker import ($BASE_RUNTIME, $BASE_PYTHON, $BASE_BUILDER)" base_images || exit 1
-step "images: imgcap-inference, imgcap-web, imgcap-moto (docker build --network=host)" build_images || exit 1
-step "smoke binary: cargo build -p imgcap-e2e-smoke" build_smoke || exit 1
-step "aws: moto up, terraform apply envs/emulator, web app environment" aws_resources || exit 1
-if step "up: inference + web (AWS mode, endpoint provider), /readyz 200" stack_up; then
+step "tools: docker.io, docker-compose, debootstrap, terraform, cargo" tools; passed || exit 1
+step "engine: dockerd (no iptables, no bridge, overlay2)" engine; passed || exit 1
+step "bases: debootstrap + docker import ($BASE_RUNTIME, $BASE_PYTHON, $BASE_BUILDER)" base_images
+passed || exit 1
+step "images: imgcap-inference, imgcap-web, imgcap-moto (docker build --network=host)" build_images
+passed || exit 1
+step "smoke binary: cargo build -p imgcap-e2e-smoke" build_smoke; passed || exit 1
+step "inference: black-box tests (inference/tests/server.rs) against imgcap-inference:local" \
+  inference_container_tests
+step "aws: moto up, terraform apply envs/emulator, verify, web app environment" aws_resources
+passed || exit 1
+step "up: inference + web (AWS mode, endpoint provider), /readyz 200, healthy" stack_up
+if passed; then
   step "smoke (AWS mode): upload, captions, history, signed URLs, delete me, gone" \
-    smoke web "$WEB_PORT" "${IMGCAP_SMOKE_TOKEN:-}" || true
+    smoke web "$WEB_PORT" "${IMGCAP_SMOKE_TOKEN:-}"
 fi
-if step "up: web-embedded (profile embedded), /readyz 200" embedded_up; then
+step "up: web-embedded (profile embedded), /readyz 200, healthy" embedded_up
+if passed; then
   step "smoke (embedded mode): upload, captions, history, signed URLs, delete me, gone" \
-    smoke web-embedded "$EMBEDDED_PORT" "${IMGCAP_SMOKE_EMBEDDED_TOKEN:-}" || true
+    smoke web-embedded "$EMBEDDED_PORT" "${IMGCAP_SMOKE_EMBEDDED_TOKEN:-}"
 fi

@@ -68,7 +68,9 @@ record() { # name result seconds
   STEP_NAMES+=("$1") STEP_RESULTS+=("$2") STEP_SECONDS+=("$3")
 }
 
-# step <show|quiet> <name> <command...>
+# step <show|quiet> <name> <command...>; sets STEP_RC (0 = passed) and always returns 0.
+#   Never call it as a condition (`if step`, `step || ...`): bash then ignores errexit in the
+#   step's subshell too, and only a step's last command would decide its result.
 #   show:  print the step's output (indented) whatever the result
 #   quiet: print it only when the step fails
 step() {
@@ -85,12 +87,13 @@ step() {
     [ "$mode" = show ] && sed 's/^/    /' "$log"
     printf '    PASS (%ss)\n' "$dt"
     record "$name" PASS "$dt"
+    STEP_RC=0
     return 0
   fi
   tail -n 60 "$log" | sed 's/^/    /'
   printf '    FAIL (exit %s, %ss) - full log: %s\n' "$rc" "$dt" "${log#"$REPO"/}"
   record "$name" FAIL "$dt"
-  return 1
+  STEP_RC=$rc
 }
 
 skip() { # name reason
@@ -113,7 +116,8 @@ tools() {
   "$VENV/bin/python" -c 'import moto, boto3; print("moto", moto.__version__, "boto3", boto3.__version__)'
   "$VENV/bin/aws" --version
 }
-if ! step show "tools: terraform, provider mirror, checkov/moto/boto3/awscli in .venv" tools; then
+step show "tools: terraform, provider mirror, checkov/moto/boto3/awscli in .venv" tools
+if [ "$STEP_RC" -ne 0 ]; then
   echo "test-infra: cannot continue without the tools" >&2
   summary test-infra || true
   exit 1
@@ -132,10 +136,10 @@ tf_root() {
   terraform fmt -check -recursive -diff -no-color
 }
 for root in "${ROOTS[@]}"; do
-  step quiet "terraform $root: init -backend=false, validate, fmt -check -recursive" tf_root "$root" || true
+  step quiet "terraform $root: init -backend=false, validate, fmt -check -recursive" tf_root "$root"
 done
 step quiet "terraform modules/: fmt -check -recursive" \
-  bash -c 'cd "$1" && terraform fmt -check -recursive -diff -no-color' _ "$TF_ROOT/modules" || true
+  bash -c 'cd "$1" && terraform fmt -check -recursive -diff -no-color' _ "$TF_ROOT/modules"
 
 # The whole dev/prod composition (modules/stack: network, web, monitoring, github-oidc, bedrock
 # and everything else) applied against a mocked AWS provider, with assertions on the wiring,
@@ -152,13 +156,13 @@ stack_test() {
   fi
   return "$rc"
 }
-step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" stack_test || true
+step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" stack_test
 
 # ------------------------------------------------------------------------------------------------
 # 3.-6. static checks
 # ------------------------------------------------------------------------------------------------
 step show "variables: every variable has a type and a description" \
-  "$VENV/bin/python" scripts/tf/check_variables.py || true
+  "$VENV/bin/python" scripts/tf/check_variables.py
 
 parity() {
   # envs/prod links its shared files to envs/dev's, so the two roots cannot drift apart.
@@ -175,7 +179,7 @@ parity() {
   [ "$differ" -eq 0 ] && echo "envs/prod links main/outputs/providers/variables/versions.tf to envs/dev"
   return "$differ"
 }
-step show "parity: envs/dev and envs/prod differ only in env.tf" parity || true
+step show "parity: envs/dev and envs/prod differ only in env.tf" parity
 
 run_checkov() {
   local out rc=0
@@ -184,10 +188,10 @@ run_checkov() {
   echo "$out" | grep -q 'Failed checks: 0,' || rc=1
   return "$rc"
 }
-step show "checkov: infra/ with zero failed checks" run_checkov || true
+step show "checkov: infra/ with zero failed checks" run_checkov
 
 step show "iam: docs/iam/*.json parse, no wildcard actions, \"*\" resources only where AWS allows nothing narrower" \
-  "$VENV/bin/python" scripts/tf/check_iam_json.py || true
+  "$VENV/bin/python" scripts/tf/check_iam_json.py
 
 # ------------------------------------------------------------------------------------------------
 # 7.-9. delivery: container files, GitHub Actions workflows, operator scripts
@@ -203,7 +207,7 @@ containers() {
   fi
   "$VENV/bin/python" scripts/ci/check_dockerignore.py
 }
-step show "containers: hadolint the Dockerfiles, .dockerignore keeps the workspace in and state/secrets out" containers || true
+step show "containers: hadolint the Dockerfiles, .dockerignore keeps the workspace in and state/secrets out" containers
 
 COMPOSE=()
 if docker compose version >/dev/null 2>&1; then
@@ -217,7 +221,7 @@ compose_config() {
   echo "(docker-compose.yml parses; services listed with the embedded profile)"
 }
 if [ "${#COMPOSE[@]}" -gt 0 ]; then
-  step show "compose: docker-compose.yml parses (${COMPOSE[*]} config)" compose_config || true
+  step show "compose: docker-compose.yml parses (${COMPOSE[*]} config)" compose_config
 else
   skip "compose: docker-compose.yml parses" "neither 'docker compose' nor docker-compose is installed (apt-get install docker-compose)"
 fi
@@ -263,7 +267,7 @@ for f in missing:
 sys.exit(1 if failed or missing else 0)
 PY
 }
-step show "workflows: actionlint, shellcheck of run: scripts, checkov github_actions (.github/workflows)" workflows || true
+step show "workflows: actionlint, shellcheck of run: scripts, checkov github_actions (.github/workflows)" workflows
 
 operator_scripts() {
   local f
@@ -272,7 +276,7 @@ operator_scripts() {
   echo "bash -n and shellcheck (warning and above): $(ls scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh | wc -l) scripts clean"
 }
 if command -v shellcheck >/dev/null; then
-  step show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts || true
+  step show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
 else
   skip "scripts: bash -n and shellcheck" "shellcheck is not installed (apt-get install shellcheck)"
 fi
@@ -380,10 +384,11 @@ else
   if start_moto >"$ART/moto-start.log" 2>&1; then
     sed 's/^/    /' "$ART/moto-start.log"
     record "emulator: start moto_server" PASS $((SECONDS - t0))
-    if step quiet "emulator: terraform apply envs/emulator (kms storage data queue auth secrets registry inference iam)" emulator_apply; then
-      step show "emulator: verify the created resources (scripts/tf/emulator_verify.py)" emulator_verify || true
+    step quiet "emulator: terraform apply envs/emulator (kms storage data queue auth secrets registry inference iam)" emulator_apply
+    if [ "$STEP_RC" -eq 0 ]; then
+      step show "emulator: verify the created resources (scripts/tf/emulator_verify.py)" emulator_verify
       if [ -x "$WEBAPP_CONTRACT" ]; then
-        step show "emulator: web app AWS-mode contract tests (hook)" webapp_contract_tests || true
+        step show "emulator: web app AWS-mode contract tests (hook)" webapp_contract_tests
       else
         skip "emulator: web app AWS-mode contract tests (hook)" \
           "scripts/webapp-aws-contract-tests.sh does not exist yet (web app AWS adapters are a later issue)"
@@ -392,7 +397,7 @@ else
       skip "emulator: verify the created resources" "apply failed"
     fi
     # Destroy whatever was created, also after a failed apply.
-    step quiet "emulator: terraform destroy" emulator_destroy || true
+    step quiet "emulator: terraform destroy" emulator_destroy
   else
     sed 's/^/    /' "$ART/moto-start.log"
     printf '    FAIL - see %s\n' "${ART#"$REPO"/}/moto-server.log"

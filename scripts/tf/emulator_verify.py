@@ -66,6 +66,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--outputs", required=True)
+    # The state file the apply wrote (scripts/compose-smoke.sh keeps its own).
+    ap.add_argument("--state", default=str(REPO / "infra/terraform/envs/emulator/terraform.tfstate"))
     args = ap.parse_args()
 
     out = {k: v["value"] for k, v in json.loads(Path(args.outputs).read_text()).items()}
@@ -316,7 +318,7 @@ def main() -> int:
         expect(d["Name"] == out["session_key_secret_name"], f"name {d['Name']}")
         v = sm.get_secret_value(SecretId=out["session_key_secret_arn"])["SecretString"]
         expect(len(v) == 64 and v.isalnum(), "session key is not 64 alphanumeric characters")
-        state = json.loads(Path(REPO / "infra/terraform/envs/emulator/terraform.tfstate").read_text())
+        state = json.loads(Path(args.state).read_text())
         expect(v not in json.dumps(state), "session key value leaked into Terraform state")
         hf = sm.describe_secret(SecretId=out["hf_api_key_secret_arn"])
         expect(hf["Name"].endswith("/hf-api-key"), f"HF secret {hf['Name']}")
