@@ -297,20 +297,39 @@ fn record_from_item(item: &Item) -> anyhow::Result<ImageRecord> {
     })
 }
 
-/// `SET name = :value` for a value that is there, `REMOVE name` for one that is not.
-fn set_or_remove(
-    sets: &mut Vec<String>,
-    removes: &mut Vec<&'static str>,
-    values: &mut Item,
-    name: &'static str,
-    value: Option<AttributeValue>,
-) {
-    match value {
-        Some(value) => {
-            sets.push(format!("{name} = :{name}"));
-            values.insert(format!(":{name}"), value);
+/// The SET and REMOVE clauses of an `UpdateItem` and the values they bind.
+struct Update {
+    sets: Vec<String>,
+    removes: Vec<&'static str>,
+    values: Item,
+}
+
+impl Update {
+    fn new(sets: &[&str], removes: &[&'static str], values: Item) -> Self {
+        Self {
+            sets: sets.iter().map(|clause| (*clause).to_owned()).collect(),
+            removes: removes.to_vec(),
+            values,
         }
-        None => removes.push(name),
+    }
+
+    /// `SET name = :name` for a value that is there, `REMOVE name` for one that is not.
+    fn set_or_remove(&mut self, name: &'static str, value: Option<AttributeValue>) {
+        match value {
+            Some(value) => {
+                self.sets.push(format!("{name} = :{name}"));
+                self.values.insert(format!(":{name}"), value);
+            }
+            None => self.removes.push(name),
+        }
+    }
+
+    fn expression(&self) -> String {
+        let mut expression = format!("SET {}", self.sets.join(", "));
+        if !self.removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", self.removes.join(", ")));
+        }
+        expression
     }
 }
 
@@ -415,53 +434,41 @@ impl CaptionRepo for DynamoRepo {
         Box::pin(async move {
             let now = now_ms();
             let labels = serde_json::to_string(&result.labels).context("labels as JSON")?;
-            let mut sets = vec![
-                "#status = :done".to_owned(),
-                "concise = :concise".to_owned(),
-                "creative = :creative".to_owned(),
-                "model = :model".to_owned(),
-                "provider = :provider".to_owned(),
-                "latency_ms = :latency".to_owned(),
-                "labels = :labels".to_owned(),
-                "updated_ms = :now".to_owned(),
-                "completed_ms = :now".to_owned(),
-            ];
-            let mut removes = vec!["failure_reason", "job_state"];
-            let mut values = Item::from([
-                (":done".to_owned(), s(ImageStatus::Done.as_str())),
-                (":concise".to_owned(), s(&result.concise.text)),
-                (":creative".to_owned(), s(&result.creative.text)),
-                (":model".to_owned(), s(&result.model)),
-                (":provider".to_owned(), s(&result.provider)),
-                (":latency".to_owned(), n(result.latency_ms)),
-                (":labels".to_owned(), s(labels)),
-                (":now".to_owned(), n(now)),
-            ]);
-            for (name, confidence) in [
-                ("concise_confidence", result.concise.confidence),
-                ("creative_confidence", result.creative.confidence),
-            ] {
-                set_or_remove(
-                    &mut sets,
-                    &mut removes,
-                    &mut values,
-                    name,
-                    confidence.map(n),
-                );
-            }
+            let mut update = Update::new(
+                &[
+                    "#status = :done",
+                    "concise = :concise",
+                    "creative = :creative",
+                    "model = :model",
+                    "provider = :provider",
+                    "latency_ms = :latency",
+                    "labels = :labels",
+                    "updated_ms = :now",
+                    "completed_ms = :now",
+                ],
+                &["failure_reason", "job_state"],
+                Item::from([
+                    (":done".to_owned(), s(ImageStatus::Done.as_str())),
+                    (":concise".to_owned(), s(&result.concise.text)),
+                    (":creative".to_owned(), s(&result.creative.text)),
+                    (":model".to_owned(), s(&result.model)),
+                    (":provider".to_owned(), s(&result.provider)),
+                    (":latency".to_owned(), n(result.latency_ms)),
+                    (":labels".to_owned(), s(labels)),
+                    (":now".to_owned(), n(now)),
+                ]),
+            );
+            update.set_or_remove("concise_confidence", result.concise.confidence.map(n));
+            update.set_or_remove("creative_confidence", result.creative.confidence.map(n));
             let outcome = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(user.as_str(), id.to_string())))
-                .update_expression(format!(
-                    "SET {} REMOVE {}",
-                    sets.join(", "),
-                    removes.join(", ")
-                ))
+                .update_expression(update.expression())
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_names("#status", "status")
-                .set_expression_attribute_values(Some(values))
+                .set_expression_attribute_values(Some(update.values))
                 .send()
                 .await;
             let completed =
@@ -510,40 +517,25 @@ impl CaptionRepo for DynamoRepo {
         edits: &'a CaptionEdits,
     ) -> BoxFuture<'a, PortResult<bool>> {
         Box::pin(async move {
-            let mut sets = vec![
-                "edited_ms = :edited".to_owned(),
-                "updated_ms = :edited".to_owned(),
-            ];
-            let mut removes = Vec::new();
-            let mut values = Item::from([
-                (":edited".to_owned(), n(edits.edited_ms)),
-                (":done".to_owned(), s(ImageStatus::Done.as_str())),
-            ]);
-            for (name, text) in [
-                ("concise_edited", &edits.concise),
-                ("creative_edited", &edits.creative),
-            ] {
-                set_or_remove(
-                    &mut sets,
-                    &mut removes,
-                    &mut values,
-                    name,
-                    text.clone().map(s),
-                );
-            }
-            let mut expression = format!("SET {}", sets.join(", "));
-            if !removes.is_empty() {
-                expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
-            }
+            let mut update = Update::new(
+                &["edited_ms = :edited", "updated_ms = :edited"],
+                &[],
+                Item::from([
+                    (":edited".to_owned(), n(edits.edited_ms)),
+                    (":done".to_owned(), s(ImageStatus::Done.as_str())),
+                ]),
+            );
+            update.set_or_remove("concise_edited", edits.concise.clone().map(s));
+            update.set_or_remove("creative_edited", edits.creative.clone().map(s));
             let outcome = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(user.as_str(), id.to_string())))
-                .update_expression(expression)
+                .update_expression(update.expression())
                 .condition_expression("#status = :done")
                 .expression_attribute_names("#status", "status")
-                .set_expression_attribute_values(Some(values))
+                .set_expression_attribute_values(Some(update.values))
                 .send()
                 .await;
             applied(outcome).with_context(|| format!("cannot store the edits of image {id}"))
