@@ -10,8 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_dynamodb::Client;
 
-use super::table::{get_n, get_s, key, n, s, session_pk, Item};
-use crate::domain::Principal;
+use super::table::{get_n, key, n, principal_attributes, principal_of, session_pk, Item};
 use crate::ports::{BoxFuture, PortResult, SessionRecord, SessionStore};
 
 /// The sort key of every session item (its partition key is already unique).
@@ -46,9 +45,8 @@ impl SessionStore for DynamoSessions {
     ) -> BoxFuture<'a, PortResult<()>> {
         Box::pin(async move {
             let mut item = Self::key(id_sha256);
+            item.extend(principal_attributes(&session.principal));
             item.extend([
-                ("user".to_owned(), s(session.principal.user.as_str())),
-                ("admin".to_owned(), n(u8::from(session.principal.admin))),
                 ("created_ms".to_owned(), n(session.created_ms)),
                 ("last_seen_ms".to_owned(), n(session.last_seen_ms)),
                 (
@@ -84,10 +82,7 @@ impl SessionStore for DynamoSessions {
                 .item
                 .map(|item| {
                     Ok(SessionRecord {
-                        principal: Principal {
-                            user: get_s(&item, "user")?.parse().map_err(anyhow::Error::msg)?,
-                            admin: get_n::<u8>(&item, "admin")? == 1,
-                        },
+                        principal: principal_of(&item)?,
                         created_ms: get_n(&item, "created_ms")?,
                         last_seen_ms: get_n(&item, "last_seen_ms")?,
                     })

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 
-use crate::domain::UserId;
+use crate::domain::{Principal, UserId};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -49,6 +49,22 @@ pub fn n(value: impl ToString) -> AttributeValue {
 
 pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+/// The attributes that name who a session or token belongs to: `user`, and `admin` as 0/1.
+pub fn principal_attributes(principal: &Principal) -> [(String, AttributeValue); 2] {
+    [
+        ("user".to_owned(), s(principal.user.as_str())),
+        ("admin".to_owned(), n(u8::from(principal.admin))),
+    ]
+}
+
+/// The principal [`principal_attributes`] wrote.
+pub fn principal_of(item: &Item) -> anyhow::Result<Principal> {
+    Ok(Principal {
+        user: get_s(item, "user")?.parse().map_err(anyhow::Error::msg)?,
+        admin: get_n::<u8>(item, "admin")? == 1,
+    })
 }
 
 /// A string attribute; an error names it when missing or of another type.

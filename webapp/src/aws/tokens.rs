@@ -7,8 +7,10 @@ use anyhow::Context;
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
-use super::table::{applied, get_n, get_s, key, n, query_partition, s, Item};
-use crate::domain::{Principal, UserId};
+use super::table::{
+    applied, get_n, get_s, key, n, principal_attributes, principal_of, query_partition, s, Item,
+};
+use crate::domain::UserId;
 use crate::ports::{BoxFuture, PortResult, TokenRecord, TokenStore};
 
 /// The sort key of a token's lookup item (its partition key is already unique).
@@ -42,22 +44,16 @@ impl DynamoTokens {
     }
 }
 
-fn principal_attributes(
-    token: &TokenRecord,
-) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 3] {
-    [
-        ("user".to_owned(), s(token.principal.user.as_str())),
-        ("admin".to_owned(), n(u8::from(token.principal.admin))),
-        ("created_ms".to_owned(), n(token.created_ms)),
-    ]
+/// What both items of a token hold besides their keys.
+fn token_attributes(token: &TokenRecord) -> Item {
+    let mut attributes = Item::from(principal_attributes(&token.principal));
+    attributes.insert("created_ms".to_owned(), n(token.created_ms));
+    attributes
 }
 
 fn record_of(item: &Item) -> anyhow::Result<TokenRecord> {
     Ok(TokenRecord {
-        principal: Principal {
-            user: get_s(item, "user")?.parse().map_err(anyhow::Error::msg)?,
-            admin: get_n::<u8>(item, "admin")? == 1,
-        },
+        principal: principal_of(item)?,
         created_ms: get_n(item, "created_ms")?,
     })
 }
@@ -70,9 +66,9 @@ impl TokenStore for DynamoTokens {
     ) -> BoxFuture<'a, PortResult<()>> {
         Box::pin(async move {
             let mut lookup = key(token_pk(token_sha256), TOKEN_SK);
-            lookup.extend(principal_attributes(token));
+            lookup.extend(token_attributes(token));
             let mut listed = key(user_tokens_pk(&token.principal.user), token_sha256);
-            listed.extend(principal_attributes(token));
+            listed.extend(token_attributes(token));
             self.client
                 .transact_write_items()
                 // A fresh random token: a collision would be a bug, never overwrite silently.
