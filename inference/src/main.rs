@@ -28,7 +28,15 @@ use crate::config::{Cli, Command, HealthcheckArgs, LogArgs, LogFormat, ServeArgs
 use crate::queue::BatchConfig;
 use crate::state::Model;
 
+/// Every layer allocates and frees activations of several MB; glibc's malloc hands them back to
+/// the kernel and page-faults them in again each time (about 12% of the vision encoder's time on
+/// CPU), while mimalloc reuses them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    // SAFETY: no other thread exists yet; the async runtime starts below.
+    unsafe { imgcap_models::pin_cpu_thread_count() };
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,11 +5,15 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use imgcap_models::preprocess::{decode_image, ImageLimits, ImageProcessor};
 use imgcap_models::source::WeightFiles;
 use imgcap_models::synthetic::{random_normal, random_weights};
 use imgcap_models::{BlipConfig, BlipModel, DecoderCache};
+
+/// The allocator the servers use (see `imgcap-inference`'s `main.rs`), so figures match them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -69,4 +73,11 @@ fn base_model(c: &mut Criterion) {
 }
 
 criterion_group!(benches, preprocessing, base_model);
-criterion_main!(benches);
+
+// `criterion_main!` with the servers' start-up step first.
+fn main() {
+    // SAFETY: no other thread exists yet.
+    unsafe { imgcap_models::pin_cpu_thread_count() };
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -23,6 +23,10 @@ use imgcap_models::source::WeightFiles;
 use imgcap_models::synthetic::{random_normal, random_weights};
 use imgcap_models::{parse_dtype, BlipConfig, BlipModel, GenerationOptions, Strategy};
 
+/// The allocator the servers use (see `imgcap-inference`'s `main.rs`), so figures match them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// `base` or `large` (Salesforce/blip-image-captioning-*).
@@ -104,6 +108,8 @@ fn stock_config(cfg: &BlipConfig) -> blip::Config {
 }
 
 fn main() -> Result<()> {
+    // SAFETY: no other thread exists yet.
+    unsafe { imgcap_models::pin_cpu_thread_count() };
     let args = Args::parse();
     let config_json = match args.arch.as_str() {
         "base" => include_str!("../tests/fixtures/configs/blip-image-captioning-base.json"),

@@ -32,6 +32,23 @@ impl Default for LoadOptions {
     }
 }
 
+/// Fixes the number of CPU threads candle uses for the rest of the process.
+///
+/// Unless `RAYON_NUM_THREADS` is set, candle works its thread count out again on every matrix
+/// product by reading `/proc/cpuinfo` — about 140 reads per generated token, several
+/// milliseconds of a ~25 ms decoding step. This sets the variable once to the count candle
+/// would pick (physical cores, or the process's CPU affinity mask).
+///
+/// # Safety
+/// It writes an environment variable, so it must run before the process starts any other
+/// thread (first thing in `main`, before the async runtime).
+pub unsafe fn pin_cpu_thread_count() {
+    const VAR: &str = "RAYON_NUM_THREADS";
+    if std::env::var_os(VAR).is_none() {
+        std::env::set_var(VAR, candle_core::utils::get_num_threads().to_string());
+    }
+}
+
 /// `cpu`, `cuda`, `cuda:N`, `metal` or `auto` (the first GPU this build supports, else CPU).
 pub fn parse_device(name: &str) -> Result<Device> {
     let name = name.trim().to_ascii_lowercase();

@@ -20,8 +20,8 @@ mod vision;
 mod weights;
 
 pub use captioner::{
-    parse_device, parse_dtype, Caption, CaptionOptions, Captioner, ImageCaptions, LoadOptions,
-    ModelInfo,
+    parse_device, parse_dtype, pin_cpu_thread_count, Caption, CaptionOptions, Captioner,
+    ImageCaptions, LoadOptions, ModelInfo,
 };
 pub use config::BlipConfig;
 pub use error::{ImageError, ModelError, Result};
