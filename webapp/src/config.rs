@@ -89,6 +89,14 @@ pub struct UploadConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     pub uploads_per_hour: u32,
+    /// Failed local-account sign-ins per user name in a window; more attempts are refused (429)
+    /// until it ends.
+    pub sign_in_failures_per_account: u32,
+    /// The same per client address; 0 turns it off (behind a reverse proxy, where every client
+    /// has the proxy's address).
+    pub sign_in_failures_per_ip: u32,
+    /// The window, from the first failure.
+    pub sign_in_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -358,6 +366,9 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
             uploads_per_hour: 60,
+            sign_in_failures_per_account: 5,
+            sign_in_failures_per_ip: 20,
+            sign_in_window_secs: 15 * 60,
         }
     }
 }
@@ -566,6 +577,21 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     (
         "IMGCAP_RATE_LIMIT_UPLOADS_PER_HOUR",
         "rate_limit.uploads_per_hour",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT",
+        "rate_limit.sign_in_failures_per_account",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_RATE_LIMIT_SIGN_IN_FAILURES_PER_IP",
+        "rate_limit.sign_in_failures_per_ip",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_RATE_LIMIT_SIGN_IN_WINDOW_SECS",
+        "rate_limit.sign_in_window_secs",
         EnvKind::Int,
     ),
     (
@@ -940,6 +966,14 @@ impl Config {
             "rate_limit.uploads_per_hour",
             self.rate_limit.uploads_per_hour.into(),
         )?;
+        positive(
+            "rate_limit.sign_in_failures_per_account",
+            self.rate_limit.sign_in_failures_per_account.into(),
+        )?;
+        positive(
+            "rate_limit.sign_in_window_secs",
+            self.rate_limit.sign_in_window_secs,
+        )?;
         positive("blobs.url_ttl_secs", self.blobs.url_ttl_secs)?;
         positive("blobs.orphan_grace_secs", self.blobs.orphan_grace_secs)?;
         positive(
@@ -1145,6 +1179,9 @@ mod tests {
         let config = Config::from_sources("", env(&[])).unwrap();
         assert_eq!(config.upload.max_bytes, 10 * 1024 * 1024);
         assert_eq!(config.rate_limit.uploads_per_hour, 60);
+        assert_eq!(config.rate_limit.sign_in_failures_per_account, 5);
+        assert_eq!(config.rate_limit.sign_in_failures_per_ip, 20);
+        assert_eq!(config.rate_limit.sign_in_window_secs, 900);
         assert_eq!(config.retention.days, 90);
         assert_eq!(config.blobs.url_ttl_secs, 300);
         assert_eq!(config.blobs.orphan_grace_secs, 3600);
@@ -1285,6 +1322,11 @@ mod tests {
                 "[rate_limit]\nuploads_per_hour = 0",
                 &[],
                 "rate_limit.uploads_per_hour",
+            ),
+            (
+                "",
+                &[("IMGCAP_RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT", "0")],
+                "rate_limit.sign_in_failures_per_account",
             ),
             ("[upload]\nmax_byte = 3", &[], "max_byte"),
             (

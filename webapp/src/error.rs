@@ -114,6 +114,11 @@ impl AppError {
     }
 }
 
+/// The `Retry-After` value for a wait: whole seconds, rounded up, at least 1.
+pub fn retry_after_value(retry_after: Duration) -> HeaderValue {
+    HeaderValue::from(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -129,10 +134,9 @@ impl IntoResponse for AppError {
         let mut response = (status, Json(body)).into_response();
         match &self {
             Self::RateLimited { retry_after } => {
-                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                    .insert(header::RETRY_AFTER, retry_after_value(*retry_after));
             }
             Self::Unauthorized => {
                 response

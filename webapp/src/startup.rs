@@ -2,10 +2,12 @@
 //! background tasks (caption workers, retention and orphan-blob sweeps, metrics gauges,
 //! resumption of interrupted deletions).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use imgcap_models::preprocess::ImageLimits;
 use imgcap_models::source::{HubModel, ModelSource};
 use imgcap_models::LoadOptions;
@@ -32,6 +34,7 @@ use crate::embedded::ratelimit::SqliteRateLimiter;
 use crate::embedded::repo::SqliteRepo;
 use crate::embedded::secrets::EnvFileSecrets;
 use crate::embedded::sessions::SqliteSessions;
+use crate::embedded::sign_in_throttle::{SignInLimits, SignInThrottle};
 use crate::http::auth::BearerTokens;
 use crate::http::pages::CognitoSignIn;
 use crate::http::session::{SessionSettings, Sessions};
@@ -335,7 +338,15 @@ impl Application {
                     .map(|provider| provider.access_token_verifier()),
             )),
             sessions: Arc::new(sessions),
-            accounts: Arc::new(LocalAccounts::new(db)),
+            accounts: Arc::new(LocalAccounts::new(db.clone())),
+            sign_in_throttle: Arc::new(SignInThrottle::new(
+                db,
+                SignInLimits {
+                    per_account: config.rate_limit.sign_in_failures_per_account,
+                    per_ip: config.rate_limit.sign_in_failures_per_ip,
+                    window: Duration::from_secs(config.rate_limit.sign_in_window_secs),
+                },
+            )),
             api_tokens,
             content_security_policy: content_security_policy(
                 &[&image_origin],
@@ -352,8 +363,10 @@ impl Application {
         Ok(Self { state, config })
     }
 
-    pub fn router(&self) -> axum::Router {
-        app(self.state.clone())
+    /// The app as `axum::serve` takes it: the router, told each connection's peer address
+    /// (the client address sign-in throttling counts failures by).
+    pub fn service(&self) -> IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr> {
+        app(self.state.clone()).into_make_service_with_connect_info()
     }
 
     /// Finishes interrupted deletions, then starts the workers, the sweeps and the gauges.
@@ -399,7 +412,7 @@ impl Application {
     pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
         let background = self.start_background().await?;
         tracing::info!(addr = %listener.local_addr()?, "imgcap-webapp listening");
-        axum::serve(listener, self.router())
+        axum::serve(listener, self.service())
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("the server failed")?;

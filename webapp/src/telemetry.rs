@@ -22,6 +22,7 @@ pub const CAPTION_LATENCY: &str = "imgcap_web_caption_latency_seconds";
 pub const QUEUE_JOBS: &str = "imgcap_web_caption_queue_jobs";
 pub const CIRCUIT_OPEN: &str = "imgcap_web_captioner_circuit_open";
 pub const ORPHAN_BLOBS_REMOVED: &str = "imgcap_web_orphan_blobs_removed_total";
+pub const SIGN_INS: &str = "imgcap_web_sign_ins_total";
 
 /// The route label of a request no route matched (unknown paths are not labels).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -67,6 +68,26 @@ impl UploadOutcome {
             Self::RateLimited => "rate_limited",
             Self::InvalidRequest => "invalid_request",
             Self::Error => "error",
+        }
+    }
+}
+
+/// How one local-account sign-in attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInOutcome {
+    SignedIn,
+    /// The user name and password did not match an account.
+    Refused,
+    /// Too many failures for the user name or the client address: refused unchecked.
+    Throttled,
+}
+
+impl SignInOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::SignedIn => "signed_in",
+            Self::Refused => "refused",
+            Self::Throttled => "throttled",
         }
     }
 }
@@ -143,6 +164,10 @@ impl WebMetrics {
                 ORPHAN_BLOBS_REMOVED,
                 "Blobs removed because no record pointed at them (interrupted uploads)"
             );
+            describe_counter!(
+                SIGN_INS,
+                "Local-account sign-in attempts by outcome (signed_in, refused, throttled)"
+            );
         });
         metrics
     }
@@ -212,6 +237,10 @@ impl WebMetrics {
 
     pub fn orphan_blobs_removed(&self, count: usize) {
         self.record(|| counter!(ORPHAN_BLOBS_REMOVED).increment(count as u64));
+    }
+
+    pub fn sign_in(&self, outcome: SignInOutcome) {
+        self.record(|| counter!(SIGN_INS, "outcome" => outcome.label()).increment(1));
     }
 }
 

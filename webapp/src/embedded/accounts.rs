@@ -19,9 +19,14 @@ pub struct LocalAccounts {
     db: Db,
 }
 
-/// A user name as typed: trimmed and lower-cased, 3 to 64 letters, digits, `-`, `_` or `.`.
+/// A user name as typed, trimmed and lower-cased: the account it names, if it is valid.
+pub fn normalised_user_name(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
+}
+
+/// A user name as typed: normalised, 3 to 64 letters, digits, `-`, `_` or `.`.
 fn user_name(name: &str) -> AppResult<UserId> {
-    let name = name.trim().to_ascii_lowercase();
+    let name = normalised_user_name(name);
     let invalid = || {
         AppError::bad_request(
             "invalid_user_name",

@@ -91,6 +91,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
+
+-- Failed local-account sign-ins in the current window, by `account:<sha256 of the name>` or
+-- `ip:<address>`.
+CREATE TABLE IF NOT EXISTS sign_in_failures (
+    subject TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    window_start_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sign_in_failures_by_window ON sign_in_failures (window_start_ms);
 ";
 
 /// Columns added after the first release of a table: `(table, column, type)`. Databases created

@@ -1,6 +1,6 @@
 //! The embedded adapters: everything on one machine, no cloud account. SQLite holds records,
-//! jobs, rate limits, accounts, sessions and API tokens; blobs are files; secrets come from env
-//! or files.
+//! jobs, rate limits, accounts, sign-in failures, sessions and API tokens; blobs are files;
+//! secrets come from env or files.
 
 pub mod accounts;
 pub mod auth;
@@ -11,3 +11,4 @@ pub mod ratelimit;
 pub mod repo;
 pub mod secrets;
 pub mod sessions;
+pub mod sign_in_throttle;

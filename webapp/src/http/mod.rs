@@ -27,6 +27,7 @@ use self::auth::bearer_token;
 use self::pages::CognitoSignIn;
 use self::session::Sessions;
 use crate::embedded::accounts::LocalAccounts;
+use crate::embedded::sign_in_throttle::SignInThrottle;
 use crate::error::{ApiErrorBody, AppError};
 use crate::ports::Authenticator;
 use crate::service::{Engine, Readiness};
@@ -43,6 +44,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// Local accounts (sign-up and sign-in forms); not offered when `oidc` is set.
     pub accounts: Arc<LocalAccounts>,
+    /// Counts failed local-account sign-ins and refuses attempts once too many failed.
+    pub sign_in_throttle: Arc<SignInThrottle>,
     /// Sign-in with the identity provider (Cognito hosted UI) when `[oidc]` is configured.
     pub oidc: Option<Arc<CognitoSignIn>>,
     /// Personal API tokens a signed-in user manages on the Account page.

@@ -75,9 +75,9 @@ impl TestApp {
         config.data_dir = dir.path().to_path_buf();
         let application = Application::build(config.clone()).await.unwrap();
         let background = application.start_background().await.unwrap();
-        let router = application.router();
+        let service = application.service();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            axum::serve(listener, service).await.unwrap();
         });
         Self {
             base: format!("http://{addr}"),

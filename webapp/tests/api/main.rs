@@ -23,4 +23,5 @@ mod oidc_provider;
 mod openapi;
 mod pages;
 mod providers;
+mod sign_in_throttle;
 mod users;

@@ -1,21 +1,25 @@
 //! Sign-up and sign-in with local accounts; sign-out; the Account page (API tokens, export,
 //! delete all my data).
 
+use std::net::SocketAddr;
+
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::header::SET_COOKIE;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::{friendly_message, render, render_with, Nav, PageError};
+use super::{friendly_message, minutes, render, render_with, Nav, PageError};
 use crate::domain::rfc3339_ms;
 use crate::embedded::accounts::MIN_PASSWORD_CHARS;
-use crate::error::AppError;
+use crate::error::{retry_after_value, AppError};
 use crate::http::session::{SignedIn, Visitor};
 use crate::http::AppState;
+use crate::ports::RateDecision;
+use crate::telemetry::SignInOutcome;
 use crate::tokens::TokenInfo;
 
 /// The local accounts' forms, served when no identity provider is configured.
@@ -94,26 +98,53 @@ async fn signed_in_redirect(
     Ok(([(SET_COOKIE, cookie)], Redirect::to("/upload")).into_response())
 }
 
+/// Checks the password unless the user name or the client address has too many recent
+/// failures; unknown and known user names are throttled alike.
 async fn sign_in(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     visitor: Visitor,
     Form(form): Form<Credentials>,
 ) -> Result<Response, PageError> {
+    let metrics = state.engine.metrics();
+    let throttle = &state.sign_in_throttle;
+    if let RateDecision::Limited { retry_after } =
+        throttle.attempt(&form.user_name, peer.ip()).await?
+    {
+        metrics.sign_in(SignInOutcome::Throttled);
+        let message = format!(
+            "Too many sign-in attempts — try again in {}",
+            minutes(retry_after)
+        );
+        let page = credentials_page(&visitor, false, form.user_name, Some(message));
+        return Ok((
+            [(RETRY_AFTER, retry_after_value(retry_after))],
+            render_with(StatusCode::TOO_MANY_REQUESTS, &page),
+        )
+            .into_response());
+    }
     match state
         .accounts
         .verify(&form.user_name, &form.password)
         .await?
     {
-        Some(principal) => signed_in_redirect(&state, &principal).await,
-        None => Ok(render_with(
-            StatusCode::UNAUTHORIZED,
-            &credentials_page(
-                &visitor,
-                false,
-                form.user_name,
-                Some("That user name and password do not match an account".into()),
-            ),
-        )),
+        Some(principal) => {
+            throttle.succeeded(&form.user_name, peer.ip()).await?;
+            metrics.sign_in(SignInOutcome::SignedIn);
+            signed_in_redirect(&state, &principal).await
+        }
+        None => {
+            metrics.sign_in(SignInOutcome::Refused);
+            Ok(render_with(
+                StatusCode::UNAUTHORIZED,
+                &credentials_page(
+                    &visitor,
+                    false,
+                    form.user_name,
+                    Some("That user name and password do not match an account".into()),
+                ),
+            ))
+        }
     }
 }
 

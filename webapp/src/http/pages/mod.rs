@@ -9,6 +9,8 @@ mod images;
 
 pub use cognito::CognitoSignIn;
 
+use std::time::Duration;
+
 use askama::Template;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware;
@@ -119,6 +121,14 @@ fn megabytes(bytes: u64) -> String {
     }
 }
 
+/// A wait as people read it, in whole minutes rounded up: `1 minute`, `15 minutes`.
+fn minutes(wait: Duration) -> String {
+    match wait.as_secs().div_ceil(60).max(1) {
+        1 => "1 minute".into(),
+        n => format!("{n} minutes"),
+    }
+}
+
 fn sentence(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |first| {
@@ -141,8 +151,8 @@ pub fn friendly_message(err: &AppError) -> String {
             "That image is damaged or incomplete and cannot be read".into()
         }
         AppError::RateLimited { retry_after } => format!(
-            "You have reached the upload limit for now — try again in {} minutes",
-            retry_after.as_secs().div_ceil(60).max(1)
+            "You have reached the upload limit for now — try again in {}",
+            minutes(*retry_after)
         ),
         AppError::UnknownRoute => "We could not find that page".into(),
         AppError::Internal(_) => "Something went wrong on our side — please try again".into(),
@@ -256,6 +266,13 @@ mod tests {
             "That file is not a JPEG or PNG"
         );
         assert_eq!(megabytes(1536 * 1024), "1.5 MB");
+        assert_eq!(
+            friendly_message(&AppError::RateLimited {
+                retry_after: Duration::from_secs(61)
+            }),
+            "You have reached the upload limit for now — try again in 2 minutes"
+        );
+        assert_eq!(minutes(Duration::from_millis(1)), "1 minute");
         assert_eq!(
             friendly_message(&AppError::Conflict("that user name is taken")),
             "That user name is taken"
