@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::oidc::OidcSettings;
+use crate::telemetry::emf::EmfOutput;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,6 +120,17 @@ pub struct MetricsConfig {
     pub token: Option<String>,
     /// How often the queue-depth and circuit-breaker gauges are read.
     pub refresh_interval_secs: u64,
+    /// AWS deployments: CloudWatch namespace of the caption metrics, written to stdout in the
+    /// embedded metric format (`CaptionSucceeded`, `CaptionLatency`, `CaptionFailed`,
+    /// `CaptionerFailover`); unset or empty writes none.
+    pub cloudwatch_namespace: Option<String>,
+    /// Their `Environment` dimension (required with a namespace): the name of the deployment,
+    /// as the dashboard and alarms filter on it.
+    pub cloudwatch_environment: Option<String>,
+    /// Where the records go instead of stdout; set only by code (tests), never read from a
+    /// file or the environment.
+    #[serde(skip)]
+    pub cloudwatch_output: Option<EmfOutput>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -388,6 +400,9 @@ impl Default for MetricsConfig {
         Self {
             token: None,
             refresh_interval_secs: 15,
+            cloudwatch_namespace: None,
+            cloudwatch_environment: None,
+            cloudwatch_output: None,
         }
     }
 }
@@ -614,6 +629,16 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         "IMGCAP_METRICS_REFRESH_INTERVAL_SECS",
         "metrics.refresh_interval_secs",
         EnvKind::Int,
+    ),
+    (
+        "IMGCAP_METRICS_CLOUDWATCH_NAMESPACE",
+        "metrics.cloudwatch_namespace",
+        EnvKind::Str,
+    ),
+    (
+        "IMGCAP_METRICS_CLOUDWATCH_ENVIRONMENT",
+        "metrics.cloudwatch_environment",
+        EnvKind::Str,
     ),
     (
         "IMGCAP_WORKER_CONCURRENCY",
@@ -868,6 +893,40 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ),
 ];
 
+impl MetricsConfig {
+    /// The CloudWatch namespace and `Environment` dimension when the records are on.
+    pub fn cloudwatch(&self) -> Option<(&str, &str)> {
+        fn set(value: &Option<String>) -> Option<&str> {
+            value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        Some((
+            set(&self.cloudwatch_namespace)?,
+            set(&self.cloudwatch_environment).unwrap_or_default(),
+        ))
+    }
+
+    fn validate_cloudwatch(&self) -> Result<(), String> {
+        let Some((namespace, environment)) = self.cloudwatch() else {
+            return Ok(());
+        };
+        if namespace.starts_with("AWS/") || namespace.len() > 255 {
+            return Err(
+                "`metrics.cloudwatch_namespace` (IMGCAP_METRICS_CLOUDWATCH_NAMESPACE) \
+                        must be at most 255 characters and not start with AWS/"
+                    .into(),
+            );
+        }
+        if environment.is_empty() {
+            return Err(
+                "`metrics.cloudwatch_environment` (IMGCAP_METRICS_CLOUDWATCH_ENVIRONMENT) is \
+                 required when `metrics.cloudwatch_namespace` is set"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The variable that names the configuration file (default `imgcap.toml`, optional).
 pub const CONFIG_FILE_VAR: &str = "IMGCAP_CONFIG";
 
@@ -994,6 +1053,7 @@ impl Config {
                 "`metrics.token` (IMGCAP_METRICS_TOKEN) must be at least 16 characters".into(),
             );
         }
+        self.metrics.validate_cloudwatch()?;
         positive("worker.max_attempts", self.worker.max_attempts.into())?;
         positive("worker.retry_base_ms", self.worker.retry_base_ms)?;
         if self.worker.retry_max_ms < self.worker.retry_base_ms {
@@ -1186,6 +1246,22 @@ mod tests {
         assert_eq!(config.blobs.url_ttl_secs, 300);
         assert_eq!(config.blobs.orphan_grace_secs, 3600);
         assert_eq!(config.metrics.token, None);
+        assert_eq!(config.metrics.cloudwatch(), None, "no CloudWatch records");
+    }
+
+    #[test]
+    fn cloudwatch_metrics_take_a_namespace_and_an_environment() {
+        let config = Config::from_sources(
+            "",
+            env(&[
+                ("IMGCAP_METRICS_CLOUDWATCH_NAMESPACE", "imgcap"),
+                ("IMGCAP_METRICS_CLOUDWATCH_ENVIRONMENT", "prod"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.metrics.cloudwatch(), Some(("imgcap", "prod")));
+        let blank = Config::from_sources("[metrics]\ncloudwatch_namespace = \" \"\n", env(&[]));
+        assert_eq!(blank.unwrap().metrics.cloudwatch(), None, "blank is off");
     }
 
     #[test]
@@ -1369,6 +1445,19 @@ mod tests {
                 "",
                 &[("IMGCAP_OIDC_LOGIN_TIMEOUT_SECS", "soon")],
                 "IMGCAP_OIDC_LOGIN_TIMEOUT_SECS",
+            ),
+            (
+                "",
+                &[("IMGCAP_METRICS_CLOUDWATCH_NAMESPACE", "imgcap")],
+                "IMGCAP_METRICS_CLOUDWATCH_ENVIRONMENT",
+            ),
+            (
+                "",
+                &[
+                    ("IMGCAP_METRICS_CLOUDWATCH_NAMESPACE", "AWS/ECS"),
+                    ("IMGCAP_METRICS_CLOUDWATCH_ENVIRONMENT", "prod"),
+                ],
+                "metrics.cloudwatch_namespace",
             ),
         ];
         for (file, vars, needle) in cases {

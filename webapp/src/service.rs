@@ -161,13 +161,18 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 }
 
 impl Engine {
-    pub fn new(ports: Ports, cursor_signer: Signer, settings: EngineSettings) -> Self {
+    pub fn new(
+        ports: Ports,
+        cursor_signer: Signer,
+        settings: EngineSettings,
+        metrics: WebMetrics,
+    ) -> Self {
         Self {
             ports,
             cursor_signer,
             settings,
             job_queued: Notify::new(),
-            metrics: WebMetrics::new(),
+            metrics,
         }
     }
 
@@ -547,7 +552,9 @@ impl Engine {
         match self
             .ports
             .chain
-            .caption(&bytes, &job.request_id, &labels)
+            .caption(&bytes, &job.request_id, &labels, |provider| {
+                self.metrics.captioner_failover(provider)
+            })
             .await
         {
             Ok(result) => {
@@ -556,9 +563,8 @@ impl Engine {
                     .complete(&job.user, job.image, &result)
                     .await?;
                 tracing::info!(image = %job.image, provider = %result.provider, latency_ms = result.latency_ms, "captioned");
-                self.metrics.caption_job(JobOutcome::Done, &result.provider);
                 self.metrics
-                    .caption_latency(&result.provider, Duration::from_millis(result.latency_ms));
+                    .caption_done(&result.provider, Duration::from_millis(result.latency_ms));
                 self.ports.queue.ack(lease).await
             }
             Err(err) if lease.attempts >= self.settings.worker.max_attempts => {

@@ -45,6 +45,8 @@ use crate::ports::{
 };
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;
+use crate::telemetry::emf::{Emf, EmfOutput};
+use crate::telemetry::WebMetrics;
 use crate::tokens::TokenAuthenticator;
 
 pub struct Application {
@@ -309,10 +311,20 @@ impl Application {
             worker: config.worker.clone(),
             labels_timeout: Duration::from_millis(config.labels.timeout_ms),
         };
+        let metrics = &config.metrics;
+        let cloudwatch = metrics.cloudwatch().map(|(namespace, environment)| {
+            let output = metrics.cloudwatch_output.clone();
+            Emf::new(
+                namespace,
+                environment,
+                output.unwrap_or_else(EmfOutput::stdout),
+            )
+        });
         let engine = Arc::new(Engine::new(
             ports,
             Signer::derive(&signing_key, "history-cursor"),
             settings,
+            WebMetrics::new(cloudwatch),
         ));
         let sessions = Sessions::new(
             stores.sessions,

@@ -1,8 +1,11 @@
-//! Prometheus metrics of the web app (`GET /metrics`), prefixed `imgcap_web_`, unit last.
+//! Prometheus metrics of the web app (`GET /metrics`), prefixed `imgcap_web_`, unit last; and,
+//! when configured, the caption figures as CloudWatch metrics ([`emf`]).
 //!
 //! Each [`Application`](crate::Application) owns its recorder rather than installing a global
 //! one, so several apps in one process (the tests) keep separate figures. No label ever holds a
 //! user, an image id or a raw path: routes are the router's templates.
+
+pub mod emf;
 
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 
 use crate::error::AppError;
 use crate::ports::QueueDepth;
+use emf::{Emf, Metric};
 
 pub const HTTP_REQUESTS: &str = "imgcap_web_http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "imgcap_web_http_request_duration_seconds";
@@ -21,6 +25,7 @@ pub const CAPTION_JOBS: &str = "imgcap_web_caption_jobs_total";
 pub const CAPTION_LATENCY: &str = "imgcap_web_caption_latency_seconds";
 pub const QUEUE_JOBS: &str = "imgcap_web_caption_queue_jobs";
 pub const CIRCUIT_OPEN: &str = "imgcap_web_captioner_circuit_open";
+pub const FAILOVERS: &str = "imgcap_web_captioner_failovers_total";
 pub const ORPHAN_BLOBS_REMOVED: &str = "imgcap_web_orphan_blobs_removed_total";
 pub const SIGN_INS: &str = "imgcap_web_sign_ins_total";
 
@@ -115,19 +120,25 @@ impl JobOutcome {
 pub struct WebMetrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The CloudWatch records, when configured.
+    cloudwatch: Option<Emf>,
 }
 
 impl Default for WebMetrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
 impl WebMetrics {
-    pub fn new() -> Self {
+    pub fn new(cloudwatch: Option<Emf>) -> Self {
         let recorder = imgcap_common::prometheus::builder().build_recorder();
         let handle = recorder.handle();
-        let metrics = Self { recorder, handle };
+        let metrics = Self {
+            recorder,
+            handle,
+            cloudwatch,
+        };
         metrics.record(|| {
             describe_counter!(
                 HTTP_REQUESTS,
@@ -161,6 +172,11 @@ impl WebMetrics {
                 "1 while the provider's circuit breaker is open (cooling down), else 0"
             );
             describe_counter!(
+                FAILOVERS,
+                "Caption calls passed over a provider (error, timeout, open circuit) to the next \
+                 in the chain, by the provider passed over"
+            );
+            describe_counter!(
                 ORPHAN_BLOBS_REMOVED,
                 "Blobs removed because no record pointed at them (interrupted uploads)"
             );
@@ -174,6 +190,12 @@ impl WebMetrics {
 
     fn record(&self, f: impl FnOnce()) {
         metrics::with_local_recorder(&self.recorder, f);
+    }
+
+    fn cloudwatch(&self, values: &[(Metric, u64)]) {
+        if let Some(emf) = &self.cloudwatch {
+            emf.emit(values);
+        }
     }
 
     /// The text exposition format.
@@ -201,20 +223,36 @@ impl WebMetrics {
         self.record(|| counter!(UPLOADS, "outcome" => outcome.label()).increment(1));
     }
 
-    /// `provider` is the captioner that answered; `none` when none did.
+    /// `provider` is the captioner that answered; `none` when none did. A job failed for good
+    /// is also a CloudWatch `CaptionFailed`.
     pub fn caption_job(&self, outcome: JobOutcome, provider: &str) {
         let provider = provider.to_owned();
         self.record(|| {
             counter!(CAPTION_JOBS, "outcome" => outcome.label(), "provider" => provider)
                 .increment(1)
         });
+        if outcome == JobOutcome::Failed {
+            self.cloudwatch(&[(Metric::CaptionFailed, 1)]);
+        }
     }
 
-    pub fn caption_latency(&self, provider: &str, latency: Duration) {
-        let provider = provider.to_owned();
+    /// A job captioned by `provider`, which took `latency`.
+    pub fn caption_done(&self, provider: &str, latency: Duration) {
+        self.caption_job(JobOutcome::Done, provider);
+        let label = provider.to_owned();
         self.record(|| {
-            histogram!(CAPTION_LATENCY, "provider" => provider).record(latency.as_secs_f64())
+            histogram!(CAPTION_LATENCY, "provider" => label).record(latency.as_secs_f64())
         });
+        self.cloudwatch(&[
+            (Metric::CaptionSucceeded, 1),
+            (Metric::CaptionLatency, latency.as_millis() as u64),
+        ]);
+    }
+
+    /// The chain passed over `provider` to the next one.
+    pub fn captioner_failover(&self, provider: &'static str) {
+        self.record(|| counter!(FAILOVERS, "provider" => provider).increment(1));
+        self.cloudwatch(&[(Metric::CaptionerFailover, 1)]);
     }
 
     pub fn queue_depth(&self, depth: QueueDepth) {
@@ -250,7 +288,7 @@ mod tests {
 
     #[test]
     fn each_app_keeps_its_own_figures() {
-        let (first, second) = (WebMetrics::new(), WebMetrics::new());
+        let (first, second) = (WebMetrics::default(), WebMetrics::default());
         first.upload(UploadOutcome::Accepted);
         first.http_request("GET", "/api/v1/images/{id}", 200, Duration::from_millis(3));
         let text = first.render();
@@ -269,6 +307,51 @@ mod tests {
             "durations are histograms: {text}"
         );
         assert!(!second.render().contains("imgcap_web_uploads_total{"));
+    }
+
+    #[test]
+    fn caption_figures_are_also_cloudwatch_records_when_configured() {
+        use std::sync::{Arc, Mutex};
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let output = emf::EmfOutput::new(buffer.clone());
+        let metrics = WebMetrics::new(Some(Emf::new("imgcap", "dev", output)));
+        metrics.caption_job(JobOutcome::Retried, "none");
+        metrics.caption_done("embedded", Duration::from_millis(1234));
+        metrics.caption_job(JobOutcome::Failed, "none");
+        metrics.captioner_failover("sagemaker");
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let metric_names = |record: &serde_json::Value| -> Vec<String> {
+            record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["Name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let names: Vec<_> = records.iter().map(metric_names).collect();
+        assert_eq!(
+            names,
+            [
+                vec!["CaptionSucceeded", "CaptionLatency"],
+                vec!["CaptionFailed"],
+                vec!["CaptionerFailover"],
+            ],
+            "a retry is no record: {text}"
+        );
+        assert_eq!(records[0]["CaptionLatency"], 1234);
+        let rendered = metrics.render();
+        assert!(
+            rendered.contains("imgcap_web_captioner_failovers_total{provider=\"sagemaker\"} 1"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("imgcap_web_caption_latency_seconds_count{provider=\"embedded\"} 1"),
+            "{rendered}"
+        );
     }
 
     #[test]

@@ -140,12 +140,14 @@ impl CaptionerChain {
     }
 
     /// Captions `image`; `labels` (found beforehand, may be empty) go to the providers that use
-    /// them and into the result.
+    /// them and into the result. `on_failover` hears of each provider passed over (error,
+    /// timeout, open circuit) for the next one in the chain.
     pub async fn caption(
         &self,
         image: &[u8],
         request_id: &str,
         labels: &[ImageLabel],
+        on_failover: impl Fn(&'static str),
     ) -> Result<CaptionResult, ChainError> {
         let input = CaptionInput {
             image,
@@ -153,31 +155,36 @@ impl CaptionerChain {
             labels,
         };
         let mut failures = Vec::new();
-        for entry in &self.entries {
+        for (position, entry) in self.entries.iter().enumerate() {
             let name = entry.provider.name();
-            if !entry.breaker.try_acquire() {
-                failures.push(format!("{name}: circuit open"));
-                continue;
-            }
-            let started = Instant::now();
-            let outcome = tokio::time::timeout(entry.timeout, entry.provider.caption(input)).await;
-            let error = match outcome {
-                Ok(Ok(captions)) => {
-                    entry.breaker.record_success();
-                    return Ok(CaptionResult {
-                        concise: captions.concise,
-                        creative: captions.creative,
-                        model: captions.model,
-                        provider: name.to_owned(),
-                        latency_ms: started.elapsed().as_millis() as u64,
-                        labels: labels.to_vec(),
-                    });
-                }
-                Ok(Err(err)) => format!("{name}: {err:#}"),
-                Err(_) => format!("{name}: no answer within {} ms", entry.timeout.as_millis()),
+            let error = if entry.breaker.try_acquire() {
+                let started = Instant::now();
+                let outcome =
+                    tokio::time::timeout(entry.timeout, entry.provider.caption(input)).await;
+                let error = match outcome {
+                    Ok(Ok(captions)) => {
+                        entry.breaker.record_success();
+                        return Ok(CaptionResult {
+                            concise: captions.concise,
+                            creative: captions.creative,
+                            model: captions.model,
+                            provider: name.to_owned(),
+                            latency_ms: started.elapsed().as_millis() as u64,
+                            labels: labels.to_vec(),
+                        });
+                    }
+                    Ok(Err(err)) => format!("{name}: {err:#}"),
+                    Err(_) => format!("{name}: no answer within {} ms", entry.timeout.as_millis()),
+                };
+                entry.breaker.record_failure();
+                tracing::warn!(provider = name, %request_id, error = %error, "captioner failed, trying the next");
+                error
+            } else {
+                format!("{name}: circuit open")
             };
-            entry.breaker.record_failure();
-            tracing::warn!(provider = name, %request_id, error = %error, "captioner failed, trying the next");
+            if position + 1 < self.entries.len() {
+                on_failover(name);
+            }
             failures.push(error);
         }
         Err(ChainError(failures))

@@ -9,6 +9,7 @@ mod bad_input;
 mod binary;
 mod browser;
 mod captioning;
+mod cloudwatch;
 mod cognito_pages;
 mod contract;
 mod docs;

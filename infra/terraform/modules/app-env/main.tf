@@ -36,6 +36,11 @@ locals {
       IMGCAP_HF_API_KEY_SECRET_ARN  = local.v.hf_api_key_secret_arn
       IMGCAP_BEDROCK_MODEL_ID       = local.v.bedrock_model_id
       IMGCAP_REKOGNITION_LABELS     = tostring(local.v.rekognition_labels)
+      # The app's CloudWatch metrics (embedded metric format on stdout, extracted from the
+      # awslogs log group): the namespace and Environment dimension that modules/monitoring's
+      # dashboard and caption-failure alarm read.
+      IMGCAP_METRICS_CLOUDWATCH_NAMESPACE   = local.v.metrics_namespace
+      IMGCAP_METRICS_CLOUDWATCH_ENVIRONMENT = local.v.environment
       # The root filesystem is read-only; the app's scratch SQLite file (local accounts, unused
       # with Cognito) goes under /tmp. Sessions and API tokens are in DynamoDB.
       IMGCAP_DATA_DIR = "/tmp/imgcap"

@@ -36,8 +36,12 @@ locals {
 }
 
 # --- logs -------------------------------------------------------------------------------------
+# The app writes its CloudWatch metrics into this group as embedded-metric-format lines
+# (IMGCAP_METRICS_CLOUDWATCH_*), which CloudWatch Logs extracts on ingestion: the group stays in
+# the Standard class, which has every feature (Infrequent Access has only a subset).
 resource "aws_cloudwatch_log_group" "web" {
   name              = "/ecs/${var.name_prefix}-web"
+  log_group_class   = "STANDARD"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
   tags              = var.tags
@@ -114,6 +118,9 @@ resource "aws_ecs_task_definition" "web" {
         capabilities       = { drop = ["ALL"] }
       }
       ulimits = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
+      # One stdout line, one log event, sent as written: the app's embedded-metric-format lines
+      # are extracted into CloudWatch metrics only while each event is exactly one JSON object,
+      # so no awslogs-multiline-pattern / awslogs-datetime-format here.
       logConfiguration = {
         logDriver = "awslogs"
         options = {

@@ -277,6 +277,13 @@ run "defaults_cpu_endpoint" {
   }
 
   assert {
+    condition = (module.monitoring.app_metrics.namespace == output.web_environment.IMGCAP_METRICS_CLOUDWATCH_NAMESPACE &&
+      module.monitoring.app_metrics.namespace == "imgcap" &&
+    module.monitoring.app_metrics.dimensions == tomap({ Environment = output.web_environment.IMGCAP_METRICS_CLOUDWATCH_ENVIRONMENT }))
+    error_message = "the web app must write its CloudWatch metrics (EMF) into the namespace and Environment dimension the alarm reads"
+  }
+
+  assert {
     condition     = !contains(keys(output.web_environment), "IMGCAP_BEDROCK_MODEL_ID") && !contains(keys(output.web_environment), "IMGCAP_HF_API_KEY_SECRET_ARN")
     error_message = "disabled captioners must not be configured"
   }
