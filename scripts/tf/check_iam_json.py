@@ -60,7 +60,7 @@ def main() -> int:
             problems += action_problems(path.name, doc)
             values = {k: SAMPLE.format(k) for k in KNOWN_PLACEHOLDERS[path.name]}
             values.update(region="eu-west-1", partition="aws", account_id="123456789012",
-                          name_prefix="imgcap-prod", metrics_namespace="imgcap")
+                          name_prefix="imgcap-prod")
             try:
                 json.dumps(render(path.name, values))
             except Exception as e:  # noqa: BLE001 - report any rendering problem

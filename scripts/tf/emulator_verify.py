@@ -381,7 +381,7 @@ def main() -> int:
             **common, **arns,
             "session_key_secret_arn": out["session_key_secret_arn"],
             "hf_api_key_secret_arn": out["hf_api_key_secret_arn"],
-            "bedrock_model_arn": "", "metrics_namespace": "imgcap",
+            "bedrock_model_arn": "",
         }, omit=["BedrockConverse"])),
         out["execution_role_name"]: ("imgcap-web-execution", render("execution-role.json", {
             "web_repository_arn": repo_arns["web"],

@@ -25,7 +25,6 @@ WILDCARD_RESOURCE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("github-deploy-role.json", "EcrAuthToken"): "ecr:GetAuthorizationToken has no resource-level permissions; pushes are limited to the two repositories by PushImages.",
     ("github-deploy-role.json", "EcsTaskDefinitions"): "ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition do not support resource-level permissions; what a task may do is still bounded by iam:PassRole on the two ECS roles only.",
     ("task-role.json", "RekognitionDetectLabels"): "rekognition:DetectLabels on image bytes has no resource to scope to (it only takes resource ARNs for Custom Labels projects).",
-    ("task-role.json", "AppMetrics"): "cloudwatch:PutMetricData has no resource-level permissions; the cloudwatch:namespace condition limits it to the app's namespace.",
 }
 
 # Placeholders each document may use (a typo would otherwise surface only at terraform apply).
@@ -33,7 +32,6 @@ KNOWN_PLACEHOLDERS: dict[str, set[str]] = {
     "task-role.json": {
         "bucket_arn", "table_arn", "queue_arn", "dlq_arn", "kms_key_arn", "region",
         "session_key_secret_arn", "hf_api_key_secret_arn", "endpoint_arn", "bedrock_model_arn",
-        "metrics_namespace",
     },
     "execution-role.json": {"web_repository_arn", "log_group_arn"},
     "sagemaker-execution-role.json": {

@@ -44,7 +44,6 @@ module "task_policy" {
     hf_api_key_secret_arn  = var.hf_api_key_secret_arn == null ? "" : var.hf_api_key_secret_arn
     endpoint_arn           = var.sagemaker_endpoint_arn
     bedrock_model_arn      = var.bedrock_model_arn == null ? "" : var.bedrock_model_arn
-    metrics_namespace      = var.metrics_namespace
   }
   omit_statements = concat(
     var.bedrock_model_arn == null ? ["BedrockConverse"] : [],

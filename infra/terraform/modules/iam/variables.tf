@@ -56,12 +56,6 @@ variable "enable_rekognition" {
   default     = false
 }
 
-variable "metrics_namespace" {
-  type        = string
-  description = "The only CloudWatch namespace the app may put metrics into."
-  default     = "imgcap"
-}
-
 variable "web_repository_arn" {
   type        = string
   description = "ARN of the web app's ECR repository (the execution role pulls from it)."

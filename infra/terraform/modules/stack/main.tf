@@ -175,7 +175,6 @@ module "iam" {
   sagemaker_endpoint_arn = module.inference.endpoint_arn
   bedrock_model_arn      = var.enable_bedrock ? module.bedrock[0].model_arn : null
   enable_rekognition     = var.enable_rekognition
-  metrics_namespace      = local.metrics_namespace
   web_repository_arn     = module.registry.repository_arns["web"]
   web_log_group_arn      = module.web.log_group_arn
   tags                   = local.tags
