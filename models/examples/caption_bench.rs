@@ -10,7 +10,7 @@
 //! candle-transformers' own BLIP decoder on the same weights, in the same run (f32, batch 1:
 //! the only setting it supports).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -42,6 +42,26 @@ struct Args {
     /// Timed repetitions; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Set by the benchmark itself: measure the checkpoint already written in this directory.
+    #[arg(long, hide = true)]
+    checkpoint_dir: Option<PathBuf>,
+}
+
+/// Random weights of `config` as `model.safetensors` (f32) and, with `quantize`, `model.gguf`.
+fn write_random_checkpoint(config: &BlipConfig, quantize: Option<&str>, dir: &Path) -> Result<()> {
+    let path = dir.join("model.safetensors");
+    let tensors: std::collections::HashMap<String, Tensor> =
+        random_weights(config, 0)?.into_iter().collect();
+    candle_core::safetensors::save(&tensors, &path)?;
+    if let Some(kind) = quantize {
+        let tensors: Vec<_> = tensors.into_iter().collect();
+        imgcap_models::quantize::write_gguf(
+            &tensors,
+            parse_quantization(kind)?,
+            &dir.join("model.gguf"),
+        )?;
+    }
+    Ok(())
 }
 
 fn median_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -120,36 +140,31 @@ fn main() -> Result<()> {
     let dtype = parse_dtype(&args.dtype)?;
     let device = Device::Cpu;
 
-    let dir = tempfile::tempdir()?;
-    let weights_path = dir.path().join("model.safetensors");
-    let weights_bytes = {
-        let tensors: std::collections::HashMap<String, Tensor> =
-            random_weights(&config, 0)?.into_iter().collect();
-        let bytes: usize = tensors
-            .values()
-            .map(|t| t.elem_count() * dtype.size_in_bytes())
-            .sum();
-        candle_core::safetensors::save(&tensors, &weights_path)?;
-        bytes
+    let Some(checkpoint) = &args.checkpoint_dir else {
+        // Write the random checkpoint here, then measure in a fresh process: memory freed while
+        // generating weights would otherwise stay in this one and blur `rss_mb`.
+        let dir = tempfile::tempdir()?;
+        write_random_checkpoint(&config, args.quantize.as_deref(), dir.path())?;
+        let status = std::process::Command::new(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .arg("--checkpoint-dir")
+            .arg(dir.path())
+            .status()?;
+        anyhow::ensure!(status.success(), "the measuring process failed: {status}");
+        return Ok(());
     };
-    let (weight_files, weights_bytes) = match &args.quantize {
-        None => (
-            WeightFiles::Safetensors(vec![weights_path.clone()]),
-            weights_bytes,
-        ),
-        Some(kind) => {
-            let gguf = dir.path().join("model.gguf");
-            let tensors: Vec<_> = candle_core::safetensors::load(&weights_path, &device)?
-                .into_iter()
-                .collect();
-            imgcap_models::quantize::write_gguf(&tensors, parse_quantization(kind)?, &gguf)?;
-            let bytes = std::fs::metadata(&gguf)?.len() as usize;
-            (WeightFiles::Gguf(gguf), bytes)
-        }
+    let weights_path = checkpoint.join("model.safetensors");
+    let (weight_files, weights_bytes) = if args.quantize.is_some() {
+        let gguf = checkpoint.join("model.gguf");
+        let bytes = std::fs::metadata(&gguf)?.len();
+        (WeightFiles::Gguf(gguf), bytes)
+    } else {
+        // The file holds f32 tensors; the model keeps them in `dtype`.
+        let f32_bytes = std::fs::metadata(&weights_path)?.len();
+        let bytes = f32_bytes * dtype.size_in_bytes() as u64 / 4;
+        (WeightFiles::Safetensors(vec![weights_path.clone()]), bytes)
     };
-    let rss_before = rss_mb();
     let model = BlipModel::load(config.clone(), &weight_files, &device, dtype)?;
-    let rss_model = rss_mb() - rss_before;
 
     let size = config.vision.image_size;
     let pixels = random_normal(&[args.batch, 3, size, size], 1.0, 1)?.to_dtype(model.dtype())?;
@@ -224,7 +239,6 @@ fn main() -> Result<()> {
         "e2e_concise_ms": round(e2e_concise_ms),
         "e2e_creative_ms": round(e2e_creative_ms),
         "rss_mb": round(rss),
-        "model_rss_mb": round(rss_model),
         "weights_mb": round(weights_bytes as f64 / (1024.0 * 1024.0)),
         "mkl": cfg!(feature = "mkl"),
     });

@@ -10,6 +10,7 @@ pub mod captioner;
 pub mod config;
 pub mod error;
 pub mod generate;
+mod kernels;
 pub mod model;
 pub mod preprocess;
 pub mod quantize;

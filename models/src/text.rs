@@ -163,7 +163,7 @@ impl Attention {
         if t > 1 {
             scores = scores.broadcast_add(&causal_mask(t, past, scores.dtype(), x.device())?)?;
         }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs = crate::kernels::softmax_last_dim(&scores)?;
         let context = merge_heads(&probs.matmul(&v)?)?;
         let out = self.norm.forward(&(self.output.forward(&context)? + x)?)?;
         Ok((out, (k, v)))
@@ -191,7 +191,7 @@ impl Attention {
             .contiguous()?
             .reshape((images, h, group * t, hd))?;
         let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs = crate::kernels::softmax_last_dim(&scores)?;
         let context = probs
             .matmul(v)?
             .reshape((images, h, group, t, hd))?

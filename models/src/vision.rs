@@ -26,7 +26,7 @@ impl Activation {
 
     pub fn forward(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
-            Self::GeluErf => x.gelu_erf()?,
+            Self::GeluErf => crate::kernels::gelu_erf(x)?,
             Self::GeluTanh => x.gelu()?,
             Self::Relu => x.relu()?,
         })
@@ -73,7 +73,7 @@ impl VisionLayer {
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
         let scores = q.matmul(&k.t()?)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs = crate::kernels::softmax_last_dim(&scores)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
         self.projection.forward(&context)
     }
