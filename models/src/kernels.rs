@@ -1,11 +1,16 @@
-//! CPU kernels for the two element-wise steps that cost most after the matrix products:
-//! softmax over the last dimension and the erf GELU.
+//! CPU kernels where candle's generic ones leave time on the table, all f32:
 //!
-//! candle's CPU versions call libm's scalar `expf`/`erff` once per element (about 15% of the
-//! vision encoder's time on two cores). These evaluate polynomial approximations in loops the
-//! compiler vectorises (AVX2 + FMA when the CPU has them, picked at run time), split over
-//! candle's thread pool. Errors stay near f32 rounding: exp within 2 ulp, erf within 1.5e-7.
-//! Other dtypes and devices use candle's own operations.
+//! - softmax over the last dimension and the erf GELU: candle calls libm's scalar
+//!   `expf`/`erff` once per element (about 15% of the vision encoder's time on two cores).
+//!   These evaluate polynomial approximations instead; errors stay near f32 rounding (exp
+//!   within 2 ulp, erf within 1.5e-7).
+//! - products of a few rows (decoding: one row per sequence) with a weight matrix: candle's
+//!   matrix multiply packs the weight for every call, which doubles the memory traffic that
+//!   bounds decoding once there is more than one row. This streams the weight once.
+//!
+//! The loops are written for the compiler to vectorise (AVX2 + FMA when the CPU has them,
+//! picked at run time) and split over candle's thread pool. Other dtypes and devices use
+//! candle's own operations.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -26,6 +31,47 @@ pub(crate) fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
     } else {
         x.gelu_erf()
     }
+}
+
+/// Most rows `matmul_few_rows` takes: beyond that the weight is reused enough for packing to pay.
+pub(crate) const FEW_ROWS: usize = 16;
+
+/// `x · wᵀ` for `x` [rows ≤ FEW_ROWS, k] and `w` [n, k] (PyTorch's layout), f32 on the CPU.
+pub(crate) fn matmul_few_rows(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let (m, k) = x.dims2()?;
+    let (n, k2) = w.dims2()?;
+    if k != k2 || m > FEW_ROWS || !x.device().is_cpu() || x.dtype() != DType::F32 {
+        return x.matmul(&w.t()?);
+    }
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    let (x_storage, x_layout) = x.storage_and_layout();
+    let (w_storage, w_layout) = w.storage_and_layout();
+    let (candle_core::Storage::Cpu(xs), candle_core::Storage::Cpu(ws)) = (&*x_storage, &*w_storage)
+    else {
+        candle_core::bail!("matmul_few_rows: tensors must be on the CPU")
+    };
+    let xs = contiguous_f32(xs, x_layout, "matmul_few_rows")?;
+    let ws = contiguous_f32(ws, w_layout, "matmul_few_rows")?;
+    // Blocks of weight rows (output columns), one task each: every weight row is read from
+    // memory once, contiguously, and dotted with each input row while it sits in L1.
+    const BLOCK: usize = 64;
+    let blocks: Vec<Vec<f32>> = ws
+        .par_chunks(BLOCK * k)
+        .map(|w_rows| {
+            let mut out = vec![0f32; m * (w_rows.len() / k)];
+            simd::few_rows_block(xs, m, k, w_rows, &mut out);
+            out
+        })
+        .collect();
+    let mut out = vec![0f32; m * n];
+    for (b, block) in blocks.iter().enumerate() {
+        for (j, values) in block.chunks_exact(m).enumerate() {
+            for (i, &v) in values.iter().enumerate() {
+                out[i * n + b * BLOCK + j] = v;
+            }
+        }
+    }
+    Tensor::from_vec(out, (m, n), x.device())
 }
 
 fn contiguous_f32<'a>(
@@ -112,6 +158,52 @@ mod simd {
             return unsafe { gelu_erf_avx2(src, dst) };
         }
         gelu_erf_portable(src, dst)
+    }
+
+    /// `out` [rows of `w`, m] = the dot product of each row of `w` with each of the `m` rows of
+    /// `x` [m, k].
+    pub fn few_rows_block(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            return unsafe { few_rows_block_avx2(x, m, k, w, out) };
+        }
+        few_rows_block_portable(x, m, k, w, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn few_rows_block_avx2(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+        few_rows_block_portable(x, m, k, w, out)
+    }
+
+    #[inline(always)]
+    fn few_rows_block_portable(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+        for (w_row, out) in w.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+            for (x_row, o) in x.chunks_exact(k).zip(out.iter_mut()) {
+                *o = dot(w_row, x_row);
+            }
+        }
+    }
+
+    /// 32 independent partial sums (four AVX2 registers) hide the add latency.
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        const WIDE: usize = 4 * LANES;
+        let mut partial = [0f32; WIDE];
+        let (a_chunks, b_chunks) = (a.chunks_exact(WIDE), b.chunks_exact(WIDE));
+        let tail: f32 = a_chunks
+            .remainder()
+            .iter()
+            .zip(b_chunks.remainder())
+            .map(|(x, y)| x * y)
+            .sum();
+        for (ca, cb) in a_chunks.zip(b_chunks) {
+            for ((p, &x), &y) in partial.iter_mut().zip(ca).zip(cb) {
+                *p += x * y;
+            }
+        }
+        partial.iter().sum::<f32>() + tail
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -271,6 +363,19 @@ mod tests {
         let ours = softmax_last_dim(&t).unwrap();
         let theirs = candle_nn::ops::softmax_last_dim(&t.contiguous().unwrap()).unwrap();
         assert!(max_abs_diff(&ours, &theirs) < 1e-6);
+    }
+
+    #[test]
+    fn few_row_products_match_candle() {
+        for (m, k, n) in [(1, 768, 3072), (3, 64, 300), (16, 5, 257), (7, 300, 1)] {
+            let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu).unwrap();
+            let ours = matmul_few_rows(&x, &w).unwrap();
+            let theirs = x.matmul(&w.t().unwrap()).unwrap();
+            assert_eq!(ours.dims(), &[m, n]);
+            let tolerance = 1e-5 * (k as f32).sqrt();
+            assert!(max_abs_diff(&ours, &theirs) < tolerance, "{m}x{k}x{n}");
+        }
     }
 
     #[test]

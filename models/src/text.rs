@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
 use crate::vision::Activation;
-use crate::weights::{LayerNorm, Linear, Weights};
+use crate::weights::{LayerNorm, Linear, Rows, Weights};
 
 /// Per-layer cross-attention keys and values of a set of images, each shared by `group`
 /// consecutive sequences of the batch.
@@ -126,13 +126,21 @@ struct Attention {
 }
 
 impl Attention {
-    fn load(w: &Weights, prefix: &str, kv_in: usize, cfg: &TextConfig) -> Result<Self> {
+    /// `kv_rows`: self-attention projects one row per sequence and step; cross-attention
+    /// projects every image position once per image.
+    fn load(
+        w: &Weights,
+        prefix: &str,
+        kv_in: usize,
+        kv_rows: Rows,
+        cfg: &TextConfig,
+    ) -> Result<Self> {
         let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         Ok(Self {
-            query: w.linear(&format!("{prefix}.self.query"), d, d, true)?,
-            key: w.linear(&format!("{prefix}.self.key"), kv_in, d, true)?,
-            value: w.linear(&format!("{prefix}.self.value"), kv_in, d, true)?,
-            output: w.linear(&format!("{prefix}.output.dense"), d, d, true)?,
+            query: w.linear(&format!("{prefix}.self.query"), d, d, true, Rows::Few)?,
+            key: w.linear(&format!("{prefix}.self.key"), kv_in, d, true, kv_rows)?,
+            value: w.linear(&format!("{prefix}.self.value"), kv_in, d, true, kv_rows)?,
+            output: w.linear(&format!("{prefix}.output.dense"), d, d, true, Rows::Few)?,
             norm: w.layer_norm(&format!("{prefix}.output.LayerNorm"), d, eps)?,
             heads: cfg.num_attention_heads,
         })
@@ -223,11 +231,12 @@ impl DecoderLayer {
     fn load(w: &Weights, prefix: &str, cfg: &TextConfig) -> Result<Self> {
         let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         Ok(Self {
-            self_attention: Attention::load(w, &format!("{prefix}.attention"), d, cfg)?,
+            self_attention: Attention::load(w, &format!("{prefix}.attention"), d, Rows::Few, cfg)?,
             cross_attention: Attention::load(
                 w,
                 &format!("{prefix}.crossattention"),
                 cfg.encoder_hidden_size(),
+                Rows::Many,
                 cfg,
             )?,
             intermediate: w.linear(
@@ -235,12 +244,14 @@ impl DecoderLayer {
                 d,
                 cfg.intermediate_size,
                 true,
+                Rows::Few,
             )?,
             output: w.linear(
                 &format!("{prefix}.output.dense"),
                 cfg.intermediate_size,
                 d,
                 true,
+                Rows::Few,
             )?,
             output_norm: w.layer_norm(&format!("{prefix}.output.LayerNorm"), d, eps)?,
             act: Activation::from_config(&cfg.hidden_act),
@@ -293,10 +304,10 @@ impl TextDecoder {
             embeddings_norm: w.layer_norm(&format!("{bert}.embeddings.LayerNorm"), d, eps)?,
             word_embeddings,
             layers,
-            head_transform: w.linear(&format!("{head}.transform.dense"), d, d, true)?,
+            head_transform: w.linear(&format!("{head}.transform.dense"), d, d, true, Rows::Few)?,
             head_norm: w.layer_norm(&format!("{head}.transform.LayerNorm"), d, eps)?,
             head_act: Activation::from_config(&cfg.hidden_act),
-            head_decoder: Linear::dense(decoder_weight, Some(decoder_bias))?,
+            head_decoder: Linear::dense(decoder_weight, Some(decoder_bias), Rows::Few)?,
             max_positions: cfg.max_position_embeddings,
         })
     }

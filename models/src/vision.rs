@@ -4,7 +4,7 @@ use candle_core::Tensor;
 
 use crate::config::VisionConfig;
 use crate::error::Result;
-use crate::weights::{LayerNorm, Linear, Weights};
+use crate::weights::{LayerNorm, Linear, Rows, Weights};
 
 /// The activation named by `hidden_act` in the config.
 #[derive(Debug, Clone, Copy)]
@@ -49,11 +49,35 @@ impl VisionLayer {
         let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         Ok(Self {
             norm1: w.layer_norm(&format!("{prefix}.layer_norm1"), d, eps)?,
-            qkv: w.linear(&format!("{prefix}.self_attn.qkv"), d, 3 * d, true)?,
-            projection: w.linear(&format!("{prefix}.self_attn.projection"), d, d, true)?,
+            qkv: w.linear(
+                &format!("{prefix}.self_attn.qkv"),
+                d,
+                3 * d,
+                true,
+                Rows::Many,
+            )?,
+            projection: w.linear(
+                &format!("{prefix}.self_attn.projection"),
+                d,
+                d,
+                true,
+                Rows::Many,
+            )?,
             norm2: w.layer_norm(&format!("{prefix}.layer_norm2"), d, eps)?,
-            fc1: w.linear(&format!("{prefix}.mlp.fc1"), d, cfg.intermediate_size, true)?,
-            fc2: w.linear(&format!("{prefix}.mlp.fc2"), cfg.intermediate_size, d, true)?,
+            fc1: w.linear(
+                &format!("{prefix}.mlp.fc1"),
+                d,
+                cfg.intermediate_size,
+                true,
+                Rows::Many,
+            )?,
+            fc2: w.linear(
+                &format!("{prefix}.mlp.fc2"),
+                cfg.intermediate_size,
+                d,
+                true,
+                Rows::Many,
+            )?,
             heads: cfg.num_attention_heads,
             act: Activation::from_config(&cfg.hidden_act),
         })
@@ -105,7 +129,8 @@ impl VisionModel {
         let conv_name = format!("{prefix}.embeddings.patch_embedding.weight");
         let conv = w.get(&conv_name, &[d, c, p, p])?;
         let conv_bias = w.get(&format!("{prefix}.embeddings.patch_embedding.bias"), &[d])?;
-        let patch_embedding = Linear::dense(conv.reshape((d, c * p * p))?, Some(conv_bias))?;
+        let patch_embedding =
+            Linear::dense(conv.reshape((d, c * p * p))?, Some(conv_bias), Rows::Many)?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| VisionLayer::load(w, &format!("{prefix}.encoder.layers.{i}"), cfg))
             .collect::<Result<Vec<_>>>()?;

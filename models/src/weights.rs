@@ -166,6 +166,7 @@ impl Weights {
         in_dim: usize,
         out_dim: usize,
         bias: bool,
+        rows: Rows,
     ) -> Result<Linear> {
         let weight_name = format!("{prefix}.weight");
         let bias = if bias {
@@ -174,7 +175,7 @@ impl Weights {
             None
         };
         if !self.is_quantized() {
-            return Linear::dense(self.get(&weight_name, &[out_dim, in_dim])?, bias);
+            return Linear::dense(self.get(&weight_name, &[out_dim, in_dim])?, bias, rows);
         }
         self.check_shape(&weight_name, &[out_dim, in_dim])?;
         let qtensor = self
@@ -195,11 +196,21 @@ impl Weights {
     }
 }
 
+/// How many rows the products of a dense layer mostly have; it decides the weight's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// Hundreds (the vision encoder): the weight is kept as [in, out], which the matrix
+    /// multiply reads fastest.
+    Many,
+    /// One per sequence (decoding steps): the weight is kept as [out, in] so that
+    /// `kernels::matmul_few_rows` streams each of its rows once.
+    Few,
+}
+
 #[derive(Debug, Clone)]
 enum LinearWeight {
-    /// Transposed to [in, out] and contiguous once at load time, so every product reads the
-    /// weight row-major (faster than a strided [out, in] view, above all for one-row decodes).
-    Dense(Tensor),
+    /// Contiguous, laid out for `Rows`.
+    Dense(Tensor, Rows),
     Quantized(QMatMul),
 }
 
@@ -212,9 +223,13 @@ pub(crate) struct Linear {
 
 impl Linear {
     /// A dense layer from a weight already in memory ([out, in], PyTorch layout).
-    pub fn dense(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+    pub fn dense(weight: Tensor, bias: Option<Tensor>, rows: Rows) -> Result<Self> {
+        let weight = match rows {
+            Rows::Many => weight.t()?.contiguous()?,
+            Rows::Few => weight.contiguous()?,
+        };
         Ok(Self {
-            weight: LinearWeight::Dense(weight.t()?.contiguous()?),
+            weight: LinearWeight::Dense(weight, rows),
             bias,
         })
     }
@@ -225,7 +240,11 @@ impl Linear {
         let rows = x.elem_count() / in_dim;
         let flat = x.reshape((rows, in_dim))?;
         let y = match &self.weight {
-            LinearWeight::Dense(w) => flat.matmul(w)?,
+            LinearWeight::Dense(w, Rows::Many) => flat.matmul(w)?,
+            LinearWeight::Dense(w, Rows::Few) if rows <= crate::kernels::FEW_ROWS => {
+                crate::kernels::matmul_few_rows(&flat, w)?
+            }
+            LinearWeight::Dense(w, Rows::Few) => flat.matmul(&w.t()?)?,
             LinearWeight::Quantized(q) => q.forward(&flat)?,
         };
         let y = match &self.bias {
