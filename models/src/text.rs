@@ -167,12 +167,16 @@ impl Attention {
             }
             None => 0,
         };
-        let mut scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
-        if t > 1 {
-            scores = scores.broadcast_add(&causal_mask(t, past, scores.dtype(), x.device())?)?;
-        }
-        let probs = crate::kernels::softmax_last_dim(&scores)?;
-        let context = merge_heads(&probs.matmul(&v)?)?;
+        let scale = (head_dim as f64).powf(-0.5);
+        let context = if t == 1 {
+            // One new position sees every cached one: nothing to mask.
+            crate::kernels::attention(&q, &k, &v, scale)?
+        } else {
+            let mask = causal_mask(t, past, q.dtype(), x.device())?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            crate::kernels::softmax_last_dim(&scores)?.matmul(&v)?
+        };
+        let context = merge_heads(&context)?;
         let out = self.norm.forward(&(self.output.forward(&context)? + x)?)?;
         Ok((out, (k, v)))
     }
@@ -198,10 +202,7 @@ impl Attention {
             .permute((0, 3, 1, 2, 4))?
             .contiguous()?
             .reshape((images, h, group * t, hd))?;
-        let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
-        let probs = crate::kernels::softmax_last_dim(&scores)?;
-        let context = probs
-            .matmul(v)?
+        let context = crate::kernels::attention(&q, k, v, (hd as f64).powf(-0.5))?
             .reshape((images, h, group, t, hd))?
             .permute((0, 2, 3, 1, 4))?
             .reshape((s, t, d))?;

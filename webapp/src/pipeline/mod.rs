@@ -111,10 +111,13 @@ fn box_reduce(src: &image::RgbImage, factor: u32) -> image::RgbImage {
         let rows = (block_rows.len() / stride) as u32;
         for block in column_sums.chunks(3 * k) {
             let count = rows * (block.len() / 3) as u32;
-            for channel in 0..3 {
-                let total: u32 = block.iter().skip(channel).step_by(3).sum();
-                out.push(((total + count / 2) / count) as u8);
+            let mut totals = [0u32; 3];
+            for pixel in block.chunks_exact(3) {
+                totals[0] += pixel[0];
+                totals[1] += pixel[1];
+                totals[2] += pixel[2];
             }
+            out.extend(totals.map(|total| ((total + count / 2) / count) as u8));
         }
     }
     // Sized from the same `w` and `h` the loops produce.
