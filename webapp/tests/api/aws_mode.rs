@@ -29,14 +29,10 @@ async fn upload_is_captioned_listed_served_and_deleted_on_aws() {
     let token = app.token(&alice, false).await;
     let bob_token = app.token(&bob, false).await;
 
-    let (status, body) = json(
-        app.upload(&token, test_data("rocket.jpg"), "image/jpeg")
-            .await,
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["image"]["id"].as_str().unwrap().to_owned();
-    let done = app.wait_for(&token, &id, "done").await;
+    let done = app
+        .upload_and_wait(&token, test_data("rocket.jpg"), "image/jpeg", "done")
+        .await;
+    let id = done["id"].as_str().unwrap().to_owned();
     assert_eq!(done["result"]["provider"], "embedded");
     assert!(!done["result"]["concise"]["text"]
         .as_str()

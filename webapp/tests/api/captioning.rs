@@ -39,14 +39,8 @@ async fn a_failing_first_captioner_fails_over_to_the_second() {
     config.captioner.endpoint.url = Some(url);
     let app = TestApp::spawn(config).await;
     let token = app.token("erin", false).await;
-    let (status, body) = json(
-        app.upload(&token, test_data("rocket.jpg"), "image/jpeg")
-            .await,
-    )
-    .await;
-    assert_eq!(status, 202);
     let done = app
-        .wait_for(&token, body["image"]["id"].as_str().unwrap(), "done")
+        .upload_and_wait(&token, test_data("rocket.jpg"), "image/jpeg", "done")
         .await;
     assert_eq!(done["result"]["provider"], "embedded");
     assert_eq!(
@@ -64,9 +58,8 @@ async fn jobs_fail_readably_after_bounded_retries() {
     config.captioner.endpoint.failure_threshold = 100;
     let app = TestApp::spawn(config).await;
     let token = app.token("erin", false).await;
-    let (_, body) = json(app.upload(&token, png(3, 64, 64), "image/png").await).await;
     let failed = app
-        .wait_for(&token, body["image"]["id"].as_str().unwrap(), "failed")
+        .upload_and_wait(&token, png(3, 64, 64), "image/png", "failed")
         .await;
     let reason = failed["failure_reason"].as_str().unwrap();
     assert!(reason.contains("after 3 attempts"), "{reason}");

@@ -12,7 +12,7 @@ use imgcap_webapp::telemetry::emf::{EmfOutput, Metric, ENVIRONMENT};
 use imgcap_webapp::Config;
 use serde_json::Value;
 
-use crate::harness::{json, png, test_config, test_data, without_captions, TestApp};
+use crate::harness::{png, test_config, test_data, without_captions, TestApp};
 
 /// `config` writing its CloudWatch records into the returned buffer.
 fn recording(mut config: Config) -> (Config, Arc<Mutex<Vec<u8>>>) {
@@ -75,14 +75,8 @@ async fn a_captioned_upload_writes_caption_succeeded_after_a_failover() {
     let (config, buffer) = recording(config);
     let app = TestApp::spawn(config).await;
     let token = app.token("erin", false).await;
-    let (status, body) = json(
-        app.upload(&token, test_data("rocket.jpg"), "image/jpeg")
-            .await,
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
     let done = app
-        .wait_for(&token, body["image"]["id"].as_str().unwrap(), "done")
+        .upload_and_wait(&token, test_data("rocket.jpg"), "image/jpeg", "done")
         .await;
 
     let succeeded = wait_for_metric(&buffer, Metric::CaptionSucceeded).await;
@@ -108,8 +102,7 @@ async fn a_job_failed_for_good_writes_caption_failed_once() {
     let (config, buffer) = recording(config);
     let app = TestApp::spawn(config).await;
     let token = app.token("erin", false).await;
-    let (_, body) = json(app.upload(&token, png(5, 64, 64), "image/png").await).await;
-    app.wait_for(&token, body["image"]["id"].as_str().unwrap(), "failed")
+    app.upload_and_wait(&token, png(5, 64, 64), "image/png", "failed")
         .await;
 
     let failed = wait_for_metric(&buffer, Metric::CaptionFailed).await;

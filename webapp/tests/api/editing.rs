@@ -39,14 +39,10 @@ async fn regenerate(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
 async fn captions_are_corrected_beside_the_models_and_regenerated_through_the_api() {
     let app = TestApp::spawn(test_config()).await;
     let token = app.token("hana", false).await;
-    let (status, body) = json(
-        app.upload(&token, test_data("rocket.jpg"), "image/jpeg")
-            .await,
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["image"]["id"].as_str().unwrap().to_owned();
-    let done = app.wait_for(&token, &id, "done").await;
+    let done = app
+        .upload_and_wait(&token, test_data("rocket.jpg"), "image/jpeg", "done")
+        .await;
+    let id = done["id"].as_str().unwrap().to_owned();
     let model_concise = done["result"]["concise"]["text"]
         .as_str()
         .unwrap()

@@ -217,6 +217,20 @@ impl TestApp {
         response.status().as_u16()
     }
 
+    /// Uploads `bytes` (answered 202) and polls the new image until its status is `status`.
+    pub async fn upload_and_wait(
+        &self,
+        token: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        status: &str,
+    ) -> Value {
+        let (code, body) = json(self.upload(token, bytes, content_type).await).await;
+        assert_eq!(code, 202, "{body}");
+        self.wait_for(token, body["image"]["id"].as_str().unwrap(), status)
+            .await
+    }
+
     /// Polls the image until its status is `status`.
     pub async fn wait_for(&self, token: &str, id: &str, status: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);

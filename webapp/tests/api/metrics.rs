@@ -25,10 +25,10 @@ async fn counters_follow_uploads_and_captions_with_templated_routes() {
     let app = TestApp::spawn(config).await;
     let token = app.token("alice", false).await;
     let photo = test_data("rocket.jpg");
-    let (status, body) = json(app.upload(&token, photo.clone(), "image/jpeg").await).await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["image"]["id"].as_str().unwrap().to_owned();
-    app.wait_for(&token, &id, "done").await;
+    let done = app
+        .upload_and_wait(&token, photo.clone(), "image/jpeg", "done")
+        .await;
+    let id = done["id"].as_str().unwrap().to_owned();
     let (status, _) = json(app.upload(&token, photo, "image/jpeg").await).await;
     assert_eq!(status, 200, "the same bytes again");
     let (status, _) = json(app.upload(&token, b"hello".to_vec(), "text/plain").await).await;

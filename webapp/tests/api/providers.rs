@@ -19,7 +19,7 @@ use imgcap_webapp::config::{AwsConfig, ProviderKind};
 use imgcap_webapp::Config;
 use serde_json::{json, Value};
 
-use crate::harness::{json, png, test_config, TestApp};
+use crate::harness::{png, test_config, TestApp};
 use crate::moto::{unique_name, Moto};
 
 const BEDROCK_MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -195,10 +195,10 @@ fn cloud_config(chain: Vec<ProviderKind>, aws: AwsConfig) -> Config {
 /// the stored original's bytes.
 async fn caption_one(app: &TestApp, user: &str, seed: u32, status: &str) -> (Value, Vec<u8>) {
     let token = app.token(user, false).await;
-    let (code, body) = json(app.upload(&token, png(seed, 64, 48), "image/png").await).await;
-    assert_eq!(code, 202, "{body}");
-    let id = body["image"]["id"].as_str().unwrap().to_owned();
-    let record = app.wait_for(&token, &id, status).await;
+    let record = app
+        .upload_and_wait(&token, png(seed, 64, 48), "image/png", status)
+        .await;
+    let id = record["id"].as_str().unwrap().to_owned();
     let original = app
         .blob_files()
         .into_iter()
