@@ -36,10 +36,12 @@ pub(crate) fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
     }
 }
 
-/// Most rows `matmul_few_rows` takes: beyond that the weight is reused enough for packing to pay.
-pub(crate) const FEW_ROWS: usize = 16;
+/// Most rows `matmul_few_rows` streams itself: beyond that the weight is reused enough for the
+/// matrix multiply's packing to pay.
+const FEW_ROWS: usize = 16;
 
-/// `x · wᵀ` for `x` [rows ≤ FEW_ROWS, k] and `w` [n, k] (PyTorch's layout), f32 on the CPU.
+/// `x · wᵀ` for `x` [rows, k] and `w` [n, k] (PyTorch's layout). Up to `FEW_ROWS` rows of f32
+/// on the CPU stream `w` once; anything else goes to the matrix multiply.
 pub(crate) fn matmul_few_rows(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let (m, k) = x.dims2()?;
     let (n, k2) = w.dims2()?;
@@ -187,9 +189,15 @@ impl CustomOp1 for GeluErf {
 mod simd {
     const LANES: usize = 8;
 
+    /// Whether the AVX2 + FMA versions may run (the answer is cached by the standard library).
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_fma() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
     pub fn softmax_row(src: &[f32], dst: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if avx2_fma() {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { softmax_row_avx2(src, dst) };
         }
@@ -198,7 +206,7 @@ mod simd {
 
     pub fn gelu_erf(src: &[f32], dst: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if avx2_fma() {
             // SAFETY: as above.
             return unsafe { gelu_erf_avx2(src, dst) };
         }
@@ -208,7 +216,7 @@ mod simd {
     /// One head: `out` [queries, d] = softmax(`q` `k`ᵀ · scale) `v`, with `k`, `v` [keys, d].
     pub fn attend(q: &[f32], k: &[f32], v: &[f32], d: usize, scale: f32, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if avx2_fma() {
             // SAFETY: as above.
             return unsafe { attend_avx2(q, k, v, d, scale, out) };
         }
@@ -244,7 +252,7 @@ mod simd {
     /// `x` [m, k].
     pub fn few_rows_block(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if avx2_fma() {
             // SAFETY: as above.
             return unsafe { few_rows_block_avx2(x, m, k, w, out) };
         }

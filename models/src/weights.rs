@@ -241,10 +241,7 @@ impl Linear {
         let flat = x.reshape((rows, in_dim))?;
         let y = match &self.weight {
             LinearWeight::Dense(w, Rows::Many) => flat.matmul(w)?,
-            LinearWeight::Dense(w, Rows::Few) if rows <= crate::kernels::FEW_ROWS => {
-                crate::kernels::matmul_few_rows(&flat, w)?
-            }
-            LinearWeight::Dense(w, Rows::Few) => flat.matmul(&w.t()?)?,
+            LinearWeight::Dense(w, Rows::Few) => crate::kernels::matmul_few_rows(&flat, w)?,
             LinearWeight::Quantized(q) => q.forward(&flat)?,
         };
         let y = match &self.bias {

@@ -1,10 +1,10 @@
-//! Upload pipeline cost: validate + strip + thumbnail + store, on a 1.2 MB photo (a JPEG made
+//! Upload pipeline cost: validate + strip + thumbnail + store, on a 1.1 MB photo (a JPEG made
 //! from `tests/data/astronaut.png`, 2400×1800, quality 97) and on a 12 MP JPEG made the same
 //! way (4000×3000, quality 90). For the 12 MP file
 //! the same run times `vipsthumbnail -s 300` (Debian `libvips-tools`) when it is installed.
 //!
 //! Then the request overhead without captioning: the real app (embedded mode, no worker) on
-//! loopback, `POST /api/v1/images` with a 1.2 MB JPEG, p50/p95 of the 202 round trip — HTTP,
+//! loopback, `POST /api/v1/images` with that 1.1 MB JPEG, p50/p95 of the 202 round trip — HTTP,
 //! auth, rate limit, pipeline, blobs, SQLite record and job.
 
 use std::hint::black_box;
@@ -56,8 +56,8 @@ fn photo_jpeg(source: &[u8], width: u32, height: u32, quality: u8, variant: u8) 
     out
 }
 
-/// The 1.2 MB photo both measures use (its size is printed with the figures).
-fn photo_1_2mb(astronaut: &[u8], variant: u8) -> Vec<u8> {
+/// The 1.1 MB photo both measures use (its size is printed with the figures).
+fn photo_1_1mb(astronaut: &[u8], variant: u8) -> Vec<u8> {
     photo_jpeg(astronaut, 2400, 1800, 97, variant)
 }
 
@@ -125,7 +125,7 @@ fn pipeline(c: &mut Criterion) {
     let astronaut =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/astronaut.png"))
             .unwrap();
-    let small_photo = photo_1_2mb(&astronaut, 0);
+    let small_photo = photo_1_1mb(&astronaut, 0);
     let photo = photo_jpeg(&astronaut, 4000, 3000, 90, 0);
     let photo_path = dir.path().join("12mp.jpg");
     std::fs::write(&photo_path, &photo).unwrap();
@@ -143,7 +143,7 @@ fn pipeline(c: &mut Criterion) {
         )
     };
     println!(
-        "pipeline 1.2 MB JPEG ({} bytes): {:.1} ms",
+        "pipeline 1.1 MB JPEG ({} bytes): {:.1} ms",
         small_photo.len(),
         ours(&small_photo)
     );
@@ -159,7 +159,7 @@ fn pipeline(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(10);
-    group.bench_function("jpeg_1_2mb", |b| {
+    group.bench_function("jpeg_1_1mb", |b| {
         b.iter(|| run_pipeline(&runtime, &blobs, black_box(&small_photo)))
     });
     group.bench_function("jpeg_12mp", |b| {
@@ -168,7 +168,7 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-/// p50 and p95 of `POST /api/v1/images` (1.2 MB JPEG → 202) against the real app.
+/// p50 and p95 of `POST /api/v1/images` (1.1 MB JPEG → 202) against the real app.
 fn request_overhead(_: &mut Criterion) {
     const UPLOADS: usize = 40;
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -177,7 +177,7 @@ fn request_overhead(_: &mut Criterion) {
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/astronaut.png"))
             .unwrap();
     let photos: Vec<Vec<u8>> = (0..UPLOADS as u8)
-        .map(|variant| photo_1_2mb(&astronaut, variant))
+        .map(|variant| photo_1_1mb(&astronaut, variant))
         .collect();
     let mut runs = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
