@@ -6,14 +6,19 @@
 //!   within 2 ulp, erf within 1.5e-7).
 //! - attention for a few query rows (decoding): candle runs two matrix products per head and
 //!   sequence, each with a fixed cost larger than its arithmetic (over a thousand per decoding
-//!   step at batch 4); this does scores, softmax and weighted sum in one pass per head.
-//! - products of a few rows (decoding: one row per sequence) with a weight matrix: candle's
-//!   matrix multiply packs the weight for every call, which doubles the memory traffic that
-//!   bounds decoding once there is more than one row. This streams the weight once.
+//!   step at batch 4); this does scores, softmax and weighted sum in one pass per head. The
+//!   cross-attention variant reads the image's keys transposed, so scores come out sixteen
+//!   keys per instruction and all sequences of an image share each load of its keys/values.
+//! - products of a few rows (decoding: one row per sequence, up to 64) with a weight matrix:
+//!   candle's matrix multiply packs the weight for every call, which doubles the memory
+//!   traffic that bounds decoding. This streams the weight once, in register tiles of 4 weight
+//!   rows × 4 input rows, prefetching ahead, so a batch of sequences costs little more
+//!   arithmetic time than the weight takes to arrive.
 //!
 //! The loops are written for the compiler to vectorise (AVX2 + FMA when the CPU has them,
-//! picked at run time) and split over candle's thread pool. Other dtypes and devices use
-//! candle's own operations.
+//! picked at run time); the two decoding kernels also have AVX-512 versions, which x86 servers
+//! (and this project's development machine) have. Work is split over candle's thread pool.
+//! Other dtypes and devices use candle's own operations.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -37,8 +42,9 @@ pub(crate) fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// Most rows `matmul_few_rows` streams itself: beyond that the weight is reused enough for the
-/// matrix multiply's packing to pay.
-const FEW_ROWS: usize = 16;
+/// matrix multiply's packing to pay (at 24 rows, a batch of 8 images with 3 beams each, the
+/// packing path took twice as long).
+const FEW_ROWS: usize = 64;
 
 /// `x · wᵀ` for `x` [rows, k] and `w` [n, k] (PyTorch's layout). Up to `FEW_ROWS` rows of f32
 /// on the CPU stream `w` once; anything else goes to the matrix multiply.
@@ -70,10 +76,9 @@ pub(crate) fn matmul_few_rows(x: &Tensor, w: &Tensor) -> candle_core::Result<Ten
         .collect();
     let mut out = vec![0f32; m * n];
     for (b, block) in blocks.iter().enumerate() {
-        for (j, values) in block.chunks_exact(m).enumerate() {
-            for (i, &v) in values.iter().enumerate() {
-                out[i * n + b * BLOCK + j] = v;
-            }
+        let width = block.len() / m;
+        for (out_row, block_row) in out.chunks_exact_mut(n).zip(block.chunks_exact(width)) {
+            out_row[b * BLOCK..b * BLOCK + width].copy_from_slice(block_row);
         }
     }
     Tensor::from_vec(out, (m, n), x.device())
@@ -118,6 +123,48 @@ pub(crate) fn attention(
         .zip(qs.par_chunks(queries * d))
         .zip(ks.par_chunks(keys * d).zip(vs.par_chunks(keys * d)))
         .for_each(|((out, q), (k, v))| simd::attend(q, k, v, d, scale as f32, out));
+    Tensor::from_vec(out, (b, h, queries, d), q.device())
+}
+
+/// `softmax(q · kt · scale) v` per head, unmasked, with the keys given transposed: `q`
+/// [b, h, queries, d], `kt` [b, h, d, keys], `v` [b, h, keys, d] → [b, h, queries, d].
+///
+/// The image's cross-attention keys are kept this way (transposed once per image), so the
+/// scores come out a vector of keys at a time instead of one dot product (and one horizontal
+/// sum) per key, and the queries of one image's sequences share every load of its keys and values.
+pub(crate) fn attention_transposed_keys(
+    q: &Tensor,
+    kt: &Tensor,
+    v: &Tensor,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    let (b, h, queries, d) = q.dims4()?;
+    let keys = kt.dim(3)?;
+    let own = q.device().is_cpu() && q.dtype() == DType::F32 && queries <= FEW_QUERIES;
+    if !own || kt.dims() != [b, h, d, keys] || v.dims() != [b, h, keys, d] {
+        let scores = (q.matmul(kt)? * scale)?;
+        return softmax_last_dim(&scores)?.matmul(v);
+    }
+    let (q, kt, v) = (q.contiguous()?, kt.contiguous()?, v.contiguous()?);
+    let (q_storage, q_layout) = q.storage_and_layout();
+    let (k_storage, k_layout) = kt.storage_and_layout();
+    let (v_storage, v_layout) = v.storage_and_layout();
+    let (
+        candle_core::Storage::Cpu(qs),
+        candle_core::Storage::Cpu(ks),
+        candle_core::Storage::Cpu(vs),
+    ) = (&*q_storage, &*k_storage, &*v_storage)
+    else {
+        candle_core::bail!("attention: tensors must be on the CPU")
+    };
+    let qs = contiguous_f32(qs, q_layout, "attention")?;
+    let ks = contiguous_f32(ks, k_layout, "attention")?;
+    let vs = contiguous_f32(vs, v_layout, "attention")?;
+    let mut out = vec![0f32; b * h * queries * d];
+    out.par_chunks_mut(queries * d)
+        .zip(qs.par_chunks(queries * d))
+        .zip(ks.par_chunks(keys * d).zip(vs.par_chunks(keys * d)))
+        .for_each(|((out, q), (kt, v))| simd::attend_transposed(q, kt, v, d, scale as f32, out));
     Tensor::from_vec(out, (b, h, queries, d), q.device())
 }
 
@@ -248,28 +295,341 @@ mod simd {
         }
     }
 
-    /// `out` [rows of `w`, m] = the dot product of each row of `w` with each of the `m` rows of
-    /// `x` [m, k].
-    pub fn few_rows_block(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+    /// One head: `out` [queries, d] = softmax(`q` `kt` · scale) `v`, with `kt` [d, keys] and
+    /// `v` [keys, d].
+    pub fn attend_transposed(
+        q: &[f32],
+        kt: &[f32],
+        v: &[f32],
+        d: usize,
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the lengths are checked inside.
+            return unsafe { avx512::attend_transposed(q, kt, v, d, scale, out) };
+        }
         #[cfg(target_arch = "x86_64")]
         if avx2_fma() {
             // SAFETY: as above.
-            return unsafe { few_rows_block_avx2(x, m, k, w, out) };
+            return unsafe { attend_transposed_avx2(q, kt, v, d, scale, out) };
         }
-        few_rows_block_portable(x, m, k, w, out)
+        attend_transposed_portable(q, kt, v, d, scale, out)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn few_rows_block_avx2(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
-        few_rows_block_portable(x, m, k, w, out)
+    unsafe fn attend_transposed_avx2(
+        q: &[f32],
+        kt: &[f32],
+        v: &[f32],
+        d: usize,
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        attend_transposed_portable(q, kt, v, d, scale, out)
     }
 
     #[inline(always)]
-    fn few_rows_block_portable(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
-        for (w_row, out) in w.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
-            for (x_row, o) in x.chunks_exact(k).zip(out.iter_mut()) {
-                *o = dot(w_row, x_row);
+    pub(super) fn attend_transposed_portable(
+        q: &[f32],
+        kt: &[f32],
+        v: &[f32],
+        d: usize,
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        let keys = kt.len() / d;
+        let mut scores = vec![0f32; keys];
+        let mut probs = vec![0f32; keys];
+        for (q_row, out_row) in q.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            scores.fill(0.0);
+            for (&x, kt_row) in q_row.iter().zip(kt.chunks_exact(keys)) {
+                let x = x * scale;
+                for (s, &k) in scores.iter_mut().zip(kt_row) {
+                    *s += x * k;
+                }
+            }
+            softmax_row_portable(&scores, &mut probs);
+            out_row.fill(0.0);
+            for (&p, v_row) in probs.iter().zip(v.chunks_exact(d)) {
+                for (o, &x) in out_row.iter_mut().zip(v_row) {
+                    *o += p * x;
+                }
+            }
+        }
+    }
+
+    /// `out` [m, rows of `w`] = the dot product of each of the `m` rows of `x` [m, k] with each
+    /// row of `w`.
+    pub fn few_rows_block(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+        assert!(x.len() == m * k && w.len().is_multiple_of(k) && out.len() == w.len() / k * m);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, and the slices have the lengths asserted above.
+            return unsafe { avx512::few_rows_block(x, m, k, w, out) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if avx2_fma() {
+            // SAFETY: as above.
+            return unsafe { few_rows_block_avx2(x, k, w, out) };
+        }
+        few_rows_block_portable(x, k, w, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn few_rows_block_avx2(x: &[f32], k: usize, w: &[f32], out: &mut [f32]) {
+        few_rows_block_portable(x, k, w, out)
+    }
+
+    /// The decoding kernels with AVX-512 intrinsics (16 lanes, masked loads for the tails). No
+    /// closures inside: they would not inherit the target feature and stop being inlined.
+    #[cfg(target_arch = "x86_64")]
+    mod avx512 {
+        use std::arch::x86_64::*;
+
+        const LANES: usize = 16;
+        const W_ROWS: usize = 4;
+        const X_ROWS: usize = 4;
+        /// How far ahead (in floats, 1 KiB) the weight rows are prefetched: the hardware
+        /// prefetcher alone left the loads waiting once a tile had more than one input row.
+        const PREFETCH: usize = 256;
+
+        /// Register tiles of `W_ROWS` weight rows × up to `X_ROWS` input rows: each weight
+        /// vector loaded feeds `X_ROWS` multiply-adds and each input vector `W_ROWS`, so the
+        /// loop is bound by arithmetic rather than by loads (a plain dot product needs two loads
+        /// per multiply-add), and the weight is still read from memory once. 4 × 4 keeps all
+        /// accumulators in registers; 4 × 6 spilled them.
+        ///
+        /// # Safety
+        /// The CPU has AVX-512F; `x` is [m, k], `w` [rows, k] and `out` [m, rows].
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn few_rows_block(
+            x: &[f32],
+            m: usize,
+            k: usize,
+            w: &[f32],
+            out: &mut [f32],
+        ) {
+            let rows = w.len() / k;
+            let mut r = 0;
+            while r < rows {
+                let tile_rows = (rows - r).min(W_ROWS);
+                let mut i = 0;
+                while i < m {
+                    let tile_x = (m - i).min(X_ROWS);
+                    // SAFETY: rows r..r + tile_rows of `w` and i..i + tile_x of `x` exist.
+                    unsafe {
+                        match (tile_rows, tile_x) {
+                            (W_ROWS, 4) => tile::<W_ROWS, 4>(x, k, w, out, r, i),
+                            (W_ROWS, 3) => tile::<W_ROWS, 3>(x, k, w, out, r, i),
+                            (W_ROWS, 2) => tile::<W_ROWS, 2>(x, k, w, out, r, i),
+                            (W_ROWS, _) => tile::<W_ROWS, 1>(x, k, w, out, r, i),
+                            (_, _) => tile::<1, 1>(x, k, w, out, r, i),
+                        }
+                    }
+                    // A partial weight tile goes one weight row at a time, every input row.
+                    i += if tile_rows == W_ROWS { tile_x } else { 1 };
+                }
+                r += if tile_rows == W_ROWS { W_ROWS } else { 1 };
+            }
+        }
+
+        /// Lanes `0..n` of a vector (all of them from 16 up).
+        #[inline(always)]
+        fn lanes(n: usize) -> __mmask16 {
+            if n >= LANES {
+                u16::MAX
+            } else {
+                (1u16 << n) - 1
+            }
+        }
+
+        /// Queries handled together: each key and value vector loaded serves all of them.
+        const QUERY_TILE: usize = 4;
+        /// Keys (scores) or head dimensions (outputs) per query held in registers: 4 vectors.
+        const SPAN: usize = 4 * LANES;
+
+        /// See `simd::attend_transposed`.
+        ///
+        /// # Safety
+        /// The CPU has AVX-512F.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn attend_transposed(
+            q: &[f32],
+            kt: &[f32],
+            v: &[f32],
+            d: usize,
+            scale: f32,
+            out: &mut [f32],
+        ) {
+            let (queries, keys) = (q.len() / d, kt.len() / d);
+            assert!(q.len() == queries * d && v.len() == keys * d && out.len() == q.len());
+            let mut scores = vec![0f32; QUERY_TILE * keys];
+            let mut probs = vec![0f32; QUERY_TILE * keys];
+            let mut first = 0;
+            while first < queries {
+                let n = (queries - first).min(QUERY_TILE);
+                let (q, out) = (&q[first * d..(first + n) * d], &mut out[first * d..]);
+                // SAFETY: `q` holds n queries, `out` n rows, `scores` and `probs` n rows of keys.
+                unsafe {
+                    match n {
+                        4 => scores_tile::<4>(q, kt, d, keys, scale, &mut scores),
+                        3 => scores_tile::<3>(q, kt, d, keys, scale, &mut scores),
+                        2 => scores_tile::<2>(q, kt, d, keys, scale, &mut scores),
+                        _ => scores_tile::<1>(q, kt, d, keys, scale, &mut scores),
+                    }
+                }
+                for (src, dst) in scores
+                    .chunks_exact(keys)
+                    .zip(probs.chunks_exact_mut(keys))
+                    .take(n)
+                {
+                    super::softmax_row_portable(src, dst);
+                }
+                // SAFETY: as above.
+                unsafe {
+                    match n {
+                        4 => values_tile::<4>(&probs, v, d, keys, out),
+                        3 => values_tile::<3>(&probs, v, d, keys, out),
+                        2 => values_tile::<2>(&probs, v, d, keys, out),
+                        _ => values_tile::<1>(&probs, v, d, keys, out),
+                    }
+                }
+                first += n;
+            }
+        }
+
+        /// `scores[a]` = `q[a]` · `kt` · scale for `a < N`: `SPAN` keys at a time in registers,
+        /// the query values broadcast along the head dimension.
+        #[inline(always)]
+        unsafe fn scores_tile<const N: usize>(
+            q: &[f32],
+            kt: &[f32],
+            d: usize,
+            keys: usize,
+            scale: f32,
+            scores: &mut [f32],
+        ) {
+            let (q, kt, scores) = (q.as_ptr(), kt.as_ptr(), scores.as_mut_ptr());
+            let mut start = 0;
+            while start < keys {
+                let mut masks = [0; 4];
+                for (u, mask) in masks.iter_mut().enumerate() {
+                    *mask = lanes((keys - start).saturating_sub(u * LANES));
+                }
+                let mut acc = [[_mm512_setzero_ps(); 4]; N];
+                let mut k_vec = [_mm512_setzero_ps(); 4];
+                for c in 0..d {
+                    let row = kt.wrapping_add(c * keys + start);
+                    for u in 0..4 {
+                        k_vec[u] = _mm512_maskz_loadu_ps(masks[u], row.wrapping_add(u * LANES));
+                    }
+                    for (a, acc) in acc.iter_mut().enumerate() {
+                        let x = _mm512_set1_ps(*q.add(a * d + c) * scale);
+                        for u in 0..4 {
+                            acc[u] = _mm512_fmadd_ps(x, k_vec[u], acc[u]);
+                        }
+                    }
+                }
+                for (a, acc) in acc.iter().enumerate() {
+                    for u in 0..4 {
+                        let dst = scores.wrapping_add(a * keys + start + u * LANES);
+                        _mm512_mask_storeu_ps(dst, masks[u], acc[u]);
+                    }
+                }
+                start += SPAN;
+            }
+        }
+
+        /// `out[a]` = `probs[a]` · `v` for `a < N`: `SPAN` head dimensions at a time in
+        /// registers, each value row loaded once for all N queries.
+        #[inline(always)]
+        unsafe fn values_tile<const N: usize>(
+            probs: &[f32],
+            v: &[f32],
+            d: usize,
+            keys: usize,
+            out: &mut [f32],
+        ) {
+            let (probs, v, out) = (probs.as_ptr(), v.as_ptr(), out.as_mut_ptr());
+            let mut start = 0;
+            while start < d {
+                let mut masks = [0; 4];
+                for (u, mask) in masks.iter_mut().enumerate() {
+                    *mask = lanes((d - start).saturating_sub(u * LANES));
+                }
+                let mut acc = [[_mm512_setzero_ps(); 4]; N];
+                let mut v_vec = [_mm512_setzero_ps(); 4];
+                for j in 0..keys {
+                    let row = v.wrapping_add(j * d + start);
+                    for u in 0..4 {
+                        v_vec[u] = _mm512_maskz_loadu_ps(masks[u], row.wrapping_add(u * LANES));
+                    }
+                    for (a, acc) in acc.iter_mut().enumerate() {
+                        let p = _mm512_set1_ps(*probs.add(a * keys + j));
+                        for u in 0..4 {
+                            acc[u] = _mm512_fmadd_ps(p, v_vec[u], acc[u]);
+                        }
+                    }
+                }
+                for (a, acc) in acc.iter().enumerate() {
+                    for u in 0..4 {
+                        let dst = out.wrapping_add(a * d + start + u * LANES);
+                        _mm512_mask_storeu_ps(dst, masks[u], acc[u]);
+                    }
+                }
+                start += SPAN;
+            }
+        }
+
+        /// `out[i + b][r + a] = x[i + b] · w[r + a]` for `a < R`, `b < M`.
+        #[inline(always)]
+        unsafe fn tile<const R: usize, const M: usize>(
+            x: &[f32],
+            k: usize,
+            w: &[f32],
+            out: &mut [f32],
+            r: usize,
+            i: usize,
+        ) {
+            let rows = w.len() / k;
+            let (w, x) = (w.as_ptr().add(r * k), x.as_ptr().add(i * k));
+            // acc[b][a]: input row i + b times weight row r + a.
+            let mut acc = [[_mm512_setzero_ps(); R]; M];
+            let mut w_vec = [_mm512_setzero_ps(); R];
+            let mut c = 0;
+            while c < k {
+                // The last chunk of a row may be partial: masked loads read only what exists.
+                let mask = lanes(k - c);
+                for (a, w_vec) in w_vec.iter_mut().enumerate() {
+                    _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(a * k + c + PREFETCH).cast());
+                    *w_vec = _mm512_maskz_loadu_ps(mask, w.add(a * k + c));
+                }
+                for (b, acc) in acc.iter_mut().enumerate() {
+                    let x_vec = _mm512_maskz_loadu_ps(mask, x.add(b * k + c));
+                    for (acc, &w_vec) in acc.iter_mut().zip(&w_vec) {
+                        *acc = _mm512_fmadd_ps(w_vec, x_vec, *acc);
+                    }
+                }
+                c += LANES;
+            }
+            for (b, row) in acc.iter().enumerate() {
+                for (a, &sum) in row.iter().enumerate() {
+                    *out.get_unchecked_mut((i + b) * rows + r + a) = _mm512_reduce_add_ps(sum);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn few_rows_block_portable(x: &[f32], k: usize, w: &[f32], out: &mut [f32]) {
+        let rows = w.len() / k;
+        for (r, w_row) in w.chunks_exact(k).enumerate() {
+            for (i, x_row) in x.chunks_exact(k).enumerate() {
+                out[i * rows + r] = dot(w_row, x_row);
             }
         }
     }
@@ -455,7 +815,16 @@ mod tests {
 
     #[test]
     fn few_row_products_match_candle() {
-        for (m, k, n) in [(1, 768, 3072), (3, 64, 300), (16, 5, 257), (7, 300, 1)] {
+        // Every input-row tile (6 down to 1), partial weight tiles, masked k tails.
+        for (m, k, n) in [
+            (1, 768, 3072),
+            (3, 64, 300),
+            (16, 5, 257),
+            (7, 300, 1),
+            (11, 100, 130),
+            (2, 17, 66),
+            (4, 16, 64),
+        ] {
             let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
             let w = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu).unwrap();
             let ours = matmul_few_rows(&x, &w).unwrap();
@@ -463,6 +832,16 @@ mod tests {
             assert_eq!(ours.dims(), &[m, n]);
             let tolerance = 1e-5 * (k as f32).sqrt();
             assert!(max_abs_diff(&ours, &theirs) < tolerance, "{m}x{k}x{n}");
+            // The fallback for CPUs without AVX-512, whichever path ran above.
+            let mut portable = vec![0f32; m * n];
+            simd::few_rows_block_portable(
+                &x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                k,
+                &w.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                &mut portable,
+            );
+            let portable = Tensor::from_vec(portable, (m, n), &Device::Cpu).unwrap();
+            assert!(max_abs_diff(&portable, &theirs) < tolerance, "{m}x{k}x{n}");
         }
     }
 
@@ -480,6 +859,48 @@ mod tests {
                 .matmul(&v)
                 .unwrap();
             assert!(max_abs_diff(&ours, &theirs) < 1e-5, "{queries}x{keys}x{d}");
+        }
+    }
+
+    #[test]
+    fn attention_with_transposed_keys_matches_candle() {
+        // Query tiles of 4 down to 1, key spans with partial tails, head sizes below, at and
+        // above one register span.
+        for (queries, keys, d) in [
+            (3, 577, 64),
+            (9, 7, 8),
+            (1, 1, 16),
+            (6, 65, 20),
+            (4, 130, 72),
+        ] {
+            let q = Tensor::randn(0f32, 1.0, (2, 3, queries, d), &Device::Cpu).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (2, 3, keys, d), &Device::Cpu).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (2, 3, keys, d), &Device::Cpu).unwrap();
+            let kt = k.transpose(2, 3).unwrap().contiguous().unwrap();
+            let scale = 1.0 / (d as f64).sqrt();
+            let ours = attention_transposed_keys(&q, &kt, &v, scale).unwrap();
+            let scores = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap();
+            let theirs = candle_nn::ops::softmax_last_dim(&scores)
+                .unwrap()
+                .matmul(&v)
+                .unwrap();
+            assert!(max_abs_diff(&ours, &theirs) < 1e-5, "{queries}x{keys}x{d}");
+            // The fallback for CPUs without AVX-512, on the first head.
+            let head = |t: &Tensor| t.get(0).unwrap().get(0).unwrap().flatten_all().unwrap();
+            let mut portable = vec![0f32; queries * d];
+            simd::attend_transposed_portable(
+                &head(&q).to_vec1::<f32>().unwrap(),
+                &head(&kt).to_vec1::<f32>().unwrap(),
+                &head(&v).to_vec1::<f32>().unwrap(),
+                d,
+                scale as f32,
+                &mut portable,
+            );
+            let portable = Tensor::from_vec(portable, queries * d, &Device::Cpu).unwrap();
+            assert!(
+                max_abs_diff(&portable, &head(&theirs)) < 1e-5,
+                "{queries}x{keys}x{d}"
+            );
         }
     }
 

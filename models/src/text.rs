@@ -16,7 +16,8 @@ use crate::weights::{LayerNorm, Linear, Rows, Weights};
 /// consecutive sequences of the batch.
 #[derive(Debug, Clone)]
 pub struct ImageContext {
-    /// Per layer: keys and values [images, heads, positions, head_dim].
+    /// Per layer: keys, transposed [images, heads, head_dim, positions] (the layout the
+    /// attention kernel reads fastest), and values [images, heads, positions, head_dim].
     layers: Vec<(Tensor, Tensor)>,
     group: usize,
 }
@@ -181,15 +182,28 @@ impl Attention {
         Ok((out, (k, v)))
     }
 
+    /// Keys transposed [images, h, hd, n] and values [images, h, n, hd] of the image positions.
     fn keys_values(&self, image_embeds: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (b, n, _) = image_embeds.dims3()?;
+        let keys_t = self
+            .key
+            .forward(image_embeds)?
+            .reshape((b, n, self.heads, ()))?
+            .permute((0, 2, 3, 1))?
+            .contiguous()?;
         Ok((
-            split_heads(&self.key.forward(image_embeds)?, self.heads)?,
+            keys_t,
             split_heads(&self.value.forward(image_embeds)?, self.heads)?,
         ))
     }
 
-    /// `x` [images * group, t, d] attends to its own image's keys/values [images, h, n, hd].
-    fn cross_attend(&self, x: &Tensor, (k, v): &(Tensor, Tensor), group: usize) -> Result<Tensor> {
+    /// `x` [images * group, t, d] attends to its own image's keys (transposed) and values.
+    fn cross_attend(
+        &self,
+        x: &Tensor,
+        (keys_t, v): &(Tensor, Tensor),
+        group: usize,
+    ) -> Result<Tensor> {
         let (s, t, d) = x.dims3()?;
         let (h, hd) = (self.heads, d / self.heads);
         let images = s / group;
@@ -202,10 +216,11 @@ impl Attention {
             .permute((0, 3, 1, 2, 4))?
             .contiguous()?
             .reshape((images, h, group * t, hd))?;
-        let context = crate::kernels::attention(&q, k, v, (hd as f64).powf(-0.5))?
-            .reshape((images, h, group, t, hd))?
-            .permute((0, 2, 3, 1, 4))?
-            .reshape((s, t, d))?;
+        let context =
+            crate::kernels::attention_transposed_keys(&q, keys_t, v, (hd as f64).powf(-0.5))?
+                .reshape((images, h, group, t, hd))?
+                .permute((0, 2, 3, 1, 4))?
+                .reshape((s, t, d))?;
         self.norm.forward(&(self.output.forward(&context)? + x)?)
     }
 }
