@@ -323,39 +323,51 @@ impl Captioner {
                 embeds.index_select(&index, 0)?
             };
             let opts = &options[first];
-            if opts.mode.wants_concise() {
-                let prefix = self.prefix_ids(opts.concise_prompt.as_deref())?;
-                for (&i, seq) in
-                    group
-                        .iter()
-                        .zip(self.model.generate(&group_embeds, &prefix, &opts.concise)?)
-                {
-                    let text =
-                        caption::concise(&self.decode_text(&prefix, &seq)?, opts.max_concise_words);
-                    results[i].concise = Some(Caption {
-                        text,
-                        confidence: seq.mean_logprob(),
-                        tokens: seq.tokens.len(),
-                    });
+            let concise_prefix = self.prefix_ids(opts.concise_prompt.as_deref())?;
+            let creative_prefix = self.prefix_ids(opts.creative_prompt.as_deref())?;
+            let generate = |wanted: bool, prefix: &[u32], options: &GenerationOptions| {
+                wanted
+                    .then(|| self.model.generate(&group_embeds, prefix, options))
+                    .transpose()
+            };
+            let (concise, creative) = match (opts.mode.wants_concise(), opts.mode.wants_creative())
+            {
+                // Both captions from the same prefix: one decoding pass serves both searches.
+                (true, true) if concise_prefix == creative_prefix => {
+                    let mut both = self.model.generate_together(
+                        &group_embeds,
+                        &concise_prefix,
+                        &[&opts.concise, &opts.creative],
+                    )?;
+                    let creative = both.pop();
+                    (both.pop(), creative)
                 }
+                (concise, creative) => (
+                    generate(concise, &concise_prefix, &opts.concise)?,
+                    generate(creative, &creative_prefix, &opts.creative)?,
+                ),
+            };
+            for (&i, seq) in group.iter().zip(concise.iter().flatten()) {
+                let text = caption::concise(
+                    &self.decode_text(&concise_prefix, seq)?,
+                    opts.max_concise_words,
+                );
+                results[i].concise = Some(Caption {
+                    text,
+                    confidence: seq.mean_logprob(),
+                    tokens: seq.tokens.len(),
+                });
             }
-            if opts.mode.wants_creative() {
-                let prefix = self.prefix_ids(opts.creative_prompt.as_deref())?;
-                for (&i, seq) in group.iter().zip(self.model.generate(
-                    &group_embeds,
-                    &prefix,
-                    &opts.creative,
-                )?) {
-                    let text = caption::creative(
-                        &self.decode_text(&prefix, &seq)?,
-                        opts.max_creative_sentences,
-                    );
-                    results[i].creative = Some(Caption {
-                        text,
-                        confidence: seq.mean_logprob(),
-                        tokens: seq.tokens.len(),
-                    });
-                }
+            for (&i, seq) in group.iter().zip(creative.iter().flatten()) {
+                let text = caption::creative(
+                    &self.decode_text(&creative_prefix, seq)?,
+                    opts.max_creative_sentences,
+                );
+                results[i].creative = Some(Caption {
+                    text,
+                    confidence: seq.mean_logprob(),
+                    tokens: seq.tokens.len(),
+                });
             }
         }
         Ok(results)

@@ -233,6 +233,25 @@ fn prefix_batch(prefix: &[u32], rows: usize, device: &candle_core::Device) -> Re
     Ok(Tensor::from_vec(ids, (rows, prefix.len()), device)?)
 }
 
+/// What one search wants decoded next, after consuming its rows' logits.
+struct Step {
+    /// For each row of the next step, the row of the last step it continues.
+    parents: Vec<usize>,
+    /// The token each next row is fed.
+    tokens: Vec<u32>,
+}
+
+/// One decoding search over a set of images (beam search, sampling or greedy), driven a step
+/// at a time so several searches can share the decoder's passes.
+trait Search {
+    /// The images still decoding, with the sequences each feeds the decoder.
+    fn context(&self) -> &ImageContext;
+    /// Consumes the last-position logits of this search's rows, in order, and says what to
+    /// decode next; no rows when it has finished.
+    fn step(&mut self, logits: &[Vec<f32>]) -> Result<Step>;
+    fn finish(self: Box<Self>) -> Vec<GeneratedSequence>;
+}
+
 /// Generates one sequence per image of `image` (whose group must be 1), all starting with
 /// `prefix` (the start token, then any prompt tokens).
 pub(crate) fn generate(
@@ -242,82 +261,167 @@ pub(crate) fn generate(
     opts: &GenerationOptions,
     special: SpecialTokens,
 ) -> Result<Vec<GeneratedSequence>> {
-    opts.validate()?;
+    let mut results = generate_together(decoder, image, prefix, &[opts], special)?;
+    Ok(results.remove(0))
+}
+
+/// Runs one search per entry of `options` over the same images and prefix in shared decoder
+/// passes: each pass streams the decoder's weights once for the rows of every search (a
+/// concise beam search and a creative sample of the same images cost little more than the
+/// beam search alone). Returns one sequence per image for each entry of `options`, exactly
+/// what separate [`generate`] calls would give.
+pub(crate) fn generate_together(
+    decoder: &TextDecoder,
+    image: &ImageContext,
+    prefix: &[u32],
+    options: &[&GenerationOptions],
+    special: SpecialTokens,
+) -> Result<Vec<Vec<GeneratedSequence>>> {
     if prefix.is_empty() || prefix.len() >= decoder.max_positions() {
         return Err(ModelError::InvalidOptions(format!(
             "the prompt must leave room for new tokens within {} positions",
             decoder.max_positions()
         )));
     }
-    // Hard cap: never run past the position embeddings.
-    let max_new = opts
-        .max_new_tokens
-        .min(decoder.max_positions() - prefix.len());
-    let opts = GenerationOptions {
-        max_new_tokens: max_new,
-        ..opts.clone()
-    };
-    match opts.strategy {
-        Strategy::BeamSearch {
-            num_beams,
-            length_penalty,
-        } => beam_search(
-            decoder,
-            image,
-            prefix,
-            &opts,
-            num_beams,
-            length_penalty,
+    let device = image_device(image)?;
+    let mut searches = options
+        .iter()
+        .map(|opts| {
+            opts.validate()?;
+            // Hard cap: never run past the position embeddings.
+            let opts = GenerationOptions {
+                max_new_tokens: opts
+                    .max_new_tokens
+                    .min(decoder.max_positions() - prefix.len()),
+                ..(*opts).clone()
+            };
+            Ok(match opts.strategy {
+                Strategy::BeamSearch {
+                    num_beams,
+                    length_penalty,
+                } => Box::new(BeamSearch::new(
+                    image,
+                    prefix,
+                    opts,
+                    num_beams,
+                    length_penalty,
+                    special,
+                )) as Box<dyn Search>,
+                Strategy::Greedy | Strategy::Sample { .. } => {
+                    Box::new(Sampling::new(image, prefix, opts, special))
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Rows each search feeds the next pass; 0 once it has finished.
+    let mut rows: Vec<usize> = vec![image.num_images(); searches.len()];
+    let mut cache = DecoderCache::new();
+    let mut input = prefix_batch(prefix, rows.iter().sum(), &device)?;
+    loop {
+        let segments: Vec<&ImageContext> = searches
+            .iter()
+            .zip(&rows)
+            .filter(|(_, &r)| r > 0)
+            .map(|(search, _)| search.context())
+            .collect();
+        let logits = decoder
+            .forward_segments(&input, &segments, &mut cache)?
+            .to_vec2::<f32>()?;
+        let (mut parents, mut tokens, mut offset) = (Vec::new(), Vec::new(), 0);
+        for (search, rows) in searches.iter_mut().zip(rows.iter_mut()) {
+            if *rows == 0 {
+                continue;
+            }
+            let step = search.step(&logits[offset..offset + *rows])?;
+            parents.extend(step.parents.iter().map(|&p| p + offset));
+            tokens.extend(step.tokens);
+            offset += *rows;
+            *rows = step.parents.len();
+        }
+        if tokens.is_empty() {
+            break;
+        }
+        if !parents.iter().copied().eq(0..logits.len()) {
+            cache.select_rows(&parents)?;
+        }
+        input = token_column(&tokens, &device)?;
+    }
+    Ok(searches.into_iter().map(|s| s.finish()).collect())
+}
+
+/// Nucleus sampling, or greedy decoding without a sampling strategy.
+struct Sampling {
+    opts: GenerationOptions,
+    special: SpecialTokens,
+    prefix_len: usize,
+    sequences: Vec<Vec<u32>>,
+    results: Vec<GeneratedSequence>,
+    /// Each image gets its own generator so a batch samples exactly what single calls would.
+    rngs: Vec<Option<StdRng>>,
+    /// The images still decoding, one row each.
+    active: Vec<usize>,
+    context: ImageContext,
+    steps: usize,
+}
+
+impl Sampling {
+    fn new(
+        image: &ImageContext,
+        prefix: &[u32],
+        opts: GenerationOptions,
+        special: SpecialTokens,
+    ) -> Self {
+        let n = image.num_images();
+        let rngs = (0..n)
+            .map(|_| match opts.strategy {
+                Strategy::Sample { seed, .. } => {
+                    Some(StdRng::seed_from_u64(seed.unwrap_or_else(rand::random)))
+                }
+                _ => None,
+            })
+            .collect();
+        Self {
+            opts,
             special,
-        ),
-        Strategy::Greedy | Strategy::Sample { .. } => {
-            sample_or_greedy(decoder, image, prefix, &opts, special)
+            prefix_len: prefix.len(),
+            sequences: vec![prefix.to_vec(); n],
+            results: vec![
+                GeneratedSequence {
+                    tokens: vec![],
+                    token_logprobs: vec![],
+                    score: 0.0
+                };
+                n
+            ],
+            rngs,
+            active: (0..n).collect(),
+            context: image.with_group(1),
+            steps: 0,
         }
     }
 }
 
-fn sample_or_greedy(
-    decoder: &TextDecoder,
-    image: &ImageContext,
-    prefix: &[u32],
-    opts: &GenerationOptions,
-    special: SpecialTokens,
-) -> Result<Vec<GeneratedSequence>> {
-    let n = image.num_images();
-    let device = image_device(image)?;
-    let mut sequences: Vec<Vec<u32>> = vec![prefix.to_vec(); n];
-    let mut results: Vec<GeneratedSequence> = vec![
-        GeneratedSequence {
-            tokens: vec![],
-            token_logprobs: vec![],
-            score: 0.0
+impl Search for Sampling {
+    fn context(&self) -> &ImageContext {
+        &self.context
+    }
+
+    fn step(&mut self, logits: &[Vec<f32>]) -> Result<Step> {
+        let mut still_active = Vec::with_capacity(self.active.len());
+        let mut step = Step {
+            parents: Vec::with_capacity(self.active.len()),
+            tokens: Vec::with_capacity(self.active.len()),
         };
-        n
-    ];
-    // Each image gets its own generator so a batch samples exactly what single calls would.
-    let mut rngs: Vec<Option<StdRng>> = (0..n)
-        .map(|_| match opts.strategy {
-            Strategy::Sample { seed, .. } => {
-                Some(StdRng::seed_from_u64(seed.unwrap_or_else(rand::random)))
-            }
-            _ => None,
-        })
-        .collect();
-    let mut active: Vec<usize> = (0..n).collect();
-    let mut context = image.clone();
-    let mut cache = DecoderCache::new();
-    let mut input = prefix_batch(prefix, n, &device)?;
-    for _ in 0..opts.max_new_tokens {
-        let logits = decoder
-            .forward(&input, &context, &mut cache)?
-            .to_vec2::<f32>()?;
-        let mut still_active = Vec::with_capacity(active.len());
-        let mut keep_rows = Vec::with_capacity(active.len());
-        let mut next_tokens = Vec::with_capacity(active.len());
-        for (row, (&i, raw)) in active.iter().zip(&logits).enumerate() {
+        for (row, (&i, raw)) in self.active.iter().zip(logits).enumerate() {
             let mut scores = raw.clone();
-            apply_processors(&mut scores, &sequences[i], prefix.len(), opts, special.eos);
-            let token = match (&opts.strategy, rngs[i].as_mut()) {
+            apply_processors(
+                &mut scores,
+                &self.sequences[i],
+                self.prefix_len,
+                &self.opts,
+                self.special.eos,
+            );
+            let token = match (&self.opts.strategy, self.rngs[i].as_mut()) {
                 (
                     Strategy::Sample {
                         temperature,
@@ -333,27 +437,31 @@ fn sample_or_greedy(
                 _ => argmax(&scores),
             };
             let logprob = raw[token as usize] - log_sum_exp(raw);
-            sequences[i].push(token);
-            results[i].tokens.push(token);
-            results[i].token_logprobs.push(logprob);
-            results[i].score += logprob;
-            if token != special.eos {
+            self.sequences[i].push(token);
+            let result = &mut self.results[i];
+            result.tokens.push(token);
+            result.token_logprobs.push(logprob);
+            result.score += logprob;
+            if token != self.special.eos {
                 still_active.push(i);
-                keep_rows.push(row);
-                next_tokens.push(token);
+                step.parents.push(row);
+                step.tokens.push(token);
             }
         }
-        if still_active.is_empty() {
-            break;
+        self.steps += 1;
+        if self.steps >= self.opts.max_new_tokens {
+            step.parents.clear();
+            step.tokens.clear();
+        } else if step.parents.len() != self.active.len() && !step.parents.is_empty() {
+            self.context = self.context.select_images(&step.parents)?;
         }
-        if still_active.len() != active.len() {
-            cache.select_rows(&keep_rows)?;
-            context = context.select_images(&keep_rows)?;
-        }
-        active = still_active;
-        input = token_column(&next_tokens, &device)?;
+        self.active = still_active;
+        Ok(step)
     }
-    Ok(results)
+
+    fn finish(self: Box<Self>) -> Vec<GeneratedSequence> {
+        self.results
+    }
 }
 
 fn image_device(image: &ImageContext) -> Result<candle_core::Device> {
@@ -377,57 +485,88 @@ struct BeamState {
     improvable: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn beam_search(
-    decoder: &TextDecoder,
-    image: &ImageContext,
-    prefix: &[u32],
-    opts: &GenerationOptions,
+struct BeamSearch {
+    opts: GenerationOptions,
     num_beams: usize,
     length_penalty: f32,
     special: SpecialTokens,
-) -> Result<Vec<GeneratedSequence>> {
-    let n = image.num_images();
-    let device = image_device(image)?;
-    let max_length = prefix.len() + opts.max_new_tokens;
-    let keep = 2 * num_beams;
-    let start = Hypothesis {
-        tokens: prefix.to_vec(),
-        logprobs: vec![],
-        score: 0.0,
-    };
-    // The first step expands a single row per image: the other beams would start from the
-    // same prefix with a score of -1e9 and could never be picked.
-    let mut states: Vec<BeamState> = (0..n)
-        .map(|_| BeamState {
-            running: vec![start.clone()],
-            finished: vec![],
-            improvable: true,
-        })
-        .collect();
-    let mut active: Vec<usize> = (0..n).collect();
-    let mut context = image.clone();
-    let mut cache = DecoderCache::new();
-    let mut input = prefix_batch(prefix, n, &device)?;
-    let mut cur_len = prefix.len();
-    loop {
-        let logits = decoder
-            .forward(&input, &context, &mut cache)?
-            .to_vec2::<f32>()?;
+    prefix_len: usize,
+    max_length: usize,
+    cur_len: usize,
+    states: Vec<BeamState>,
+    /// The images still decoding; each has `states[i].running.len()` rows.
+    active: Vec<usize>,
+    context: ImageContext,
+}
+
+impl BeamSearch {
+    fn new(
+        image: &ImageContext,
+        prefix: &[u32],
+        opts: GenerationOptions,
+        num_beams: usize,
+        length_penalty: f32,
+        special: SpecialTokens,
+    ) -> Self {
+        let n = image.num_images();
+        let start = Hypothesis {
+            tokens: prefix.to_vec(),
+            logprobs: vec![],
+            score: 0.0,
+        };
+        Self {
+            max_length: prefix.len() + opts.max_new_tokens,
+            opts,
+            num_beams,
+            length_penalty,
+            special,
+            prefix_len: prefix.len(),
+            cur_len: prefix.len(),
+            // The first step expands a single row per image: the other beams would start from
+            // the same prefix with a score of -1e9 and could never be picked.
+            states: (0..n)
+                .map(|_| BeamState {
+                    running: vec![start.clone()],
+                    finished: vec![],
+                    improvable: true,
+                })
+                .collect(),
+            active: (0..n).collect(),
+            context: image.with_group(1),
+        }
+    }
+}
+
+impl Search for BeamSearch {
+    fn context(&self) -> &ImageContext {
+        &self.context
+    }
+
+    fn step(&mut self, logits: &[Vec<f32>]) -> Result<Step> {
+        let (num_beams, keep) = (self.num_beams, 2 * self.num_beams);
+        let (prefix_len, length_penalty) = (self.prefix_len, self.length_penalty);
         let mut row = 0;
-        let mut next_rows = Vec::new();
-        let mut next_tokens = Vec::new();
+        let mut step = Step {
+            parents: Vec::new(),
+            tokens: Vec::new(),
+        };
         let mut still_active = Vec::new();
         let mut kept_images = Vec::new();
-        for (position, &i) in active.iter().enumerate() {
-            let state = &mut states[i];
+        for (position, &i) in self.active.iter().enumerate() {
+            let state = &mut self.states[i];
             let beams = state.running.len();
             // (accumulated score, beam, token, raw logprob) for every continuation.
             let mut candidates: Vec<(f32, usize, u32, f32)> = Vec::new();
             for (beam, hyp) in state.running.iter().enumerate() {
                 let raw = log_softmax(&logits[row + beam]);
                 let mut scores = raw.clone();
-                apply_processors(&mut scores, &hyp.tokens, prefix.len(), opts, special.eos);
+                apply_processors(
+                    &mut scores,
+                    &hyp.tokens,
+                    prefix_len,
+                    &self.opts,
+                    self.special.eos,
+                );
                 candidates.extend(
                     scores
                         .iter()
@@ -443,8 +582,10 @@ fn beam_search(
                 candidates.truncate(keep);
             }
             candidates.sort_by(order);
-            let new_len = cur_len + 1;
-            let hits = |token: u32| token == special.eos || new_len >= max_length;
+            let new_len = self.cur_len + 1;
+            let max_length = self.max_length;
+            let eos = self.special.eos;
+            let hits = |token: u32| token == eos || new_len >= max_length;
             let extend = |&(score, beam, token, logprob): &(f32, usize, u32, f32)| {
                 let parent = &state.running[beam];
                 let mut tokens = parent.tokens.clone();
@@ -458,16 +599,17 @@ fn beam_search(
                 }
             };
             // Finished: only candidates ranked within the first `num_beams` count.
+            let mut finished = std::mem::take(&mut state.finished);
             if state.improvable {
                 let denominator =
-                    ((new_len - prefix.len()) as f64).powf(length_penalty as f64) as f32;
+                    ((new_len - prefix_len) as f64).powf(length_penalty as f64) as f32;
                 for candidate in candidates.iter().take(num_beams).filter(|c| hits(c.2)) {
                     let mut hyp = extend(candidate);
                     hyp.score = candidate.0 / denominator;
-                    state.finished.push(hyp);
+                    finished.push(hyp);
                 }
-                state.finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-                state.finished.truncate(num_beams);
+                finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+                finished.truncate(num_beams);
             }
             // Running: the best candidates that did not just finish.
             let mut running: Vec<(f32, usize)> = candidates
@@ -477,7 +619,7 @@ fn beam_search(
                 .collect();
             running.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let all_hit = candidates.iter().all(|c| hits(c.2));
-            state.running = running
+            let next_running: Vec<Hypothesis> = running
                 .iter()
                 .take(num_beams)
                 .map(|&(score, rank)| Hypothesis {
@@ -490,11 +632,13 @@ fn beam_search(
                 .take(num_beams)
                 .map(|&(_, rank)| candidates[rank].1)
                 .collect();
+            state.running = next_running;
+            state.finished = finished;
             // transformers' heuristic: stop once the best running beam, scored at its current
             // length, cannot beat the worst of a full set of finished hypotheses.
             if state.improvable && state.finished.len() == num_beams {
                 let best_running = state.running[0].score
-                    / ((new_len - prefix.len()) as f64).powf(length_penalty as f64) as f32;
+                    / ((new_len - prefix_len) as f64).powf(length_penalty as f64) as f32;
                 let worst_finished = state
                     .finished
                     .last()
@@ -506,39 +650,41 @@ fn beam_search(
                 still_active.push(i);
                 kept_images.push(position);
                 for (hyp, source) in state.running.iter().zip(beam_sources) {
-                    next_rows.push(row + source);
-                    next_tokens.push(*hyp.tokens.last().expect("non-empty"));
+                    step.parents.push(row + source);
+                    step.tokens.push(*hyp.tokens.last().expect("non-empty"));
                 }
             }
             row += beams;
         }
-        cur_len += 1;
-        if still_active.is_empty() {
-            break;
-        }
-        cache.select_rows(&next_rows)?;
-        if kept_images.len() != active.len() {
-            context = context.select_images(&kept_images)?;
-        }
-        context = context.with_group(num_beams);
-        active = still_active;
-        input = token_column(&next_tokens, &device)?;
-    }
-    Ok(states
-        .into_iter()
-        .map(|state| {
-            let best = state
-                .finished
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| state.running[0].clone());
-            GeneratedSequence {
-                tokens: best.tokens[prefix.len()..].to_vec(),
-                token_logprobs: best.logprobs,
-                score: best.score,
+        self.cur_len += 1;
+        if !still_active.is_empty() {
+            if kept_images.len() != self.active.len() {
+                self.context = self.context.select_images(&kept_images)?;
             }
-        })
-        .collect())
+            self.context = self.context.with_group(num_beams);
+        }
+        self.active = still_active;
+        Ok(step)
+    }
+
+    fn finish(self: Box<Self>) -> Vec<GeneratedSequence> {
+        let prefix_len = self.prefix_len;
+        self.states
+            .into_iter()
+            .map(|state| {
+                let best = state
+                    .finished
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| state.running[0].clone());
+                GeneratedSequence {
+                    tokens: best.tokens[prefix_len..].to_vec(),
+                    token_logprobs: best.logprobs,
+                    score: best.score,
+                }
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

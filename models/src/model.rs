@@ -100,4 +100,20 @@ impl BlipModel {
         };
         generate::generate(&self.text, &context, prefix, options, special)
     }
+
+    /// Several searches over the same images from the same prefix, decoded in shared passes
+    /// (each pass reads the decoder's weights once for all of them): one sequence per image for
+    /// each entry of `options`, the same as separate [`Self::generate`] calls give.
+    pub fn generate_together(
+        &self,
+        image_embeds: &Tensor,
+        prefix: &[u32],
+        options: &[&GenerationOptions],
+    ) -> Result<Vec<Vec<GeneratedSequence>>> {
+        let context = self.image_context(image_embeds, 1)?;
+        let special = SpecialTokens {
+            eos: self.config.text.sep_token_id,
+        };
+        generate::generate_together(&self.text, &context, prefix, options, special)
+    }
 }

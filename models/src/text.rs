@@ -197,30 +197,40 @@ impl Attention {
         ))
     }
 
-    /// `x` [images * group, t, d] attends to its own image's keys (transposed) and values.
-    fn cross_attend(
-        &self,
-        x: &Tensor,
-        (keys_t, v): &(Tensor, Tensor),
-        group: usize,
-    ) -> Result<Tensor> {
-        let (s, t, d) = x.dims3()?;
+    /// `x` [sequences, t, d] attends to the images of `segments`: its rows are, segment after
+    /// segment, `group` consecutive sequences per image of that segment, and each attends to
+    /// its own image's keys (transposed) and values at `layer`.
+    fn cross_attend(&self, x: &Tensor, segments: &[&ImageContext], layer: usize) -> Result<Tensor> {
+        let (_, t, d) = x.dims3()?;
         let (h, hd) = (self.heads, d / self.heads);
-        let images = s / group;
-        // Fold the sequences of one image into the query length so all of them share one
-        // matrix product against that image's keys, without copying the keys per sequence.
-        let q = self
-            .query
-            .forward(x)?
-            .reshape((images, group, t, h, hd))?
-            .permute((0, 3, 1, 2, 4))?
-            .contiguous()?
-            .reshape((images, h, group * t, hd))?;
-        let context =
-            crate::kernels::attention_transposed_keys(&q, keys_t, v, (hd as f64).powf(-0.5))?
-                .reshape((images, h, group, t, hd))?
-                .permute((0, 2, 3, 1, 4))?
-                .reshape((s, t, d))?;
+        let q = self.query.forward(x)?;
+        let mut contexts = Vec::with_capacity(segments.len());
+        let mut first = 0;
+        for segment in segments {
+            let (images, group) = (segment.num_images(), segment.group);
+            let rows = images * group;
+            let (keys_t, v) = &segment.layers[layer];
+            // Fold the sequences of one image into the query length so all of them share one
+            // pass over that image's keys, without copying the keys per sequence.
+            let q = q
+                .narrow(0, first, rows)?
+                .reshape((images, group, t, h, hd))?
+                .permute((0, 3, 1, 2, 4))?
+                .contiguous()?
+                .reshape((images, h, group * t, hd))?;
+            let context =
+                crate::kernels::attention_transposed_keys(&q, keys_t, v, (hd as f64).powf(-0.5))?
+                    .reshape((images, h, group, t, hd))?
+                    .permute((0, 2, 3, 1, 4))?
+                    .reshape((rows, t, d))?;
+            contexts.push(context);
+            first += rows;
+        }
+        let context = if contexts.len() == 1 {
+            contexts.remove(0)
+        } else {
+            Tensor::cat(&contexts, 0)?
+        };
         self.norm.forward(&(self.output.forward(&context)? + x)?)
     }
 }
@@ -350,6 +360,18 @@ impl TextDecoder {
         image: &ImageContext,
         cache: &mut DecoderCache,
     ) -> Result<Tensor> {
+        self.forward_segments(input_ids, &[image], cache)
+    }
+
+    /// [`Self::forward`] for sequences of several image contexts (e.g. the beams of one search
+    /// and the samples of another): the rows of `input_ids` are the sequences of each segment
+    /// in turn, and every layer's weights are read once for all of them.
+    pub fn forward_segments(
+        &self,
+        input_ids: &Tensor,
+        segments: &[&ImageContext],
+        cache: &mut DecoderCache,
+    ) -> Result<Tensor> {
         let (sequences, t) = input_ids.dims2()?;
         let past = cache.len();
         if past + t > self.max_positions {
@@ -359,11 +381,15 @@ impl TextDecoder {
                 self.max_positions
             )));
         }
-        if sequences != image.num_images() * image.group {
+        let expected: usize = segments.iter().map(|s| s.num_images() * s.group).sum();
+        if sequences != expected {
+            let layout: Vec<String> = segments
+                .iter()
+                .map(|s| format!("{} images x {} sequences each", s.num_images(), s.group))
+                .collect();
             return Err(ModelError::InvalidOptions(format!(
-                "{sequences} sequences do not match {} images x {} sequences each",
-                image.num_images(),
-                image.group
+                "{sequences} sequences do not match {}",
+                layout.join(" + ")
             )));
         }
         let words = self.word_embeddings.embedding(&input_ids.flatten_all()?)?;
@@ -382,10 +408,7 @@ impl TextDecoder {
             } else {
                 cache.layers.push(kv);
             }
-            let attended =
-                layer
-                    .cross_attention
-                    .cross_attend(&attended, &image.layers[i], image.group)?;
+            let attended = layer.cross_attention.cross_attend(&attended, segments, i)?;
             let hidden = layer.act.forward(&layer.intermediate.forward(&attended)?)?;
             x = layer
                 .output_norm

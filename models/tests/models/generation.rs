@@ -146,6 +146,33 @@ fn a_batch_decodes_exactly_like_single_images() {
 }
 
 #[test]
+fn searches_decoded_together_equal_separate_runs() {
+    let f = fixture(32, 64);
+    let model = load(&f.cfg, f.weights.clone(), DType::F32).unwrap();
+    let embeds = model.encode_images(&pixels(3, 4)).unwrap();
+    // Beam searches of 3 and 4 beams, sampling and greedy decoding share every pass; they
+    // finish at different steps, and images leave each of them at different steps.
+    let strategies = all_strategies();
+    let together = model
+        .generate_together(&embeds, &[BOS], &strategies.iter().collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(together.len(), strategies.len());
+    for (opts, joint) in strategies.iter().zip(&together) {
+        let alone = model.generate(&embeds, &[BOS], opts).unwrap();
+        assert_eq!(joint.len(), 3);
+        for (i, (joint, alone)) in joint.iter().zip(&alone).enumerate() {
+            assert_eq!(joint.tokens, alone.tokens, "image {i} with {opts:?}");
+            assert!((joint.score - alone.score).abs() < 1e-4, "image {i} with {opts:?}");
+        }
+    }
+    let lengths: Vec<usize> = together.iter().flatten().map(|s| s.tokens.len()).collect();
+    assert!(
+        lengths.iter().any(|&l| l != lengths[0]),
+        "the searches should end at different steps: {lengths:?}"
+    );
+}
+
+#[test]
 fn vision_batch_equals_single_images() {
     let f = fixture(32, 64);
     let model = load(&f.cfg, f.weights.clone(), DType::F32).unwrap();
