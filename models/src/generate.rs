@@ -599,17 +599,16 @@ impl Search for BeamSearch {
                 }
             };
             // Finished: only candidates ranked within the first `num_beams` count.
-            let mut finished = std::mem::take(&mut state.finished);
             if state.improvable {
                 let denominator =
                     ((new_len - prefix_len) as f64).powf(length_penalty as f64) as f32;
                 for candidate in candidates.iter().take(num_beams).filter(|c| hits(c.2)) {
                     let mut hyp = extend(candidate);
                     hyp.score = candidate.0 / denominator;
-                    finished.push(hyp);
+                    state.finished.push(hyp);
                 }
-                finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-                finished.truncate(num_beams);
+                state.finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+                state.finished.truncate(num_beams);
             }
             // Running: the best candidates that did not just finish.
             let mut running: Vec<(f32, usize)> = candidates
@@ -633,7 +632,6 @@ impl Search for BeamSearch {
                 .map(|&(_, rank)| candidates[rank].1)
                 .collect();
             state.running = next_running;
-            state.finished = finished;
             // transformers' heuristic: stop once the best running beam, scored at its current
             // length, cannot beat the worst of a full set of finished hypotheses.
             if state.improvable && state.finished.len() == num_beams {
