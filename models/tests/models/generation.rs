@@ -162,7 +162,10 @@ fn searches_decoded_together_equal_separate_runs() {
         assert_eq!(joint.len(), 3);
         for (i, (joint, alone)) in joint.iter().zip(&alone).enumerate() {
             assert_eq!(joint.tokens, alone.tokens, "image {i} with {opts:?}");
-            assert!((joint.score - alone.score).abs() < 1e-4, "image {i} with {opts:?}");
+            assert!(
+                (joint.score - alone.score).abs() < 1e-4,
+                "image {i} with {opts:?}"
+            );
         }
     }
     let lengths: Vec<usize> = together.iter().flatten().map(|s| s.tokens.len()).collect();
