@@ -174,6 +174,16 @@ pub struct Caption {
     pub tokens: usize,
 }
 
+impl Caption {
+    fn new(text: String, sequence: &GeneratedSequence) -> Self {
+        Self {
+            text,
+            confidence: sequence.mean_logprob(),
+            tokens: sequence.tokens.len(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct ImageCaptions {
     pub concise: Option<Caption>,
@@ -348,26 +358,18 @@ impl Captioner {
                 ),
             };
             for (&i, seq) in group.iter().zip(concise.iter().flatten()) {
-                let text = caption::concise(
-                    &self.decode_text(&concise_prefix, seq)?,
-                    opts.max_concise_words,
-                );
-                results[i].concise = Some(Caption {
-                    text,
-                    confidence: seq.mean_logprob(),
-                    tokens: seq.tokens.len(),
-                });
+                let text = self.decode_text(&concise_prefix, seq)?;
+                results[i].concise = Some(Caption::new(
+                    caption::concise(&text, opts.max_concise_words),
+                    seq,
+                ));
             }
             for (&i, seq) in group.iter().zip(creative.iter().flatten()) {
-                let text = caption::creative(
-                    &self.decode_text(&creative_prefix, seq)?,
-                    opts.max_creative_sentences,
-                );
-                results[i].creative = Some(Caption {
-                    text,
-                    confidence: seq.mean_logprob(),
-                    tokens: seq.tokens.len(),
-                });
+                let text = self.decode_text(&creative_prefix, seq)?;
+                results[i].creative = Some(Caption::new(
+                    caption::creative(&text, opts.max_creative_sentences),
+                    seq,
+                ));
             }
         }
         Ok(results)

@@ -103,7 +103,21 @@ pub(crate) fn attention(
         let scores = (q.matmul(&k.t()?)? * scale)?;
         return softmax_last_dim(&scores)?.matmul(v);
     }
+    each_head(q, k, v, scale, simd::attend)
+}
+
+/// Runs `head` on every head of contiguous f32 CPU tensors `q` [b, h, queries, d] and `k`,
+/// `v` (one head's keys and values each, in whatever layout `head` reads) → [b, h, queries, d].
+fn each_head(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    head: fn(&[f32], &[f32], &[f32], usize, f32, &mut [f32]),
+) -> candle_core::Result<Tensor> {
+    let (b, h, queries, d) = q.dims4()?;
     let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+    let per_head = k.elem_count() / (b * h);
     let (q_storage, q_layout) = q.storage_and_layout();
     let (k_storage, k_layout) = k.storage_and_layout();
     let (v_storage, v_layout) = v.storage_and_layout();
@@ -121,8 +135,8 @@ pub(crate) fn attention(
     let mut out = vec![0f32; b * h * queries * d];
     out.par_chunks_mut(queries * d)
         .zip(qs.par_chunks(queries * d))
-        .zip(ks.par_chunks(keys * d).zip(vs.par_chunks(keys * d)))
-        .for_each(|((out, q), (k, v))| simd::attend(q, k, v, d, scale as f32, out));
+        .zip(ks.par_chunks(per_head).zip(vs.par_chunks(per_head)))
+        .for_each(|((out, q), (k, v))| head(q, k, v, d, scale as f32, out));
     Tensor::from_vec(out, (b, h, queries, d), q.device())
 }
 
@@ -145,27 +159,7 @@ pub(crate) fn attention_transposed_keys(
         let scores = (q.matmul(kt)? * scale)?;
         return softmax_last_dim(&scores)?.matmul(v);
     }
-    let (q, kt, v) = (q.contiguous()?, kt.contiguous()?, v.contiguous()?);
-    let (q_storage, q_layout) = q.storage_and_layout();
-    let (k_storage, k_layout) = kt.storage_and_layout();
-    let (v_storage, v_layout) = v.storage_and_layout();
-    let (
-        candle_core::Storage::Cpu(qs),
-        candle_core::Storage::Cpu(ks),
-        candle_core::Storage::Cpu(vs),
-    ) = (&*q_storage, &*k_storage, &*v_storage)
-    else {
-        candle_core::bail!("attention: tensors must be on the CPU")
-    };
-    let qs = contiguous_f32(qs, q_layout, "attention")?;
-    let ks = contiguous_f32(ks, k_layout, "attention")?;
-    let vs = contiguous_f32(vs, v_layout, "attention")?;
-    let mut out = vec![0f32; b * h * queries * d];
-    out.par_chunks_mut(queries * d)
-        .zip(qs.par_chunks(queries * d))
-        .zip(ks.par_chunks(keys * d).zip(vs.par_chunks(keys * d)))
-        .for_each(|((out, q), (kt, v))| simd::attend_transposed(q, kt, v, d, scale as f32, out));
-    Tensor::from_vec(out, (b, h, queries, d), q.device())
+    each_head(q, kt, v, scale, simd::attend_transposed)
 }
 
 fn contiguous_f32<'a>(
@@ -286,11 +280,17 @@ mod simd {
                 *score = dot(q_row, k_row) * scale;
             }
             softmax_row_portable(&scores, &mut probs);
-            out_row.fill(0.0);
-            for (&p, v_row) in probs.iter().zip(v.chunks_exact(d)) {
-                for (o, &x) in out_row.iter_mut().zip(v_row) {
-                    *o += p * x;
-                }
+            weighted_sum_of_rows(&probs, v, out_row);
+        }
+    }
+
+    /// `out` = Σ_j `weights[j]` · row j of `rows` (rows as long as `out`).
+    #[inline(always)]
+    fn weighted_sum_of_rows(weights: &[f32], rows: &[f32], out: &mut [f32]) {
+        out.fill(0.0);
+        for (&w, row) in weights.iter().zip(rows.chunks_exact(out.len())) {
+            for (o, &x) in out.iter_mut().zip(row) {
+                *o += w * x;
             }
         }
     }
@@ -352,12 +352,7 @@ mod simd {
                 }
             }
             softmax_row_portable(&scores, &mut probs);
-            out_row.fill(0.0);
-            for (&p, v_row) in probs.iter().zip(v.chunks_exact(d)) {
-                for (o, &x) in out_row.iter_mut().zip(v_row) {
-                    *o += p * x;
-                }
-            }
+            weighted_sum_of_rows(&probs, v, out_row);
         }
     }
 
@@ -473,13 +468,13 @@ mod simd {
             while first < queries {
                 let n = (queries - first).min(QUERY_TILE);
                 let (q, out) = (&q[first * d..(first + n) * d], &mut out[first * d..]);
-                // SAFETY: `q` holds n queries, `out` n rows, `scores` and `probs` n rows of keys.
+                // SAFETY: `q` holds n queries of d values, `kt` d rows of keys, `scores` n rows.
                 unsafe {
                     match n {
-                        4 => scores_tile::<4>(q, kt, d, keys, scale, &mut scores),
-                        3 => scores_tile::<3>(q, kt, d, keys, scale, &mut scores),
-                        2 => scores_tile::<2>(q, kt, d, keys, scale, &mut scores),
-                        _ => scores_tile::<1>(q, kt, d, keys, scale, &mut scores),
+                        4 => row_combinations::<4>(q, d, scale, kt, keys, &mut scores, keys),
+                        3 => row_combinations::<3>(q, d, scale, kt, keys, &mut scores, keys),
+                        2 => row_combinations::<2>(q, d, scale, kt, keys, &mut scores, keys),
+                        _ => row_combinations::<1>(q, d, scale, kt, keys, &mut scores, keys),
                     }
                 }
                 for (src, dst) in scores
@@ -489,96 +484,63 @@ mod simd {
                 {
                     super::softmax_row_portable(src, dst);
                 }
-                // SAFETY: as above.
+                // SAFETY: `probs` holds n rows of keys, `v` keys rows of d, `out` n rows of d.
                 unsafe {
                     match n {
-                        4 => values_tile::<4>(&probs, v, d, keys, out),
-                        3 => values_tile::<3>(&probs, v, d, keys, out),
-                        2 => values_tile::<2>(&probs, v, d, keys, out),
-                        _ => values_tile::<1>(&probs, v, d, keys, out),
+                        4 => row_combinations::<4>(&probs, keys, 1.0, v, d, out, d),
+                        3 => row_combinations::<3>(&probs, keys, 1.0, v, d, out, d),
+                        2 => row_combinations::<2>(&probs, keys, 1.0, v, d, out, d),
+                        _ => row_combinations::<1>(&probs, keys, 1.0, v, d, out, d),
                     }
                 }
                 first += n;
             }
         }
 
-        /// `scores[a]` = `q[a]` · `kt` · scale for `a < N`: `SPAN` keys at a time in registers,
-        /// the query values broadcast along the head dimension.
+        /// `out[a]` = scale · Σ_j `coef[a][j]` · `rows[j]` for `a < N`, where `coef` has `depth`
+        /// values per row and `rows` holds `depth` rows of `width`: `SPAN` columns at a time in
+        /// registers, each row loaded once for all N outputs, the coefficient broadcast.
+        /// Scores are queries × transposed keys; outputs are probabilities × values.
+        ///
+        /// # Safety
+        /// The CPU has AVX-512F; `coef` holds N rows of `depth`, `rows` `depth` rows of
+        /// `width`, and `out` N rows of `out_stride` ≥ `width`.
         #[inline(always)]
-        unsafe fn scores_tile<const N: usize>(
-            q: &[f32],
-            kt: &[f32],
-            d: usize,
-            keys: usize,
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn row_combinations<const N: usize>(
+            coef: &[f32],
+            depth: usize,
             scale: f32,
-            scores: &mut [f32],
-        ) {
-            let (q, kt, scores) = (q.as_ptr(), kt.as_ptr(), scores.as_mut_ptr());
-            let mut start = 0;
-            while start < keys {
-                let mut masks = [0; 4];
-                for (u, mask) in masks.iter_mut().enumerate() {
-                    *mask = lanes((keys - start).saturating_sub(u * LANES));
-                }
-                let mut acc = [[_mm512_setzero_ps(); 4]; N];
-                let mut k_vec = [_mm512_setzero_ps(); 4];
-                for c in 0..d {
-                    let row = kt.wrapping_add(c * keys + start);
-                    for u in 0..4 {
-                        k_vec[u] = _mm512_maskz_loadu_ps(masks[u], row.wrapping_add(u * LANES));
-                    }
-                    for (a, acc) in acc.iter_mut().enumerate() {
-                        let x = _mm512_set1_ps(*q.add(a * d + c) * scale);
-                        for u in 0..4 {
-                            acc[u] = _mm512_fmadd_ps(x, k_vec[u], acc[u]);
-                        }
-                    }
-                }
-                for (a, acc) in acc.iter().enumerate() {
-                    for u in 0..4 {
-                        let dst = scores.wrapping_add(a * keys + start + u * LANES);
-                        _mm512_mask_storeu_ps(dst, masks[u], acc[u]);
-                    }
-                }
-                start += SPAN;
-            }
-        }
-
-        /// `out[a]` = `probs[a]` · `v` for `a < N`: `SPAN` head dimensions at a time in
-        /// registers, each value row loaded once for all N queries.
-        #[inline(always)]
-        unsafe fn values_tile<const N: usize>(
-            probs: &[f32],
-            v: &[f32],
-            d: usize,
-            keys: usize,
+            rows: &[f32],
+            width: usize,
             out: &mut [f32],
+            out_stride: usize,
         ) {
-            let (probs, v, out) = (probs.as_ptr(), v.as_ptr(), out.as_mut_ptr());
+            let (coef, rows, out) = (coef.as_ptr(), rows.as_ptr(), out.as_mut_ptr());
             let mut start = 0;
-            while start < d {
+            while start < width {
                 let mut masks = [0; 4];
                 for (u, mask) in masks.iter_mut().enumerate() {
-                    *mask = lanes((d - start).saturating_sub(u * LANES));
+                    *mask = lanes((width - start).saturating_sub(u * LANES));
                 }
                 let mut acc = [[_mm512_setzero_ps(); 4]; N];
-                let mut v_vec = [_mm512_setzero_ps(); 4];
-                for j in 0..keys {
-                    let row = v.wrapping_add(j * d + start);
-                    for u in 0..4 {
-                        v_vec[u] = _mm512_maskz_loadu_ps(masks[u], row.wrapping_add(u * LANES));
+                let mut row_vec = [_mm512_setzero_ps(); 4];
+                for j in 0..depth {
+                    let row = rows.wrapping_add(j * width + start);
+                    for (u, row_vec) in row_vec.iter_mut().enumerate() {
+                        *row_vec = _mm512_maskz_loadu_ps(masks[u], row.wrapping_add(u * LANES));
                     }
                     for (a, acc) in acc.iter_mut().enumerate() {
-                        let p = _mm512_set1_ps(*probs.add(a * keys + j));
-                        for u in 0..4 {
-                            acc[u] = _mm512_fmadd_ps(p, v_vec[u], acc[u]);
+                        let x = _mm512_set1_ps(*coef.add(a * depth + j) * scale);
+                        for (acc, &row_vec) in acc.iter_mut().zip(&row_vec) {
+                            *acc = _mm512_fmadd_ps(x, row_vec, *acc);
                         }
                     }
                 }
                 for (a, acc) in acc.iter().enumerate() {
-                    for u in 0..4 {
-                        let dst = out.wrapping_add(a * d + start + u * LANES);
-                        _mm512_mask_storeu_ps(dst, masks[u], acc[u]);
+                    for (u, &acc) in acc.iter().enumerate() {
+                        let dst = out.wrapping_add(a * out_stride + start + u * LANES);
+                        _mm512_mask_storeu_ps(dst, masks[u], acc);
                     }
                 }
                 start += SPAN;
