@@ -106,6 +106,9 @@ pub(crate) fn attention(
     each_head(q, k, v, scale, simd::attend)
 }
 
+/// One head's attention: (q, keys, values, head size, scale, out).
+type HeadKernel = fn(&[f32], &[f32], &[f32], usize, f32, &mut [f32]);
+
 /// Runs `head` on every head of contiguous f32 CPU tensors `q` [b, h, queries, d] and `k`,
 /// `v` (one head's keys and values each, in whatever layout `head` reads) → [b, h, queries, d].
 fn each_head(
@@ -113,7 +116,7 @@ fn each_head(
     k: &Tensor,
     v: &Tensor,
     scale: f64,
-    head: fn(&[f32], &[f32], &[f32], usize, f32, &mut [f32]),
+    head: HeadKernel,
 ) -> candle_core::Result<Tensor> {
     let (b, h, queries, d) = q.dims4()?;
     let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
