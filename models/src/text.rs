@@ -187,10 +187,8 @@ impl Attention {
         let (b, n, _) = image_embeds.dims3()?;
         let keys_t = self
             .key
-            .forward(image_embeds)?
-            .reshape((b, n, self.heads, ()))?
-            .permute((0, 2, 3, 1))?
-            .contiguous()?;
+            .forward_transposed(image_embeds)?
+            .reshape((b, self.heads, (), n))?;
         Ok((
             keys_t,
             split_heads(&self.value.forward(image_embeds)?, self.heads)?,

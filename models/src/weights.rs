@@ -252,6 +252,30 @@ impl Linear {
         *out_dims.last_mut().expect("rank >= 1") = y.dim(1)?;
         Ok(y.reshape(out_dims)?)
     }
+
+    /// `forward(x)` transposed per batch entry: `x` [batch, n, in] → [batch, out, n]. Dense
+    /// weights get it straight from the matrix multiply (W·xᵀ), as the cross-attention keys
+    /// want it, because transposing the result is an element-by-element copy in candle (about
+    /// 40 ms per image for BLIP-base's keys).
+    pub fn forward_transposed(&self, x: &Tensor) -> Result<Tensor> {
+        let LinearWeight::Dense(w, rows) = &self.weight else {
+            return Ok(self.forward(x)?.transpose(1, 2)?.contiguous()?);
+        };
+        let w_out_in = match rows {
+            Rows::Many => w.t()?,
+            Rows::Few => w.clone(),
+        };
+        let items = (0..x.dim(0)?)
+            .map(|i| {
+                let y = w_out_in.matmul(&x.get(i)?.t()?)?;
+                Ok(match &self.bias {
+                    Some(b) => y.broadcast_add(&b.unsqueeze(1)?)?,
+                    None => y,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::stack(&items, 0)?)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -269,5 +293,29 @@ impl LayerNorm {
             &self.bias,
             self.eps,
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn transposed_products_equal_transposed_results() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (6, 5), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 6, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (3, 7, 5), &dev).unwrap();
+        for rows in [Rows::Many, Rows::Few] {
+            for bias in [Some(b.clone()), None] {
+                let linear = Linear::dense(w.clone(), bias, rows).unwrap();
+                let expected = linear.forward(&x).unwrap().transpose(1, 2).unwrap();
+                let got = linear.forward_transposed(&x).unwrap();
+                assert_eq!(got.dims(), &[3, 6, 7]);
+                let diff = crate::kernels::tests::max_abs_diff(&got, &expected);
+                assert!(diff < 1e-5, "{rows:?}: {diff}");
+            }
+        }
     }
 }
