@@ -7,8 +7,9 @@
 //! - attention for a few query rows (decoding): candle runs two matrix products per head and
 //!   sequence, each with a fixed cost larger than its arithmetic (over a thousand per decoding
 //!   step at batch 4); this does scores, softmax and weighted sum in one pass per head. The
-//!   cross-attention variant reads the image's keys transposed, so scores come out sixteen
-//!   keys per instruction and all sequences of an image share each load of its keys/values.
+//!   variant over transposed keys gets scores sixteen keys per instruction and shares each
+//!   key/value load among a tile of queries: cross-attention while decoding, and the vision
+//!   encoder's self-attention, which then never materialises its 577 × 577 score maps.
 //! - products of a few rows (decoding: one row per sequence, up to 64) with a weight matrix:
 //!   candle's matrix multiply packs the weight for every call, which doubles the memory
 //!   traffic that bounds decoding. This streams the weight once, in register tiles of 4 weight
@@ -84,8 +85,8 @@ pub(crate) fn matmul_few_rows(x: &Tensor, w: &Tensor) -> candle_core::Result<Ten
     Tensor::from_vec(out, (m, n), x.device())
 }
 
-/// Most query rows per head `attention` handles itself; longer ones (the vision encoder's 577)
-/// go through the matrix multiply.
+/// Most query rows per head `attention` handles itself; longer ones go through the matrix
+/// multiply.
 const FEW_QUERIES: usize = 64;
 
 /// `softmax(q kᵀ · scale) v` per head, unmasked: `q` [b, h, queries, d], `k` and `v`
@@ -146,18 +147,21 @@ fn each_head(
 /// `softmax(q · kt · scale) v` per head, unmasked, with the keys given transposed: `q`
 /// [b, h, queries, d], `kt` [b, h, d, keys], `v` [b, h, keys, d] → [b, h, queries, d].
 ///
-/// The image's cross-attention keys are kept this way (transposed once per image), so the
-/// scores come out a vector of keys at a time instead of one dot product (and one horizontal
-/// sum) per key, and the queries of one image's sequences share every load of its keys and values.
+/// With the keys transposed, the scores come out a vector of keys at a time instead of one dot
+/// product (and one horizontal sum) per key, and each load of a key or value vector serves a
+/// tile of queries. Decoding uses it for cross-attention (the image's keys are kept transposed,
+/// and an image's sequences share every load); the vision encoder for its self-attention (577
+/// queries), where it also avoids writing and re-reading the score maps (16 MB per image and
+/// layer) that a matrix product, softmax, matrix product sequence materialises.
 pub(crate) fn attention_transposed_keys(
     q: &Tensor,
     kt: &Tensor,
     v: &Tensor,
     scale: f64,
 ) -> candle_core::Result<Tensor> {
-    let (b, h, queries, d) = q.dims4()?;
+    let (b, h, _, d) = q.dims4()?;
     let keys = kt.dim(3)?;
-    let own = q.device().is_cpu() && q.dtype() == DType::F32 && queries <= FEW_QUERIES;
+    let own = q.device().is_cpu() && q.dtype() == DType::F32;
     if !own || kt.dims() != [b, h, d, keys] || v.dims() != [b, h, keys, d] {
         let scores = (q.matmul(kt)? * scale)?;
         return softmax_last_dim(&scores)?.matmul(v);
@@ -829,10 +833,11 @@ pub(crate) mod tests {
 
     #[test]
     fn attention_with_transposed_keys_matches_candle() {
-        // Query tiles of 4 down to 1, key spans with partial tails, head sizes below, at and
-        // above one register span.
+        // Query tiles of 4 down to 1, many tiles (self-attention of the vision encoder), key
+        // spans with partial tails, head sizes below, at and above one register span.
         for (queries, keys, d) in [
             (3, 577, 64),
+            (150, 150, 64),
             (9, 7, 8),
             (1, 1, 16),
             (6, 65, 20),

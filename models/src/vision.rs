@@ -93,12 +93,12 @@ impl VisionLayer {
             .reshape((b, n, 3, self.heads, head_dim))?
             .permute((2, 0, 3, 1, 4))?;
         let scale = (head_dim as f64).powf(-0.5);
-        let q = (qkv.get(0)?.contiguous()? * scale)?;
-        let k = qkv.get(1)?.contiguous()?;
+        let q = qkv.get(0)?.contiguous()?;
+        let keys_t = qkv.get(1)?.transpose(2, 3)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let scores = q.matmul(&k.t()?)?;
-        let probs = crate::kernels::softmax_last_dim(&scores)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
+        let context = crate::kernels::attention_transposed_keys(&q, &keys_t, &v, scale)?
+            .transpose(1, 2)?
+            .reshape((b, n, d))?;
         self.projection.forward(&context)
     }
 
