@@ -1,5 +1,6 @@
 //! Load generator for the inference server: drives `POST /invocations` over HTTP with a real
-//! photo at several concurrencies, with batching on (`--max-batch-size 8`) and off (`1`).
+//! photo at several concurrencies, with batching on (`--max-batch-size 8`, or
+//! `--max-batch-size N` here) and off (`1`).
 //!
 //! ```text
 //! cargo build --release -p imgcap-inference --bins --examples
@@ -60,6 +61,9 @@ struct Args {
     /// `on`, `off` or `both` (ignored with `--url`).
     #[arg(long, default_value = "both")]
     batching: String,
+    /// `--max-batch-size` of the server with batching on (the server's default is 8).
+    #[arg(long, default_value_t = 8)]
+    max_batch_size: u32,
     /// Requests per run: this many per concurrent client, at least `--min-requests`.
     #[arg(long, default_value_t = 2)]
     requests_per_client: usize,
@@ -137,13 +141,14 @@ async fn main() -> Result<()> {
             server_bin.display()
         );
     }
-    let settings: &[(&str, u32)] = match args.batching.as_str() {
-        "on" => &[("on", 8)],
-        "off" => &[("off", 1)],
-        "both" => &[("on", 8), ("off", 1)],
+    let on = ("on", args.max_batch_size);
+    let settings: Vec<(&str, u32)> = match args.batching.as_str() {
+        "on" => vec![on],
+        "off" => vec![("off", 1)],
+        "both" => vec![on, ("off", 1)],
         other => bail!("--batching {other}: use on, off or both"),
     };
-    for &(label, max_batch) in settings {
+    for &(label, max_batch) in &settings {
         let server = Server::start(&server_bin, &model_dir, max_batch, &args.dtype).await?;
         let url = format!("http://{}", server.address);
         println!(
