@@ -256,7 +256,7 @@ impl Linear {
     /// `forward(x)` transposed per batch entry: `x` [batch, n, in] → [batch, out, n]. Dense
     /// weights get it straight from the matrix multiply (W·xᵀ), as the cross-attention keys
     /// want it, because transposing the result is an element-by-element copy in candle (about
-    /// 40 ms per image for BLIP-base's keys).
+    /// 5 ms per image over BLIP-base's 12 layers).
     pub fn forward_transposed(&self, x: &Tensor) -> Result<Tensor> {
         let LinearWeight::Dense(w, rows) = &self.weight else {
             return Ok(self.forward(x)?.transpose(1, 2)?.contiguous()?);
