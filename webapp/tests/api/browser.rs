@@ -158,6 +158,14 @@ async fn a_person_uploads_a_photo_and_deletes_all_their_data_in_chromium() {
         .click()
         .await
         .unwrap();
+    // The sign-up page has an h1 too: wait for the upload page's file input first, or the h1
+    // read may be the old page's, or go stale as the browser navigates.
+    browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id("file"))
+        .await
+        .unwrap();
     assert!(text_of(&browser, "h1").await.contains("Caption a photo"));
 
     // Upload a real photo: preview, then both captions once the job is done.
