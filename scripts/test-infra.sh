@@ -348,14 +348,12 @@ emulator_verify() {
 }
 
 # ==================== HOOK: web app AWS-mode contract tests ====================================
-# The web app's AWS adapters (S3, DynamoDB, SQS, Secrets Manager, Cognito, SageMaker) must pass
-# the same contract suite as the embedded adapters, here against the resources Terraform just
-# created - same bucket, key, table layout, queues and secrets as production.
-# To wire them in, add an executable scripts/webapp-aws-contract-tests.sh; it runs with
-# test-artifacts/infra/emulator.env exported (IMGCAP_MODE=aws, IMGCAP_* names from
-# modules/app-env, AWS_ENDPOINT_URL=<moto>, dummy credentials), e.g.
-#     cargo test -p imgcap-webapp --test aws_contract -- --test-threads=1
-# Note for those tests: moto mis-evaluates conditional Deny statements in bucket policies, so
+# Step 10 runs scripts/webapp-aws-contract-tests.sh: the web app's AWS adapters pass the same
+# contract suite as the embedded adapters (webapp/tests/api/contract) and the AWS-mode
+# black-box test, here against the resources Terraform just created - same bucket, key, table
+# layout, queues and secrets as production. It runs with test-artifacts/infra/emulator.env
+# exported (IMGCAP_MODE=aws, IMGCAP_* names from modules/app-env, AWS_ENDPOINT_URL=<moto>,
+# dummy credentials). moto mis-evaluates conditional Deny statements in bucket policies, so
 # emulator_verify.py removes the image bucket's policy (after checking it) before they run.
 WEBAPP_CONTRACT="$REPO/scripts/webapp-aws-contract-tests.sh"
 webapp_contract_tests() {
@@ -391,7 +389,7 @@ else
         step show "emulator: web app AWS-mode contract tests (hook)" webapp_contract_tests
       else
         skip "emulator: web app AWS-mode contract tests (hook)" \
-          "scripts/webapp-aws-contract-tests.sh does not exist yet (web app AWS adapters are a later issue)"
+          "scripts/webapp-aws-contract-tests.sh is missing or not executable"
       fi
     else
       skip "emulator: verify the created resources" "apply failed"

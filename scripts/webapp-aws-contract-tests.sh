@@ -3,7 +3,7 @@
 # half of the per-port contract suite (webapp/tests/api/contract) and the AWS-mode black-box
 # test (webapp/tests/api/aws_mode.rs), with the production names instead of per-test ones.
 #
-# Called by scripts/test-infra.sh (step 7) with test-artifacts/infra/emulator.env exported:
+# Called by scripts/test-infra.sh (step 10, emulator) with test-artifacts/infra/emulator.env exported:
 # IMGCAP_MODE=aws, the IMGCAP_* resource names of modules/app-env, AWS_ENDPOINT_URL=<moto>,
 # dummy credentials. Runs one test at a time: the tests share one bucket, table and queue
 # and isolate themselves by unique user ids. (emulator_verify.py has removed the bucket
