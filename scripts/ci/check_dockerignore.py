@@ -8,7 +8,8 @@ below it, `!pattern` re-includes, and the last matching line wins.
 Required in the context: the workspace manifest and lock file, and every workspace member's
 Cargo.toml and sources (cargo reads every member's manifest and declared targets, even for
 `cargo build -p one-crate`). Required out of it: VCS data, build output, virtual environments,
-Terraform state and plugins, test artifacts, .env files and the Dockerfiles themselves.
+Terraform state and plugins, test artifacts, .env files, the embedded mode's default data
+directory (`data/`, with the generated signing key) and the Dockerfiles themselves.
 
     python scripts/ci/check_dockerignore.py
 """
@@ -30,6 +31,8 @@ MUST_EXCLUDE = [
     "test-artifacts/infra/x.log",
     ".env",
     "webapp/.env",
+    "data/secrets/signing-key",
+    "data/imgcap.sqlite3",
     "Dockerfile.web",
     "Dockerfile.inference",
 ]

@@ -1490,7 +1490,7 @@ mod tests {
 
     #[test]
     fn env_example_lists_every_variable() {
-        let example = include_str!("../.env.example");
+        let example = include_str!("../../.env.example");
         for (var, _, _) in ENV_KEYS {
             assert!(example.contains(&format!("{var}=")), "{var} is missing");
         }

@@ -95,3 +95,85 @@ fn a_bad_configuration_names_the_key() {
         assert!(stderr.contains(needle), "{stderr}");
     }
 }
+
+/// The repository's `.env.example`, loaded as it is (every `NAME=value` line, as `docker run
+/// --env-file` or `set -a; . ./.env.example` would), starts the app: it serves `/healthz` and the
+/// sign-in page. Only what a test must isolate is set on top: the data directory, the port and
+/// the tiny model (the example leaves the model directory empty, which downloads from the hub).
+#[tokio::test]
+async fn the_env_example_starts_the_app_as_it_is() {
+    let example = std::fs::read_to_string(crate::docs::ENV_EXAMPLE).unwrap();
+    let settings: Vec<(String, String)> = example
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!(".env.example: not NAME=value: {l}"));
+            assert!(
+                !value.starts_with(['"', '\'']) && !value.contains(' '),
+                ".env.example: {name} is not read the same by docker --env-file and sh: {value}"
+            );
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    assert!(settings.len() > 50, "{settings:?}");
+    assert!(
+        settings
+            .iter()
+            .any(|(name, value)| name == "IMGCAP_OIDC_SCOPES" && value.is_empty()),
+        "the example keeps the [oidc] section off"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .envs(settings)
+        .env("IMGCAP_DATA_DIR", dir.path().join("data"))
+        .env("IMGCAP_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR",
+            crate::harness::TINY_BLIP,
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = KillOnDrop(command.spawn().unwrap());
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!("the app stopped ({status}): {stderr}");
+        }
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
+            assert_eq!(response.status(), 200);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app did not serve /healthz within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let page = client.get(format!("{base}/sign-in")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "local accounts, no [oidc] section");
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

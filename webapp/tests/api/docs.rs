@@ -1,7 +1,7 @@
 //! The API documentation for people (`docs/api.md`) and the Postman collection
 //! (`docs/imgcap.postman_collection.json`) name exactly the operations of the OpenAPI document:
 //! nothing documented that does not exist, nothing that exists left out. And the README's
-//! configuration table lists exactly the variables of `webapp/.env.example`.
+//! configuration table lists exactly the variables of the repository's `.env.example`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -179,15 +179,28 @@ fn readme_configuration_names(readme: &str) -> BTreeSet<String> {
     names
 }
 
-#[test]
-fn readme_configuration_table_lists_every_variable_of_env_example() {
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
-    let variables: BTreeSet<String> = example
+/// The variables of `.env.example`: its `NAME=value` lines and the ones commented out as
+/// `# IMGCAP_NAME=default`.
+pub fn env_example_variables(example: &str) -> BTreeSet<String> {
+    example
         .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|rest| rest.starts_with("IMGCAP_"))
+                .unwrap_or(l)
+        })
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
-        .collect();
+        .filter(|k| !k.is_empty() && !k.contains(' '))
+        .collect()
+}
+
+pub const ENV_EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env.example");
+
+#[test]
+fn readme_configuration_table_lists_every_variable_of_env_example() {
+    let example = std::fs::read_to_string(ENV_EXAMPLE).unwrap();
+    let variables = env_example_variables(&example);
     assert!(variables.len() > 10, "{variables:?}");
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
@@ -200,6 +213,6 @@ fn readme_configuration_table_lists_every_variable_of_env_example() {
     let unknown: Vec<_> = documented.difference(&variables).collect();
     assert!(
         unknown.is_empty(),
-        "README.md ## Configuration names {unknown:?}, not in webapp/.env.example"
+        "README.md ## Configuration names {unknown:?}, not in .env.example"
     );
 }
