@@ -29,10 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# IMGCAP_* names the documents may use although neither .env.example nor the code names them.
-ALLOWED_VARS = {
-    # Placeholders in the README's own explanation of the naming scheme.
-}
+# IMGCAP_* names the documents may use although neither .env.example nor the code names them:
+# {name: reason}. Empty: every variable the documents name exists.
+ALLOWED_VARS: dict[str, str] = {}
 
 # Words in inline code that look like repository paths but are made by a person or a tool.
 ALLOWED_PATHS = {
@@ -127,7 +126,7 @@ def route_exists(route, templates):
 
 
 def split_doc(text):
-    """(inline text lines, all lines): fenced code blocks are left out of the first."""
+    """The text outside fenced code blocks."""
     prose, fenced = [], False
     for line in text.splitlines():
         if FENCE.match(line):
@@ -153,9 +152,17 @@ class Checker:
     def fail(self, doc, what):
         self.failures.append(f"{doc.relative_to(self.root)}: {what}")
 
+    def in_repo(self, path):
+        """The path is a file or directory of the repository (tracked, or new and not ignored)."""
+        path = Path(os.path.normpath(path))
+        if not path.is_relative_to(self.root):
+            return False
+        rel = path.relative_to(self.root).as_posix()
+        return rel == "." or rel in self.entries
+
     def exists(self, doc, rel):
         rel = rel.rstrip("/")
-        return (self.root / rel).exists() or (doc.parent / rel).exists()
+        return self.in_repo(self.root / rel) or self.in_repo(doc.parent / rel)
 
     def check_path_word(self, doc, word):
         word = word.strip(TRAILING)
@@ -213,15 +220,15 @@ class Checker:
             if not target:
                 continue
             self.counts["links"] += 1
-            if not (doc.parent / target).exists():
-                self.fail(doc, f"link target `{target}` does not exist")
+            if not self.in_repo(doc.parent / target):
+                self.fail(doc, f"link target `{target}` is not in the repository")
         for m in SCRIPT.finditer(text):
             rel = m.group(0).rstrip(".")
             self.counts["scripts"] += 1
             path = self.root / rel
-            if not path.exists() and (doc.parent / rel).exists():
+            if not self.in_repo(path) and self.in_repo(doc.parent / rel):
                 path = doc.parent / rel
-            if not path.exists():
+            if not self.in_repo(path):
                 self.fail(doc, f"script `{rel}` does not exist")
             elif path.is_file() and (rel.endswith(".sh") or "." not in path.name) \
                     and not rel.startswith("scripts/lib/") and not os.access(path, os.X_OK):
