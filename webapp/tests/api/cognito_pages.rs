@@ -374,3 +374,13 @@ async fn start_up_fails_clearly_when_the_provider_cannot_be_reached() {
         assert!(err.contains(part), "{err} should name {part}");
     }
 }
+
+#[tokio::test]
+async fn the_privacy_notice_says_cognito_holds_the_account() {
+    let provider = TestProvider::start().await;
+    let app = spawn(&provider).await;
+    let (status, html) = app.browser().page("/privacy").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("held by Amazon Cognito"), "{html}");
+    assert!(!html.contains("argon2id"), "{html}");
+}

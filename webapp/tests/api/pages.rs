@@ -397,3 +397,14 @@ async fn page_uploads_explain_what_is_wrong() {
     assert!(html.contains("Writing captions"), "{html}");
     assert_eq!(app.count("SELECT COUNT(*) FROM images"), 1);
 }
+
+#[tokio::test]
+async fn the_privacy_notice_describes_local_accounts_and_backups() {
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let (status, html) = app.browser().page("/privacy").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("argon2id hash of your password"), "{html}");
+    assert!(!html.contains("Amazon Cognito"), "{html}");
+    assert!(html.contains("previous versions of a deleted image for 7 days"));
+    assert!(html.contains("point-in-time-recovery backups hold deleted records for 35 days"));
+}

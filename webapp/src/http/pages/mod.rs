@@ -236,6 +236,8 @@ struct PrivacyPage {
     nav: Nav,
     retention_days: u32,
     max_upload: String,
+    /// Accounts live in Cognito (the `[oidc]` section), not in the local accounts table.
+    cognito: bool,
 }
 
 async fn privacy(
@@ -246,6 +248,7 @@ async fn privacy(
         nav: Nav::from(&visitor),
         retention_days: state.engine.settings().retention_days,
         max_upload: megabytes(state.max_upload_bytes),
+        cognito: state.oidc.is_some(),
     })
 }
 
