@@ -19,13 +19,15 @@
 #   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/
 #                  (steps 7-9 need docker-compose, node and shellcheck: scripts/test.sh installs
 #                  them as root; as another user a step whose tool is missing is skipped, loudly)
-#  10. emulator    start moto on a free loopback port, terraform apply envs/emulator, verify the
+#  10. docs        every path, script, variable and route the docs name exists
+#                  (scripts/ci/check_docs.py, with its self-test)
+#  11. emulator    start moto on a free loopback port, terraform apply envs/emulator, verify the
 #                  resources (scripts/tf/emulator_verify.py), run the web app's AWS contract
 #                  tests (hook), terraform destroy, stop moto
 #
 # Usage: scripts/test-infra.sh            (from anywhere; idempotent; exit 1 if anything failed)
 # Env:   IMGCAP_VENV=<dir>                 tools venv (default: <repo>/.venv)
-#        IMGCAP_INFRA_SKIP_EMULATOR=1      skip step 10 (e.g. for a quick static run)
+#        IMGCAP_INFRA_SKIP_EMULATOR=1      skip step 11 (e.g. for a quick static run)
 # Logs:  test-artifacts/infra/*.log
 set -euo pipefail
 
@@ -280,8 +282,16 @@ operator_scripts() {
 }
 step_with_tool shellcheck show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
 
+# The docs name only what exists: every path, script, variable and route in README, RUNBOOK,
+# CONTRIBUTING and docs/ (scripts/ci/check_docs.py); its self-test plants lies and must find them.
+docs_claims() {
+  "$VENV/bin/python" scripts/ci/check_docs.py --self-test
+  "$VENV/bin/python" scripts/ci/check_docs.py
+}
+step show "docs: every path, script, variable and route the docs name exists" docs_claims
+
 # ------------------------------------------------------------------------------------------------
-# 10. emulator: apply the emulator-compatible modules against moto, verify, destroy
+# 11. emulator: apply the emulator-compatible modules against moto, verify, destroy
 # ------------------------------------------------------------------------------------------------
 EMU="$TF_ROOT/envs/emulator"
 MOTO_PID=""
