@@ -147,6 +147,29 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGCAP_REQUEST_TIMEOUT_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
+    /// Most decoding work one request may ask for: the sum, over the captions it wants, of
+    /// beams (1 for sampling and greedy) × `max_new_tokens`. More gets 422 before the image is
+    /// decoded. The defaults ask for 100 (concise 3 × 20 + creative 1 × 40); the parameter
+    /// ranges allow up to 2176 (16 × 128 + 1 × 128).
+    #[arg(long, env = "IMGCAP_MAX_REQUEST_WORK", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_request_work: u64,
+    /// Client connections open at once; a connection over the cap is answered 429
+    /// (`overloaded`, with `Retry-After`) and closed.
+    #[arg(long, env = "IMGCAP_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// A connection must send a complete request head (request line and headers) within this
+    /// many milliseconds of opening, and of its previous answer; otherwise it is closed.
+    #[arg(long, env = "IMGCAP_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+    /// A kept-alive connection idle this many milliseconds after its last answer is closed (and
+    /// one whose client does not read its answer, this long again later). The header-read
+    /// timeout also bounds idle time: the shorter of the two applies.
+    #[arg(long, env = "IMGCAP_KEEP_ALIVE_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_timeout_ms: u64,
     /// On SIGTERM or SIGINT, how long in-flight requests get to finish, in milliseconds.
     #[arg(long, env = "IMGCAP_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]
     pub shutdown_timeout_ms: u64,

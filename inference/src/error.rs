@@ -29,10 +29,22 @@ pub enum ApiError {
     InvalidImage(String),
     #[error("{0}")]
     InvalidParameters(String),
+    #[error(
+        "beams × max_new_tokens = {asked} = {work} exceeds the server's work budget of {budget} \
+         per request (IMGCAP_MAX_REQUEST_WORK)"
+    )]
+    OverWorkBudget {
+        /// Each wanted caption's share, e.g. `concise 16 × 128 + creative 1 × 40`.
+        asked: String,
+        work: u64,
+        budget: u64,
+    },
     #[error("the model failed to caption this batch of images")]
     Backend { cause: String },
     #[error("the server is serving its limit of {limit} concurrent requests; retry shortly")]
     Overloaded { limit: u32 },
+    #[error("the server has its limit of {limit} open connections; retry shortly")]
+    TooManyConnections { limit: u32 },
     #[error("internal server error")]
     Internal { cause: String },
     #[error("the model is still loading; retry shortly")]
@@ -55,9 +67,11 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ErrorType::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorType::UnsupportedMediaType,
             Self::InvalidImage(_) => ErrorType::InvalidImage,
-            Self::InvalidParameters(_) => ErrorType::InvalidParameters,
+            Self::InvalidParameters(_) | Self::OverWorkBudget { .. } => {
+                ErrorType::InvalidParameters
+            }
             Self::Backend { .. } => ErrorType::Backend,
-            Self::Overloaded { .. } => ErrorType::Overloaded,
+            Self::Overloaded { .. } | Self::TooManyConnections { .. } => ErrorType::Overloaded,
             Self::Internal { .. } => ErrorType::Internal,
             Self::NotReady => ErrorType::NotReady,
             Self::Unhealthy => ErrorType::Unhealthy,
@@ -92,6 +106,7 @@ impl ApiError {
         matches!(
             self,
             Self::Overloaded { .. }
+                | Self::TooManyConnections { .. }
                 | Self::Timeout { .. }
                 | Self::PayloadTooLarge { .. }
                 | Self::InvalidBody(_)
@@ -99,9 +114,9 @@ impl ApiError {
     }
 
     /// Seconds a client should wait before retrying, for the statuses where retrying helps.
-    fn retry_after_seconds(&self) -> Option<u32> {
+    pub fn retry_after_seconds(&self) -> Option<u32> {
         match self {
-            Self::Overloaded { .. } => Some(1),
+            Self::Overloaded { .. } | Self::TooManyConnections { .. } => Some(1),
             Self::NotReady => Some(5),
             _ => None,
         }

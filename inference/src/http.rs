@@ -43,6 +43,8 @@ pub struct Settings {
     pub limits: ServerLimits,
     pub image_limits: ImageLimits,
     pub request_timeout: Duration,
+    /// `--max-request-work`: the most beams × new tokens one request may ask for.
+    pub max_request_work: u64,
 }
 
 pub struct AppState {
@@ -286,7 +288,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         (status = 406, description = "`Accept` excludes application/json (`not_acceptable`)", body = imgcap_common::ErrorBody),
         (status = 413, description = "Body over the size limit (`payload_too_large`)", body = imgcap_common::ErrorBody),
         (status = 415, description = "Unsupported `Content-Type`, or bytes that are not JPEG/PNG (`unsupported_media_type`)", body = imgcap_common::ErrorBody),
-        (status = 422, description = "Undecodable or out-of-limits image (`invalid_image`), invalid fields or parameters (`invalid_parameters`)", body = imgcap_common::ErrorBody),
+        (status = 422, description = "Undecodable or out-of-limits image (`invalid_image`), invalid fields or parameters, or beams × max_new_tokens over the server's work budget (`invalid_parameters`)", body = imgcap_common::ErrorBody),
         (status = 424, description = "The model failed on the batch (`backend`)", body = imgcap_common::ErrorBody),
         (status = 429, description = "Too many concurrent requests (`overloaded`), with `Retry-After`", body = imgcap_common::ErrorBody),
         (status = 500, description = "Server bug (`internal`)", body = imgcap_common::ErrorBody),
@@ -404,6 +406,7 @@ async fn caption(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Do
 
     let captioner = backend.captioner.clone();
     let image_limits = state.settings.image_limits;
+    let max_work = state.settings.max_request_work;
     let span = tracing::Span::current();
     let slot = state
         .preprocess_slots
@@ -424,7 +427,7 @@ async fn caption(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Do
             BodyKind::Raw => (bytes, None, CaptionParameters::default()),
         };
         let mode = mode.or(header_mode).unwrap_or_default();
-        let options = crate::params::caption_options(mode, &params, &captioner)?;
+        let options = crate::params::caption_options(mode, &params, &captioner, max_work)?;
         let decoded = decode_image(&image, &image_limits)?;
         let pixels = captioner.processor().pixel_values(&decoded.image);
         Ok::<_, ApiError>((pixels, options, started.elapsed()))

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod config;
+mod connections;
 mod error;
 mod http;
 mod openapi;
@@ -25,6 +26,7 @@ use imgcap_models::{parse_device, parse_dtype, LoadOptions};
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::{Cli, Command, HealthcheckArgs, LogArgs, LogFormat, ServeArgs};
+use crate::connections::ConnectionLimits;
 use crate::queue::BatchConfig;
 use crate::state::Model;
 
@@ -166,6 +168,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 ..ImageLimits::default()
             },
             request_timeout: Duration::from_millis(args.request_timeout_ms),
+            max_request_work: args.max_request_work,
         },
         limiter: Arc::new(Semaphore::new(args.max_concurrent_requests as usize)),
         preprocess_slots: Semaphore::new(args.preprocess_workers.map_or_else(
@@ -205,7 +208,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     });
 
     let mut signalled = stopped.clone();
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
+    let limits = ConnectionLimits {
+        max_connections: args.max_connections,
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        keep_alive_timeout: Duration::from_millis(args.keep_alive_timeout_ms),
+    };
+    let server = connections::serve(listener, http::router(state), limits, async move {
         let _ = signalled.wait_for(Option::is_some).await;
     });
     let drain = Duration::from_millis(args.shutdown_timeout_ms);
@@ -214,7 +222,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(drain).await;
     };
     tokio::select! {
-        result = server => result.context("the server failed")?,
+        () = server => {}
         () = drain_deadline => {
             tracing::warn!(timeout_ms = args.shutdown_timeout_ms,
                 "in-flight requests did not finish in time; exiting anyway");

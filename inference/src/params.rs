@@ -23,11 +23,13 @@ fn invalid(message: String) -> ApiError {
     ApiError::InvalidParameters(message)
 }
 
-/// Builds and validates the options of one request.
+/// Builds and validates the options of one request, whose decoding work (see [`work`]) must
+/// stay within `max_work`.
 pub fn caption_options(
     mode: CaptionMode,
     params: &CaptionParameters,
     captioner: &Captioner,
+    max_work: u64,
 ) -> Result<CaptionOptions, ApiError> {
     let defaults = CaptionOptions::default();
     let mut options = CaptionOptions {
@@ -84,7 +86,53 @@ pub fn caption_options(
     options
         .validate()
         .map_err(|e| invalid(format!("invalid generation options: {e}")))?;
+    within_work_budget(&options, max_work)?;
     Ok(options)
+}
+
+/// Decoder rows one caption's search feeds per step: its beams, or one when sampling or greedy.
+fn rows(options: &GenerationOptions) -> usize {
+    match options.strategy {
+        Strategy::BeamSearch { num_beams, .. } => num_beams,
+        Strategy::Greedy | Strategy::Sample { .. } => 1,
+    }
+}
+
+/// Rows times the most tokens the caption may generate: what its search can cost, in
+/// row-steps of the decoder.
+fn work(options: &GenerationOptions) -> u64 {
+    (rows(options) * options.max_new_tokens) as u64
+}
+
+/// The work of every caption the request wants, summed, against the server's budget.
+fn within_work_budget(options: &CaptionOptions, budget: u64) -> Result<(), ApiError> {
+    let wanted = [
+        ("concise", options.mode.wants_concise(), &options.concise),
+        ("creative", options.mode.wants_creative(), &options.creative),
+    ];
+    let wanted = wanted.iter().filter(|(_, wanted, _)| *wanted);
+    let total: u64 = wanted
+        .clone()
+        .map(|(_, _, generation)| work(generation))
+        .sum();
+    if total <= budget {
+        return Ok(());
+    }
+    let asked = wanted
+        .map(|(name, _, generation)| {
+            format!(
+                "{name} {} × {}",
+                rows(generation),
+                generation.max_new_tokens
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" + ");
+    Err(ApiError::OverWorkBudget {
+        asked,
+        work: total,
+        budget,
+    })
 }
 
 fn prompt(name: &str, prompt: Option<&str>) -> Result<Option<String>, ApiError> {
@@ -310,6 +358,34 @@ mod tests {
         );
         let options = generation(r#"{"strategy": "greedy"}"#).unwrap();
         assert_eq!(options.strategy, Strategy::Greedy);
+    }
+
+    #[test]
+    fn work_is_beams_times_tokens_summed_over_the_wanted_captions() {
+        let defaults = CaptionOptions::default();
+        assert_eq!(work(&defaults.concise), 3 * 20);
+        assert_eq!(work(&defaults.creative), 40);
+        assert!(within_work_budget(&defaults, 100).is_ok());
+        let heavy = CaptionOptions {
+            concise: generation(r#"{"num_beams": 16, "max_new_tokens": 128}"#).unwrap(),
+            ..CaptionOptions::default()
+        };
+        let err = within_work_budget(&heavy, 512).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            err.to_string(),
+            "beams × max_new_tokens = concise 16 × 128 + creative 1 × 40 = 2088 exceeds the \
+             server's work budget of 512 per request (IMGCAP_MAX_REQUEST_WORK)"
+        );
+        let concise_only = CaptionOptions {
+            mode: CaptionMode::Concise,
+            ..heavy
+        };
+        assert!(within_work_budget(&concise_only, 2048).is_ok());
+        assert!(within_work_budget(&concise_only, 2047)
+            .unwrap_err()
+            .to_string()
+            .contains("= concise 16 × 128 = 2048 exceeds"));
     }
 
     #[test]

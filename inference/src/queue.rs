@@ -3,13 +3,18 @@
 //! arrived, drops those whose client has gone, and hands the batch to the model thread, which
 //! runs one batched vision pass and batched decodes and answers each request over its oneshot.
 //! While a batch runs, the next one gathers in the channel.
+//!
+//! A request's client has gone when its handler was dropped: the client disconnected or the
+//! request timed out. Such requests are dropped before their batch starts, and a running batch
+//! whose requests have all gone stops at its next decoding step.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
+use imgcap_models::generate::stop_early_when;
 use imgcap_models::{CaptionOptions, Captioner, ImageCaptions, ModelError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,8 +29,17 @@ pub struct Entry {
     pub options: CaptionOptions,
     pub enqueued: Instant,
     pub reply: oneshot::Sender<Result<Captioned, ApiError>>,
+    /// Alive while the request's handler waits for the answer.
+    pub client: Weak<()>,
     /// The request's span, so model-side logs carry its request id.
     pub span: tracing::Span,
+}
+
+impl Entry {
+    /// The handler has gone: its client disconnected or the request timed out.
+    fn client_gone(&self) -> bool {
+        self.client.strong_count() == 0
+    }
 }
 
 /// What a request gets back from its batch.
@@ -77,11 +91,14 @@ impl Queue {
         options: CaptionOptions,
     ) -> Result<Captioned, ApiError> {
         let (reply, answer) = oneshot::channel();
+        // Dropped with this future when the client disconnects or the request times out.
+        let waiting = Arc::new(());
         let entry = Entry {
             pixels,
             options,
             enqueued: Instant::now(),
             reply,
+            client: Arc::downgrade(&waiting),
             span: tracing::Span::current(),
         };
         self.size.fetch_add(1, Ordering::Relaxed);
@@ -92,9 +109,11 @@ impl Queue {
                 cause: "the batching task has stopped".into(),
             });
         }
-        answer.await.map_err(|_| ApiError::Internal {
+        let answer = answer.await.map_err(|_| ApiError::Internal {
             cause: "the model thread dropped the request".into(),
-        })?
+        })?;
+        drop(waiting);
+        answer
     }
 }
 
@@ -118,9 +137,9 @@ async fn batching_task(
         size.fetch_sub(batch.len() as u64, Ordering::Relaxed);
         telemetry::queue_size(size.load(Ordering::Relaxed));
         let gathered = batch.len();
-        batch.retain(|entry| !entry.reply.is_closed());
+        batch.retain(|entry| !entry.client_gone());
         if batch.len() < gathered {
-            telemetry::abandoned(gathered - batch.len());
+            telemetry::abandoned("queued", gathered - batch.len());
             tracing::debug!(
                 dropped = gathered - batch.len(),
                 "dropped requests whose client has gone"
@@ -175,6 +194,15 @@ fn run_job(captioner: &Captioner, health: &Health, job: Job) {
     let outcome = catch_unwind(AssertUnwindSafe(|| caption_batch(captioner, &job.entries)));
     let inference_time = started.elapsed();
     telemetry::inference_duration(inference_time);
+    let gone = job.entries.iter().filter(|e| e.client_gone()).count();
+    if gone > 0 {
+        telemetry::abandoned("running", gone);
+        tracing::debug!(
+            gone,
+            batch_size = n,
+            "requests whose client has gone left a running batch"
+        );
+    }
     let results = match outcome {
         Ok(Ok(captions)) if captions.len() == n => Ok(captions),
         Ok(Ok(captions)) => Err(Failure::Internal(format!(
@@ -251,7 +279,8 @@ impl Failure {
 }
 
 /// Stacks the batch's images into one `[n, 3, h, w]` tensor on the model's device and captions
-/// them, each with its own options.
+/// them, each with its own options. Once every request of the batch has gone, generation stops
+/// at its next step: the (partial) captions are for nobody.
 fn caption_batch(
     captioner: &Captioner,
     entries: &[Entry],
@@ -264,7 +293,11 @@ fn caption_batch(
     }
     let pixels = Tensor::from_vec(data, (entries.len(), 3, h, w), captioner.model().device())?;
     let options: Vec<CaptionOptions> = entries.iter().map(|e| e.options.clone()).collect();
-    captioner.caption_pixels(&pixels, &options)
+    let clients: Vec<Weak<()>> = entries.iter().map(|e| e.client.clone()).collect();
+    stop_early_when(
+        move || clients.iter().all(|client| client.strong_count() == 0),
+        || captioner.caption_pixels(&pixels, &options),
+    )
 }
 
 /// A GPU error leaves the device in an unknown state (CUDA errors are sticky): the server
@@ -289,22 +322,27 @@ pub fn is_device_failure(err: &ModelError) -> bool {
 mod tests {
     use std::path::Path;
 
+    use candle_core::Device;
     use imgcap_common::CaptionMode;
     use imgcap_models::source::ModelSource;
     use imgcap_models::LoadOptions;
 
     use super::*;
 
-    async fn tiny_queue(max_batch_wait: Duration) -> Queue {
+    async fn tiny_captioner() -> Captioner {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/tiny-blip");
-        let captioner = Captioner::load(&ModelSource::Dir(dir), &LoadOptions::default())
+        Captioner::load(&ModelSource::Dir(dir), &LoadOptions::default())
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn tiny_queue(max_batch_wait: Duration) -> Queue {
         let config = BatchConfig {
             max_batch_size: 8,
             max_batch_wait,
         };
-        Queue::start(Arc::new(captioner), config, 8, Arc::new(Health::default())).unwrap()
+        let captioner = Arc::new(tiny_captioner().await);
+        Queue::start(captioner, config, 8, Arc::new(Health::default())).unwrap()
     }
 
     fn spawn_caption(
@@ -350,6 +388,70 @@ mod tests {
         assert_eq!(kept.batch_size, 1, "the abandoned request was not run");
         assert!(kept.captions.concise.is_some() && kept.captions.creative.is_some());
         assert_eq!(queue.size(), 0);
+    }
+
+    /// Both captions forced to 20 tokens each, so a full run is easy to tell from a stopped one.
+    fn entry(client: Weak<()>) -> Entry {
+        let mut options = CaptionOptions::default();
+        for generation in [&mut options.concise, &mut options.creative] {
+            generation.max_new_tokens = 20;
+            generation.min_new_tokens = 20;
+        }
+        Entry {
+            pixels: vec![0.5; 3 * 64 * 64],
+            options,
+            enqueued: Instant::now(),
+            reply: oneshot::channel().0,
+            client,
+            span: tracing::Span::none(),
+        }
+    }
+
+    fn tokens(captions: &[ImageCaptions]) -> Vec<usize> {
+        captions
+            .iter()
+            .flat_map(|c| [&c.concise, &c.creative])
+            .map(|caption| caption.as_ref().unwrap().tokens)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_running_batch_stops_once_all_its_clients_have_gone() {
+        let captioner = tiny_captioner().await;
+        let waiting = Arc::new(());
+        let alive = || entry(Arc::downgrade(&waiting));
+        let gone = || entry(Weak::new());
+        let full = caption_batch(&captioner, &[alive()]).unwrap();
+        assert_eq!(tokens(&full), [20, 20]);
+        let stopped = caption_batch(&captioner, &[gone(), gone()]).unwrap();
+        assert_eq!(tokens(&stopped), [0, 0, 0, 0], "no decoding step ran");
+        // One client of two is still waiting: the batch runs to the end.
+        let mixed = caption_batch(&captioner, &[gone(), alive()]).unwrap();
+        assert_eq!(tokens(&mixed), [20, 20, 20, 20]);
+    }
+
+    /// The check runs once per decoding step, and the searches end right after it says stop.
+    #[tokio::test]
+    async fn generation_stops_at_the_step_after_the_check_says_so() {
+        let captioner = tiny_captioner().await;
+        let pixels =
+            Tensor::from_vec(vec![0.5f32; 3 * 64 * 64], (1, 3, 64, 64), &Device::Cpu).unwrap();
+        let options = [entry(Weak::new()).options];
+        let checks = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counted = checks.clone();
+        let captions = stop_early_when(
+            move || {
+                counted.set(counted.get() + 1);
+                counted.get() > 3
+            },
+            || captioner.caption_pixels(&pixels, &options),
+        )
+        .unwrap();
+        assert_eq!(checks.get(), 4);
+        assert_eq!(tokens(&captions), [3, 3]);
+        // Outside `stop_early_when`, nothing is checked.
+        let full = captioner.caption_pixels(&pixels, &options).unwrap();
+        assert_eq!(tokens(&full), [20, 20]);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub const QUEUE_SIZE: &str = "imgcap_inference_queue_size";
 pub const ABANDONED: &str = "imgcap_inference_abandoned_requests_total";
 pub const GENERATED_TOKENS: &str = "imgcap_inference_generated_tokens_total";
 pub const MODEL_LOAD_DURATION: &str = "imgcap_inference_model_load_duration_seconds";
+pub const OPEN_CONNECTIONS: &str = "imgcap_inference_open_connections";
+pub const REFUSED_CONNECTIONS: &str = "imgcap_inference_refused_connections_total";
+pub const CONNECTION_TIMEOUTS: &str = "imgcap_inference_connection_timeouts_total";
 
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
@@ -73,7 +76,9 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     );
     describe_counter!(
         ABANDONED,
-        "Queued requests dropped before their batch because the client had gone"
+        "Requests whose client had gone (disconnected or timed out) before their answer, by \
+         stage: `queued` (dropped before their batch, never computed) or `running` (their batch \
+         stops at the next decoding step once all its requests have gone)"
     );
     describe_counter!(
         GENERATED_TOKENS,
@@ -83,6 +88,20 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         MODEL_LOAD_DURATION,
         Unit::Seconds,
         "Time to load and warm up the model"
+    );
+    describe_gauge!(
+        OPEN_CONNECTIONS,
+        Unit::Count,
+        "Client connections being served"
+    );
+    describe_counter!(
+        REFUSED_CONNECTIONS,
+        "Connections answered 429 and closed because the connection cap was reached"
+    );
+    describe_counter!(
+        CONNECTION_TIMEOUTS,
+        "Connections closed by the server for a timeout: `header_read` (no complete request \
+         head in time) or `keep_alive` (idle between requests)"
     );
     Ok(handle)
 }
@@ -128,8 +147,9 @@ pub fn queue_size(size: u64) {
     gauge!(QUEUE_SIZE).set(size as f64);
 }
 
-pub fn abandoned(count: usize) {
-    counter!(ABANDONED).increment(count as u64);
+/// `stage`: `queued` or `running`.
+pub fn abandoned(stage: &'static str, count: usize) {
+    counter!(ABANDONED, "stage" => stage).increment(count as u64);
 }
 
 pub fn generated_tokens(caption: &'static str, tokens: usize) {
@@ -138,6 +158,23 @@ pub fn generated_tokens(caption: &'static str, tokens: usize) {
 
 pub fn model_loaded(duration: Duration) {
     gauge!(MODEL_LOAD_DURATION).set(duration.as_secs_f64());
+}
+
+pub fn connection_opened() {
+    gauge!(OPEN_CONNECTIONS).increment(1.0);
+}
+
+pub fn connection_closed() {
+    gauge!(OPEN_CONNECTIONS).decrement(1.0);
+}
+
+pub fn connection_refused() {
+    counter!(REFUSED_CONNECTIONS).increment(1);
+}
+
+/// `timeout`: `header_read` or `keep_alive`.
+pub fn connection_timeout(timeout: &'static str) {
+    counter!(CONNECTION_TIMEOUTS, "timeout" => timeout).increment(1);
 }
 
 /// JSON lines by default (containers), text for people; the filter in `tracing` syntax.

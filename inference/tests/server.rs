@@ -64,6 +64,10 @@ const CLEARED_ENV: &[&str] = &[
     "IMGCAP_MAX_BODY_BYTES",
     "IMGCAP_REQUEST_TIMEOUT_MS",
     "IMGCAP_SHUTDOWN_TIMEOUT_MS",
+    "IMGCAP_MAX_REQUEST_WORK",
+    "IMGCAP_MAX_CONNECTIONS",
+    "IMGCAP_HEADER_READ_TIMEOUT_MS",
+    "IMGCAP_KEEP_ALIVE_TIMEOUT_MS",
     "IMGCAP_LOG_FORMAT",
     "IMGCAP_LOG_LEVEL",
     "RUST_LOG",
@@ -397,6 +401,79 @@ async fn read_raw_answer(stream: &mut TcpStream) -> (u16, String) {
         .map_or("", |(_, b)| b)
         .to_string();
     (status, body)
+}
+
+/// One request on a kept-alive connection and its answer: status, headers (lower-case names)
+/// and body, read to the end of its `Content-Length`.
+async fn exchange(stream: &mut TcpStream, request: &str) -> (u16, String, String) {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if raw.len() >= end + 4 + length {
+                    let body = String::from_utf8_lossy(&raw[end + 4..end + 4 + length]);
+                    return (head, body.into_owned());
+                }
+            }
+            match stream.read(&mut buf).await.unwrap() {
+                0 => panic!("closed mid-answer: {:?}", String::from_utf8_lossy(&raw)),
+                n => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let (head, body) = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("no answer within 10 s");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, body)
+}
+
+/// Waits until the server closes `stream` (end of stream or reset), discarding what it sends;
+/// how long that took.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> Duration {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let closed = async {
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(within, closed)
+        .await
+        .unwrap_or_else(|_| panic!("still open after {within:?}"));
+    started.elapsed()
+}
+
+/// The value of the metric line starting with `name` (labels included), if any.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+}
+
+async fn metrics_text(server: &Server) -> String {
+    // A fresh connection each time: the tests below close idle ones quickly.
+    let client = Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1138,6 +1215,224 @@ async fn overload_gives_429_and_a_stalled_request_times_out() {
     );
 }
 
+/// beams × max_new_tokens over `--max-request-work` (default 512) is a 422 that names the
+/// budget, given before the image is looked at; typical requests stay within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_work_budget_gets_422_before_its_image_is_decoded() {
+    let server = Server::tiny(&[]).await;
+    let client = client();
+    let png = photo("chelsea.png");
+    let heavy = json!({"concise": {"num_beams": 16, "max_new_tokens": 40}});
+    let expected = "beams × max_new_tokens = concise 16 × 40 + creative 1 × 40 = 680 exceeds \
+                    the server's work budget of 512 per request (IMGCAP_MAX_REQUEST_WORK)";
+    // Not an image at all: the budget is checked first.
+    for image in [png.as_slice(), b"not an image".as_slice()] {
+        let answer = post_json(
+            &client,
+            &server,
+            &json!({"image": b64(image), "parameters": heavy}),
+            &[],
+        )
+        .await;
+        answer.assert_error(422, "invalid_parameters");
+        assert_eq!(answer.json["error"], expected, "{answer:?}");
+    }
+    // Only the captions asked for count: 12 × 40 fits alone, not beside the creative caption.
+    let twelve = json!({"concise": {"num_beams": 12, "max_new_tokens": 40}});
+    let concise_only = json!({"image": b64(&png), "mode": "concise", "parameters": twelve});
+    assert_captions(
+        &post_json(&client, &server, &concise_only, &[]).await,
+        "concise",
+    );
+    let both = json!({"image": b64(&png), "parameters": twelve});
+    post_json(&client, &server, &both, &[])
+        .await
+        .assert_error(422, "invalid_parameters");
+    let typical = json!({"image": b64(&png),
+        "parameters": {"concise": {"num_beams": 8, "max_new_tokens": 40}}});
+    assert_captions(&post_json(&client, &server, &typical, &[]).await, "both");
+
+    let strict = Server::tiny(&["--max-request-work", "99"]).await;
+    let answer = post_raw(&client, &strict, Some("image/png"), png, &[]).await;
+    answer.assert_error(422, "invalid_parameters");
+    assert!(
+        answer.json["error"].as_str().unwrap().contains(
+            "concise 3 × 20 + creative 1 × 40 = 100 exceeds the server's work budget of 99"
+        ),
+        "{answer:?}"
+    );
+}
+
+/// Slowloris: a connection that sends part of a request head and stalls, or trickles it a byte
+/// at a time, is closed at the header-read timeout; a kept-alive connection left idle is closed
+/// at the keep-alive timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_and_idle_connections_are_closed() {
+    let server = Server::tiny(&[
+        "--header-read-timeout-ms",
+        "600",
+        "--keep-alive-timeout-ms",
+        "400",
+    ])
+    .await;
+    let head = b"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n";
+    let mut stalled = TcpStream::connect(&server.address).await.unwrap();
+    stalled.write_all(&head[..30]).await.unwrap();
+    let stalled_for = until_closed(&mut stalled, Duration::from_secs(5)).await;
+    assert!(stalled_for >= Duration::from_millis(400), "{stalled_for:?}");
+
+    let trickled = TcpStream::connect(&server.address).await.unwrap();
+    let (mut reader, mut writer) = trickled.into_split();
+    let trickle = tokio::spawn(async move {
+        for byte in head {
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        writer
+    });
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a trickled head kept its connection open");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    drop(trickle.await.unwrap());
+
+    // A finished request, then silence: closed at the keep-alive timeout.
+    let mut idle = TcpStream::connect(&server.address).await.unwrap();
+    let (status, _, _) = exchange(&mut idle, "GET /ping HTTP/1.1\r\nHost: test\r\n\r\n").await;
+    assert_eq!(status, 200);
+    let idle_for = until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert!(idle_for >= Duration::from_millis(300), "{idle_for:?}");
+
+    let text = metrics_text(&server).await;
+    let header_timeouts = metric(
+        &text,
+        "imgcap_inference_connection_timeouts_total{timeout=\"header_read\"}",
+    );
+    assert!(header_timeouts >= Some(2.0), "{text}");
+    let idle_timeouts = metric(
+        &text,
+        "imgcap_inference_connection_timeouts_total{timeout=\"keep_alive\"}",
+    );
+    assert!(idle_timeouts >= Some(1.0), "{text}");
+}
+
+/// `--max-connections 2`: a third connection is answered 429 (`overloaded`, `Retry-After`) and
+/// closed at once, not queued; once a connection closes, a new one is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_refused_with_429() {
+    let server = Server::tiny(&["--max-connections", "2"]).await;
+    let ping = "GET /ping HTTP/1.1\r\nHost: test\r\n\r\n";
+    let first = TcpStream::connect(&server.address).await.unwrap();
+    // The readiness check's connection may still be closing: retry until one is served.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut second = loop {
+        let mut stream = TcpStream::connect(&server.address).await.unwrap();
+        let (status, _, _) = exchange(&mut stream, ping).await;
+        if status == 200 {
+            break stream;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection served beside the idle one"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    let mut third = TcpStream::connect(&server.address).await.unwrap();
+    let started = Instant::now();
+    let (status, head, body) = exchange(&mut third, ping).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(status, 429, "{head}\n{body}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error_type"], "overloaded");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 open connections"),
+        "{error}"
+    );
+    until_closed(&mut third, Duration::from_secs(2)).await;
+    // The connections within the cap are unaffected.
+    let (status, _, _) = exchange(&mut second, ping).await;
+    assert_eq!(status, 200);
+
+    drop(first);
+    drop(second);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut stream = TcpStream::connect(&server.address).await.unwrap();
+        let (status, _, _) = exchange(&mut stream, ping).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots were not given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = metrics_text(&server).await;
+    assert!(
+        metric(&text, "imgcap_inference_refused_connections_total") >= Some(1.0),
+        "{text}"
+    );
+    assert!(text.contains("imgcap_inference_open_connections"), "{text}");
+}
+
+/// A queued request whose client disconnects, and one that times out while queued, are
+/// dropped before their batch starts: no batch runs for them, and the metric counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_requests_whose_client_has_gone_are_dropped_and_counted() {
+    // A long batch window: the requests wait in the queue while their clients go.
+    let server = Server::tiny(&[
+        "--max-batch-wait-ms",
+        "3000",
+        "--request-timeout-ms",
+        "1000",
+    ])
+    .await;
+    let client = client();
+    let png = encoded_png(64, 64);
+    let mut disconnecting = stalled_request(&server, png.len(), &png).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(&client, &server, "/health").await.json["queue_size"] != 1 {
+        assert!(Instant::now() < deadline, "never queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    disconnecting.shutdown().await.unwrap();
+    drop(disconnecting);
+    post_raw(&client, &server, Some("image/png"), png.clone(), &[])
+        .await
+        .assert_error(504, "timeout");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = metrics_text(&server).await;
+        let dropped = "imgcap_inference_abandoned_requests_total{stage=\"queued\"}";
+        if metric(&text, dropped) == Some(2.0) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "not dropped:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        metric(&text, "imgcap_inference_batch_size_count"),
+        Some(1.0),
+        "only the warm-up ran"
+    );
+    assert_eq!(metric(&text, "imgcap_inference_queue_size"), Some(0.0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_are_batched_and_measured() {
     let server = Server::tiny(&["--max-batch-size", "8", "--max-batch-wait-ms", "20"]).await;
@@ -1529,6 +1824,10 @@ fn help_and_docs_document_every_setting_with_its_environment_variable() {
         "IMGCAP_MAX_BODY_BYTES",
         "IMGCAP_REQUEST_TIMEOUT_MS",
         "IMGCAP_SHUTDOWN_TIMEOUT_MS",
+        "IMGCAP_MAX_REQUEST_WORK",
+        "IMGCAP_MAX_CONNECTIONS",
+        "IMGCAP_HEADER_READ_TIMEOUT_MS",
+        "IMGCAP_KEEP_ALIVE_TIMEOUT_MS",
         "IMGCAP_LOG_FORMAT",
     ] {
         assert!(

@@ -7,6 +7,9 @@
 //! `sum log p / generated_len ^ length_penalty` and stops with its early-stop heuristic.
 //! Images that finish leave the batch, so long captions do not slow down short ones.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use candle_core::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -252,6 +255,34 @@ trait Search {
     fn finish(self: Box<Self>) -> Vec<GeneratedSequence>;
 }
 
+thread_local! {
+    /// The check [`stop_early_when`] installs for generations on this thread.
+    static STOP: RefCell<Option<Rc<dyn Fn() -> bool>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a captioning call on this thread) with `stop` checked once per decoding step of
+/// every generation it makes: once `stop` returns true, each search ends where it is and
+/// returns what it has so far (possibly no tokens). For servers whose clients can go away
+/// mid-batch: the captions would be for nobody, and the decoder is free sooner. The vision pass
+/// is not interrupted.
+pub fn stop_early_when<R>(stop: impl Fn() -> bool + 'static, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Rc<dyn Fn() -> bool>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            STOP.with(|slot| *slot.borrow_mut() = previous);
+        }
+    }
+    let previous = STOP.with(|slot| slot.borrow_mut().replace(Rc::new(stop)));
+    let _restore = Restore(previous);
+    f()
+}
+
+fn stop_requested() -> bool {
+    let stop = STOP.with(|slot| slot.borrow().clone());
+    stop.is_some_and(|stop| stop())
+}
+
 /// Generates one sequence per image of `image` (whose group must be 1), all starting with
 /// `prefix` (the start token, then any prompt tokens).
 pub(crate) fn generate(
@@ -317,7 +348,7 @@ pub(crate) fn generate_together(
     let mut rows: Vec<usize> = vec![image.num_images(); searches.len()];
     let mut cache = DecoderCache::new();
     let mut input = prefix_batch(prefix, rows.iter().sum(), &device)?;
-    loop {
+    while !stop_requested() {
         let segments: Vec<&ImageContext> = searches
             .iter()
             .zip(&rows)
