@@ -14,6 +14,7 @@ use crate::error::{ModelError, Result};
 use crate::generate::{GeneratedSequence, GenerationOptions, Strategy};
 use crate::model::BlipModel;
 use crate::preprocess::ImageProcessor;
+use crate::progress::{LoadPhase, LoadProgress};
 use crate::source::{ModelFiles, ModelSource};
 
 /// Where and in which precision the model runs.
@@ -200,13 +201,33 @@ pub struct Captioner {
 impl Captioner {
     /// Resolves `source` (local dir, SageMaker dir or hub) and loads it on a blocking thread.
     pub async fn load(source: &ModelSource, options: &LoadOptions) -> Result<Self> {
-        let files = source.resolve().await?;
-        let options = options.clone();
-        tokio::task::spawn_blocking(move || Self::from_files(&files, &options))
-            .await
-            .map_err(|e| {
-                ModelError::InvalidOptions(format!("model loading was interrupted: {e}"))
-            })?
+        Self::load_with_progress(source, options, &LoadProgress::default()).await
+    }
+
+    /// [`Captioner::load`], reporting the download and the phases to `progress`: `downloading`
+    /// (when anything is fetched), `loading weights`, then `ready` or `failed` with the error.
+    pub async fn load_with_progress(
+        source: &ModelSource,
+        options: &LoadOptions,
+        progress: &LoadProgress,
+    ) -> Result<Self> {
+        let loaded = async {
+            let files = source.resolve_with_progress(progress).await?;
+            progress.set_phase(LoadPhase::LoadingWeights);
+            tracing::info!(model_id = %files.model_id, "loading the model's weights");
+            let options = options.clone();
+            tokio::task::spawn_blocking(move || Self::from_files(&files, &options))
+                .await
+                .map_err(|e| {
+                    ModelError::InvalidOptions(format!("model loading was interrupted: {e}"))
+                })?
+        }
+        .await;
+        match &loaded {
+            Ok(_) => progress.set_phase(LoadPhase::Ready),
+            Err(err) => progress.fail(err.to_string()),
+        }
+        loaded
     }
 
     pub fn from_files(files: &ModelFiles, options: &LoadOptions) -> Result<Self> {

@@ -59,12 +59,23 @@ pub enum ModelError {
     Tokenizer { path: PathBuf, message: String },
     #[error("cannot fetch the model from the hub: {0}")]
     Hub(String),
+    /// The hub could not be reached or answered 5xx/408/429: trying again later may succeed.
+    #[error("cannot fetch the model from the hub: {0}")]
+    HubUnreachable(String),
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error("invalid generation options: {0}")]
     InvalidOptions(String),
     #[error("model backend error: {0}")]
     Backend(#[from] candle_core::Error),
+}
+
+impl ModelError {
+    /// Whether the same load may succeed later without a change of settings (the hub was
+    /// unreachable or overloaded).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::HubUnreachable(_))
+    }
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

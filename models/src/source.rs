@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
 use hf_hub::api::tokio::{ApiBuilder, ApiError, ApiRepo};
-use hf_hub::{Cache, Repo, RepoType};
+use hf_hub::{Cache, CacheRepo, Repo, RepoType};
 
 use crate::error::ModelError;
+use crate::progress::{HubProgress, LoadProgress};
 
 /// Where SageMaker unpacks the endpoint's `model.tar.gz`.
 pub const SAGEMAKER_MODEL_DIR: &str = "/opt/ml/model";
@@ -104,9 +105,17 @@ impl ModelSource {
     /// of the revision in the local cache is used as is, without asking the hub whether the
     /// revision has moved; this is what lets a pre-populated cache work offline.
     pub async fn resolve(&self) -> Result<ModelFiles, ModelError> {
+        self.resolve_with_progress(&LoadProgress::default()).await
+    }
+
+    /// [`ModelSource::resolve`], reporting the download to `progress` (and the log).
+    pub async fn resolve_with_progress(
+        &self,
+        progress: &LoadProgress,
+    ) -> Result<ModelFiles, ModelError> {
         match self {
             Self::Dir(dir) => resolve_dir(dir),
-            Self::Hub(model) => resolve_hub(model).await,
+            Self::Hub(model) => resolve_hub(model, progress).await,
         }
     }
 }
@@ -283,7 +292,7 @@ fn dir_name(path: &Path) -> String {
 // Hugging Face hub
 // ---------------------------------------------------------------------------------------------
 
-async fn resolve_hub(model: &HubModel) -> Result<ModelFiles, ModelError> {
+async fn resolve_hub(model: &HubModel, progress: &LoadProgress) -> Result<ModelFiles, ModelError> {
     let cache_dir = hub_cache_dir(model)?;
     let repo = Repo::with_revision(
         model.model_id.clone(),
@@ -304,7 +313,8 @@ async fn resolve_hub(model: &HubModel) -> Result<ModelFiles, ModelError> {
     let endpoint = endpoint.trim_end_matches('/').to_string();
     // `from_cache` also picks up the token saved by `huggingface-cli login`; an explicit or
     // `HF_TOKEN` token replaces it.
-    let mut builder = ApiBuilder::from_cache(Cache::new(cache_dir))
+    let cache = Cache::new(cache_dir);
+    let mut builder = ApiBuilder::from_cache(cache.clone())
         .with_progress(false)
         .with_endpoint(endpoint.clone());
     if let Some(token) = model.token.clone().or_else(|| non_empty_env("HF_TOKEN")) {
@@ -314,9 +324,11 @@ async fn resolve_hub(model: &HubModel) -> Result<ModelFiles, ModelError> {
         .build()
         .map_err(|err| ModelError::Hub(format!("cannot set up the hub client: {err}")))?;
     let hub = HubRepo {
+        cache: cache.repo(repo.clone()),
         repo: api.repo(repo),
         model,
         endpoint,
+        progress,
     };
 
     tracing::info!(model_id = %model.model_id, revision = %model.revision, endpoint = %hub.endpoint,
@@ -336,8 +348,10 @@ async fn resolve_hub(model: &HubModel) -> Result<ModelFiles, ModelError> {
         WeightFiles::PyTorch(path)
     } else {
         return Err(ModelError::Hub(format!(
-            "{} at revision {} has none of {SAFETENSORS}, {SAFETENSORS_INDEX}, {PYTORCH}",
-            model.model_id, model.revision
+            "{} at revision {} ({}) has none of {SAFETENSORS}, {SAFETENSORS_INDEX}, {PYTORCH}",
+            model.model_id,
+            model.revision,
+            hub.url()
         )));
     };
     // Downloads land in `snapshots/<commit>/<file>`: the folder name is the commit.
@@ -409,22 +423,39 @@ fn is_commit_hash(revision: &str) -> bool {
 /// One hub repository plus what error messages need to name.
 struct HubRepo<'a> {
     repo: ApiRepo,
+    cache: CacheRepo,
     model: &'a HubModel,
     endpoint: String,
+    progress: &'a LoadProgress,
 }
 
 impl HubRepo<'_> {
+    /// The model's page on the hub.
+    fn url(&self) -> String {
+        format!("{}/{}", self.endpoint, self.model.model_id)
+    }
+
+    /// A file from the cache, else downloaded with progress reports. (`ApiRepo::get` does the
+    /// same without them.)
+    async fn get(&self, file: &str) -> Result<PathBuf, ApiError> {
+        match self.cache.get(file) {
+            Some(path) => Ok(path),
+            None => {
+                self.repo
+                    .download_with_progress(file, HubProgress(self.progress.clone()))
+                    .await
+            }
+        }
+    }
+
     /// A file the checkpoint cannot do without.
     async fn fetch(&self, file: &str) -> Result<PathBuf, ModelError> {
-        self.repo
-            .get(file)
-            .await
-            .map_err(|err| self.error(file, &err))
+        self.get(file).await.map_err(|err| self.error(file, &err))
     }
 
     /// A file that may legitimately be absent: a 404 is `None`, other failures are errors.
     async fn fetch_optional(&self, file: &str) -> Result<Option<PathBuf>, ModelError> {
-        match self.repo.get(file).await {
+        match self.get(file).await {
             Ok(path) => Ok(Some(path)),
             Err(ApiError::RequestError(err)) if err.status().is_some_and(|s| s.as_u16() == 404) => {
                 Ok(None)
@@ -433,10 +464,46 @@ impl HubRepo<'_> {
         }
     }
 
+    /// The failure, with what to do about it. A network error, a timeout or a 5xx/429 answer
+    /// is [`ModelError::HubUnreachable`] (worth trying again later); anything else (a 404 for
+    /// an unknown model, 401/403 for a gated one) is [`ModelError::Hub`].
     fn error(&self, file: &str, err: &ApiError) -> ModelError {
-        ModelError::Hub(format!(
-            "cannot fetch {file} of {} at revision {} from {}: {err}",
-            self.model.model_id, self.model.revision, self.endpoint
-        ))
+        let what = format!(
+            "cannot fetch {file} of {} at revision {} from {} ({}): {err}",
+            self.model.model_id,
+            self.model.revision,
+            self.endpoint,
+            self.url()
+        );
+        let status = match err {
+            ApiError::RequestError(err) => err.status().map(|s| s.as_u16()),
+            _ => None,
+        };
+        let transient = match err {
+            ApiError::RequestError(_) | ApiError::TooManyRetries(_) => {
+                status.is_none_or(|s| s >= 500 || s == 408 || s == 429)
+            }
+            _ => false,
+        };
+        let hint = match status {
+            Some(401 | 403) => {
+                "the model is gated or private: accept its terms on the hub and set HF_TOKEN \
+                 to a token that may read it"
+            }
+            Some(404) => {
+                "no such model or revision there: check the model id and revision, or HF_ENDPOINT \
+                 when using a mirror"
+            }
+            _ if transient => {
+                "the hub cannot be reached: check the network, or set HF_ENDPOINT to a mirror"
+            }
+            _ => "check the model id, the revision and HF_ENDPOINT",
+        };
+        let message = format!("{what} ({hint})");
+        if transient {
+            ModelError::HubUnreachable(message)
+        } else {
+            ModelError::Hub(message)
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use imgcap_models::source::{HubModel, ModelFiles, ModelSource, WeightFiles};
-use imgcap_models::ModelError;
+use imgcap_models::{LoadProgress, ModelError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -286,11 +286,18 @@ async fn prepopulated_cache_resolves_offline() {
         snapshot.join("config.json")
     );
 
-    // An incomplete snapshot goes to the network, which is down here: a Hub error.
+    // An incomplete snapshot goes to the network, which is down here: a transient hub error
+    // that says what to check.
     std::fs::remove_file(snapshot.join("model.safetensors")).unwrap();
     match ModelSource::Hub(model).resolve().await {
-        Err(ModelError::Hub(message)) => assert!(message.contains("org/tiny-blip"), "{message}"),
-        other => panic!("expected a hub error, got {other:?}"),
+        Err(err @ ModelError::HubUnreachable(_)) => {
+            assert!(err.is_transient());
+            let message = err.to_string();
+            for part in ["org/tiny-blip", "HF_ENDPOINT"] {
+                assert!(message.contains(part), "{part:?} not in {message:?}");
+            }
+        }
+        other => panic!("expected an unreachable hub, got {other:?}"),
     }
 }
 
@@ -428,7 +435,18 @@ async fn downloads_from_the_hub_into_the_cache_with_the_token() {
         token: Some("hf_test_token".into()),
         ..hub_model("org/tiny-blip", hub.endpoint.clone(), &cache)
     };
-    let files = ModelSource::Hub(model.clone()).resolve().await.unwrap();
+    let progress = LoadProgress::default();
+    let files = ModelSource::Hub(model.clone())
+        .resolve_with_progress(&progress)
+        .await
+        .unwrap();
+    let status = progress.status();
+    let total = (config.len() + 13 + 13 + weights.len()) as u64;
+    assert_eq!(
+        (status.downloaded_bytes, status.total_bytes, status.percent),
+        (total, total, Some(100.0)),
+        "every byte of every file counted once"
+    );
 
     let snapshot = cache.join("models--org--tiny-blip/snapshots").join(COMMIT);
     assert_eq!(files.config, snapshot.join("config.json"));
