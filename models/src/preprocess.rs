@@ -16,6 +16,13 @@ use serde::Deserialize;
 
 use crate::error::{ImageError, ModelError};
 
+pub mod budget;
+mod header;
+pub mod hostile;
+
+use header::check_jpeg_complete;
+pub use header::{read_header, IccProfile, ImageHeader, MAX_ICC_PROFILE_BYTES};
+
 /// Size limits checked against the image header before any pixel buffer is allocated, so a
 /// small file that claims to be huge (a decompression bomb) costs nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +75,10 @@ impl ImageLimits {
     /// The image crate's own limits, a second guard in case a decoder disagrees with the header
     /// we checked. The allocation budget covers the widest layout a PNG can decode to (RGBA,
     /// 16 bits per channel) at the largest allowed pixel count.
-    fn image_crate_limits(&self, with_dimensions: bool) -> image::Limits {
+    fn image_crate_limits(&self) -> image::Limits {
         let mut limits = image::Limits::default();
-        if with_dimensions {
-            limits.max_image_width = Some(self.max_side);
-            limits.max_image_height = Some(self.max_side);
-        }
+        limits.max_image_width = Some(self.max_side);
+        limits.max_image_height = Some(self.max_side);
         limits.max_alloc = Some(self.max_pixels.saturating_mul(8));
         limits
     }
@@ -129,27 +134,43 @@ pub struct DecodedImage {
 
 /// Decodes a JPEG or PNG into upright RGB8.
 ///
-/// The header is read first and checked against `limits` before any pixel buffer exists. A
-/// truncated or corrupt file is an [`ImageError::Decode`], never a partially grey picture.
+/// The header is read first ([`read_header`]) and checked against `limits` before any decoder
+/// or pixel buffer exists; a PNG is decoded without the chunks pixels do not need, so a colour
+/// profile or text chunk is never inflated. A truncated or corrupt file is an
+/// [`ImageError::Decode`], never a partially grey picture.
 /// Colour conversion follows `transformers`' `convert_to_rgb` on the Pillow image: transparency is
 /// composited onto white, grayscale is replicated, 16-bit samples keep their high byte, CMYK uses
 /// Pillow's formula (up to rounding). One deliberate difference: Pillow clips 16-bit grayscale to 0..255
 /// (turning most such images white); here it keeps the high byte like every other 16-bit image.
 pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageError> {
-    let format = sniff_format(bytes)?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.to_image_format());
-    // No dimension limits yet: the decoder would refuse without telling us the dimensions.
-    reader.limits(limits.image_crate_limits(false));
+    decode_image_with_header(bytes, &read_header(bytes, limits)?, limits)
+}
+
+/// [`decode_image`] with the header already read by `read_header(bytes, limits)`: callers that
+/// share a [`budget::MemoryBudget`] read it first to reserve [`ImageHeader::memory_needed`].
+pub fn decode_image_with_header(
+    bytes: &[u8],
+    header: &ImageHeader,
+    limits: &ImageLimits,
+) -> Result<DecodedImage, ImageError> {
+    let format = header.format;
+    if format == ImageFormatKind::Jpeg {
+        check_jpeg_complete(bytes)?;
+    }
+    let source = header.decodable(bytes);
+    let mut reader = ImageReader::with_format(Cursor::new(&source[..]), format.to_image_format());
+    reader.limits(limits.image_crate_limits());
     let mut decoder = reader.into_decoder().map_err(decode_error)?;
     let (width, height) = decoder.dimensions();
-    limits.check(width, height)?;
-    if format == ImageFormatKind::Jpeg {
-        // zune-jpeg fills missing scan data with grey instead of failing; see `check_jpeg_complete`.
-        check_jpeg_complete(bytes)?;
+    if (width, height) != (header.width, header.height) {
+        return Err(ImageError::Decode(format!(
+            "the decoder reads {width}x{height} pixels, the header says {}x{}",
+            header.width, header.height
+        )));
     }
     let orientation = decoder.orientation().map_err(decode_error)?;
 
-    let mut guard = limits.image_crate_limits(true);
+    let mut guard = limits.image_crate_limits();
     guard
         .reserve(decoder.total_bytes())
         .map_err(|_| limits.too_large(width, height))?;
@@ -233,70 +254,6 @@ fn over_white(c: u8, alpha: u8) -> u8 {
     let (c, a) = (u32::from(c), u32::from(alpha));
     let t = 128 * (c * a + 255 * (255 - a)) + (0x80 << 7);
     ((((t >> 8) + t) >> 8) >> 7) as u8
-}
-
-/// Walks the JPEG marker structure (segments by their lengths, entropy-coded scans up to the next
-/// real marker) and requires the end-of-image marker. zune-jpeg, in the lenient mode the image
-/// crate uses, paints whatever is missing from a cut-off file grey and reports success; Pillow
-/// refuses such a file ("image file is truncated"), and so do we.
-fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
-    let truncated =
-        || ImageError::Decode("the JPEG data is truncated (no end-of-image marker)".into());
-    let n = bytes.len();
-    let mut i = 2; // after SOI, which `sniff_format` checked
-    loop {
-        // Next marker: 0xFF, optional 0xFF fill bytes, the marker code. Stray bytes before a
-        // marker are skipped, as libjpeg does (with a warning).
-        while i < n && bytes[i] != 0xFF {
-            i += 1;
-        }
-        while i < n && bytes[i] == 0xFF {
-            i += 1;
-        }
-        let Some(&marker) = bytes.get(i) else {
-            return Err(truncated());
-        };
-        i += 1;
-        match marker {
-            0xD9 => return Ok(()),
-            // Markers without a length field (TEM, RSTn) and a stuffed zero outside a scan.
-            0x00 | 0x01 | 0xD0..=0xD7 => continue,
-            _ => {}
-        }
-        let Some(len_bytes) = bytes.get(i..i + 2) else {
-            return Err(truncated());
-        };
-        let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
-        if len < 2 {
-            return Err(ImageError::Decode(format!(
-                "corrupt JPEG: segment 0xFF{marker:02X} has length {len}"
-            )));
-        }
-        i += len;
-        if i > n {
-            return Err(truncated());
-        }
-        if marker == 0xDA {
-            i = skip_entropy_coded_data(bytes, i).ok_or_else(truncated)?;
-        }
-    }
-}
-
-/// Returns the offset of the 0xFF that starts the first marker after a scan's entropy-coded
-/// data, skipping stuffed bytes (FF 00) and restart markers (FF D0..D7), or `None` when the data
-/// ends first.
-fn skip_entropy_coded_data(bytes: &[u8], mut i: usize) -> Option<usize> {
-    loop {
-        i += bytes.get(i..)?.iter().position(|&b| b == 0xFF)?;
-        let mut j = i + 1;
-        while *bytes.get(j)? == 0xFF {
-            j += 1;
-        }
-        match bytes[j] {
-            0x00 | 0xD0..=0xD7 => i = j + 1,
-            _ => return Some(j - 1),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

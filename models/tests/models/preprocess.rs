@@ -12,7 +12,8 @@ use candle_core::{DType, Device};
 use image::metadata::Orientation;
 use image::RgbImage;
 use imgcap_models::preprocess::{
-    decode_image, resize_bicubic, sniff_format, ImageFormatKind, ImageLimits, ImageProcessor,
+    decode_image, hostile, read_header, resize_bicubic, sniff_format, IccProfile, ImageFormatKind,
+    ImageLimits, ImageProcessor, MAX_ICC_PROFILE_BYTES,
 };
 use imgcap_models::{ImageError, ModelError};
 
@@ -568,4 +569,75 @@ fn huge_headers_are_refused_before_any_pixel_allocation() {
         }) => {}
         other => panic!("expected TooLarge, got {:?}", other.map(|_| ())),
     }
+}
+
+/// Decodes `bytes` and returns the result with the largest allocation it made.
+fn decode_tracked(bytes: &[u8]) -> (Result<RgbImage, ImageError>, usize) {
+    LARGEST_ALLOCATION.with(|m| m.set(0));
+    let result = decode(bytes);
+    (result, LARGEST_ALLOCATION.with(Cell::get))
+}
+
+#[test]
+fn compressed_metadata_is_never_inflated_past_its_cap() {
+    // 300 MB of colour profile or text from a few hundred KB: measured, skipped, never held.
+    let profile = hostile::png_with_inflating_profile(32, 32, 300 << 20, 1);
+    let text = hostile::png_with_inflating_text(32, 32, 300 << 20, 2);
+    for (what, bytes) in [("iCCP", &profile), ("zTXt", &text)] {
+        assert!(bytes.len() < 400 << 10, "{what}: {} bytes", bytes.len());
+        let (decoded, largest) = decode_tracked(bytes);
+        assert_eq!(decoded.unwrap().dimensions(), (32, 32), "{what}");
+        assert!(largest < 4 << 20, "{what}: allocated {largest} bytes");
+    }
+    let header = read_header(&profile, &ImageLimits::default()).unwrap();
+    assert_eq!(header.icc_profile, IccProfile::OverCap);
+    // A profile within the cap is measured exactly.
+    let small = hostile::png_with_inflating_profile(32, 32, MAX_ICC_PROFILE_BYTES, 3);
+    let header = read_header(&small, &ImageLimits::default()).unwrap();
+    assert_eq!(
+        header.icc_profile,
+        IccProfile::WithinCap {
+            bytes: MAX_ICC_PROFILE_BYTES
+        }
+    );
+    // JPEG profiles are stored, not compressed: measured from the APP2 segments.
+    let jpeg = hostile::jpeg_with_profile(32, 32, 2 << 20, 4);
+    let header = read_header(&jpeg, &ImageLimits::default()).unwrap();
+    assert_eq!(header.icc_profile, IccProfile::OverCap);
+    assert_eq!(decode(&jpeg).unwrap().dimensions(), (32, 32));
+    let chelsea = read_header(
+        &repo_file("tests/data/chelsea.png"),
+        &ImageLimits::default(),
+    );
+    assert!(matches!(
+        chelsea.unwrap().icc_profile,
+        IccProfile::WithinCap { .. }
+    ));
+}
+
+#[test]
+fn memory_estimates_cover_what_decoding_allocates() {
+    // 16-bit RGBA: 8 bytes a pixel decoded, then 3 more for RGB8 while it is still held.
+    let rgba16 = hostile::png_rgba16(1000, 800, 5);
+    let header = read_header(&rgba16, &ImageLimits::default()).unwrap();
+    let pixels = 1000 * 800;
+    assert!(header.memory_needed() >= 11 * pixels);
+    assert!(header.memory_needed() <= 11 * pixels + (9 << 20));
+    let (decoded, largest) = decode_tracked(&rgba16);
+    decoded.unwrap();
+    assert!(largest as u64 <= header.memory_needed());
+    // A JPEG counts its DCT coefficients (2 bytes a sample) next to the RGB output.
+    let rocket = repo_file("tests/data/rocket.jpg");
+    let header = read_header(&rocket, &ImageLimits::default()).unwrap();
+    let pixels = u64::from(header.width) * u64::from(header.height);
+    assert!(header.memory_needed() >= 9 * pixels);
+    // The header is checked against the limits before anything else.
+    let limits = ImageLimits {
+        max_pixels: 500_000,
+        ..ImageLimits::default()
+    };
+    assert!(matches!(
+        read_header(&rgba16, &limits),
+        Err(ImageError::TooLarge { .. })
+    ));
 }
