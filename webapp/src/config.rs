@@ -141,6 +141,10 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
+    /// How long a job waits when no captioner is available and no circuit is cooling down
+    /// (the embedded model loading, providers failing below their threshold); with an open
+    /// circuit it waits for the shortest remaining cool-down instead.
+    pub captioner_wait_ms: u64,
     pub visibility_timeout_secs: u64,
     pub poll_interval_ms: u64,
 }
@@ -274,6 +278,13 @@ pub struct EmbeddedCaptionerConfig {
     pub timeout_ms: u64,
     pub failure_threshold: u32,
     pub cooldown_ms: u64,
+    /// The hub's base URL and its cache directory instead of `HF_ENDPOINT` and `HF_HOME`
+    /// (which is how people set them); set only by code (tests), never read from a file or the
+    /// environment.
+    #[serde(skip)]
+    pub hub_endpoint: Option<String>,
+    #[serde(skip)]
+    pub hub_cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -414,6 +425,7 @@ impl Default for WorkerConfig {
             max_attempts: 5,
             retry_base_ms: 1000,
             retry_max_ms: 60_000,
+            captioner_wait_ms: 5000,
             visibility_timeout_secs: 300,
             poll_interval_ms: 500,
         }
@@ -460,6 +472,8 @@ impl Default for EmbeddedCaptionerConfig {
             timeout_ms: 60_000,
             failure_threshold: 3,
             cooldown_ms: 30_000,
+            hub_endpoint: None,
+            hub_cache_dir: None,
         }
     }
 }
@@ -658,6 +672,11 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     (
         "IMGCAP_WORKER_RETRY_MAX_MS",
         "worker.retry_max_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_WORKER_CAPTIONER_WAIT_MS",
+        "worker.captioner_wait_ms",
         EnvKind::Int,
     ),
     (
@@ -1056,6 +1075,7 @@ impl Config {
         self.metrics.validate_cloudwatch()?;
         positive("worker.max_attempts", self.worker.max_attempts.into())?;
         positive("worker.retry_base_ms", self.worker.retry_base_ms)?;
+        positive("worker.captioner_wait_ms", self.worker.captioner_wait_ms)?;
         if self.worker.retry_max_ms < self.worker.retry_base_ms {
             return Err("`worker.retry_max_ms` must be at least `worker.retry_base_ms`".into());
         }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod oidc;
 pub mod pipeline;
 pub mod ports;
+pub mod readiness;
 pub mod service;
 pub mod signing;
 pub mod startup;

@@ -183,6 +183,9 @@ pub struct QueueDepth {
     pub in_flight: u64,
     /// Jobs that ran out of attempts (the dead-letter queue).
     pub dead: u64,
+    /// Jobs put back with [`JobQueue::defer`] (no captioner could take them) and not finished
+    /// since; counted in `ready` or `in_flight` too.
+    pub waiting_for_captioner: u64,
 }
 
 /// Durable at-least-once queue of caption jobs with a dead-letter state.
@@ -200,6 +203,10 @@ pub trait JobQueue: Send + Sync {
         lease: &'a Lease,
         delay: Duration,
     ) -> BoxFuture<'a, PortResult<()>>;
+    /// No captioner could take the job: deliver it again after `delay` without counting this
+    /// delivery, so the next one has the same `attempts` as this one. It may be deferred any
+    /// number of times.
+    fn defer<'a>(&'a self, lease: &'a Lease, delay: Duration) -> BoxFuture<'a, PortResult<()>>;
     /// Attempts are spent: move the job to the dead-letter state; it is not received again.
     fn dead_letter<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, PortResult<()>>;
     /// Removes every job not dead-lettered and returns their images.
@@ -328,6 +335,71 @@ pub struct ProviderCaptions {
     pub model: String,
 }
 
+/// Why a provider gave no captions. The difference decides what a caption job does next: a
+/// rejection belongs to the image and spends one of its attempts; an unavailable provider says
+/// nothing about the image, so when no provider is available the job waits without spending
+/// any (`Engine::process_job`).
+#[derive(Debug, thiserror::Error)]
+pub enum CaptionError {
+    /// The provider could not answer now: connection refused, timeout, 5xx, 408/429, an answer
+    /// that is not what the contract promises, a model still loading.
+    #[error("{0:#}")]
+    Unavailable(anyhow::Error),
+    /// The provider answered about this image and refused it: a 4xx on it, an image it cannot
+    /// decode, captions with no words in them.
+    #[error("{0:#}")]
+    Rejected(anyhow::Error),
+}
+
+/// `?` on an `anyhow` error: the provider is unavailable unless it said otherwise.
+impl From<anyhow::Error> for CaptionError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Unavailable(err)
+    }
+}
+
+impl CaptionError {
+    /// The image itself was refused (a problem a retry elsewhere would not solve).
+    pub fn rejected(err: impl Into<anyhow::Error>) -> Self {
+        Self::Rejected(err.into())
+    }
+
+    /// The same classification, with `what` said first.
+    pub fn context(self, what: &'static str) -> Self {
+        match self {
+            Self::Unavailable(err) => Self::Unavailable(err.context(what)),
+            Self::Rejected(err) => Self::Rejected(err.context(what)),
+        }
+    }
+
+    /// `HTTP {status} ({detail})`: a 4xx other than 408 (timeout) and 429 (overloaded) is about
+    /// the request, so about the image; everything else is the provider's state.
+    pub fn from_status(status: u16, detail: &str) -> Self {
+        let err = anyhow::anyhow!("HTTP {status} ({detail})");
+        match status {
+            408 | 429 => Self::Unavailable(err),
+            400..=499 => Self::Rejected(err),
+            _ => Self::Unavailable(err),
+        }
+    }
+}
+
+/// Whether a provider can take calls at all, whatever its circuit says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderState {
+    Ready,
+    /// Not ready yet (the embedded model downloading or loading its weights); `percent` of the
+    /// download when known.
+    Loading {
+        phase: &'static str,
+        percent: Option<f64>,
+    },
+    /// It cannot start (the embedded model could not be fetched or loaded).
+    Failed {
+        message: String,
+    },
+}
+
 /// One captioner of the chain (`embedded`, `endpoint`, `sagemaker`, `bedrock`, `hf`).
 pub trait Captioner: Send + Sync {
     /// The chain entry's name, stored with the result.
@@ -335,5 +407,11 @@ pub trait Captioner: Send + Sync {
     fn caption<'a>(
         &'a self,
         input: CaptionInput<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>>;
+    ) -> BoxFuture<'a, Result<ProviderCaptions, CaptionError>>;
+    /// The chain skips a provider that is not [`ProviderState::Ready`] without calling it or
+    /// counting a failure against its circuit. Remote providers are always ready here; their
+    /// circuit tells whether they answer.
+    fn state(&self) -> ProviderState {
+        ProviderState::Ready
+    }
 }

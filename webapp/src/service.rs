@@ -24,6 +24,8 @@ use crate::ports::{
     BlobStore, CaptionJob, CaptionRepo, Inserted, JobQueue, Labeler, Lease, RateDecision,
     RateLimiter, SignedUrl,
 };
+pub use crate::readiness::Readiness;
+use crate::readiness::{self, CaptionerReadiness, CaptionerState};
 use crate::signing::Signer;
 use crate::telemetry::{JobOutcome, WebMetrics};
 
@@ -62,21 +64,6 @@ pub enum Uploaded {
     Existing(ImageRecord),
 }
 
-/// Why the service is not ready, for `/readyz`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Readiness {
-    pub database: bool,
-    pub blob_store: bool,
-    /// At least one captioner's circuit is not open.
-    pub captioner: bool,
-}
-
-impl Readiness {
-    pub fn ready(&self) -> bool {
-        self.database && self.blob_store && self.captioner
-    }
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DayFigures {
     /// `YYYY-MM-DD`, UTC.
@@ -99,6 +86,8 @@ pub struct QueueFigures {
     pub in_flight: u64,
     /// Dead-lettered jobs (attempts spent).
     pub dead: u64,
+    /// Jobs put back because no captioner could take them (part of `ready` and `in_flight`).
+    pub waiting_for_captioner: u64,
 }
 
 /// Admin figures over the last 30 days (records still stored).
@@ -110,6 +99,8 @@ pub struct AdminStats {
     pub failed: u64,
     pub latency: Vec<ProviderLatency>,
     pub queue: QueueFigures,
+    /// Each captioner of the chain, as `/readyz` shows it.
+    pub captioners: Vec<CaptionerReadiness>,
 }
 
 /// A user's correction of the captions; `None` leaves a caption unchanged, an empty text
@@ -567,10 +558,22 @@ impl Engine {
                     .caption_done(&result.provider, Duration::from_millis(result.latency_ms));
                 self.ports.queue.ack(lease).await
             }
+            Err(err) if !err.rejected => {
+                // Nothing is wrong with the image: it waits for a captioner, however long that
+                // takes, without spending an attempt. It comes back when the first open circuit
+                // admits a call again, or after a short wait when none is cooling down.
+                let delay = err.retry_after.unwrap_or(Duration::from_millis(
+                    self.settings.worker.captioner_wait_ms,
+                ));
+                tracing::info!(image = %job.image, error = %err, delay_ms = delay.as_millis() as u64, "no captioner available; the job waits for one");
+                self.metrics
+                    .caption_job(JobOutcome::WaitingForCaptioner, NO_PROVIDER);
+                self.ports.queue.defer(lease, delay).await
+            }
             Err(err) if lease.attempts >= self.settings.worker.max_attempts => {
                 tracing::warn!(image = %job.image, error = %err, attempts = lease.attempts, "caption job failed for good");
                 let reason = format!(
-                    "captioning failed after {} attempts: no captioning service could describe this image",
+                    "captioning failed after {} attempts: the captioning service could not describe this image",
                     lease.attempts
                 );
                 self.ports.repo.fail(&job.user, job.image, &reason).await?;
@@ -630,16 +633,36 @@ impl Engine {
         self.job_queued.notified().await
     }
 
-    /// Whether at least one captioner's circuit is closed (pages tell people when none is).
+    /// Whether at least one captioner is ready and its circuit closed (pages tell people when
+    /// none is).
     pub fn captioning_available(&self) -> bool {
-        self.ports.chain.any_available()
+        self.ports
+            .chain
+            .readiness()
+            .iter()
+            .any(|c| c.state == CaptionerState::Ready)
+    }
+
+    /// The pages' banner while the captioning model loads or after it failed to load.
+    pub fn captioning_notice(&self) -> Option<String> {
+        readiness::captioning_notice(&self.ports.chain.readiness())
     }
 
     pub async fn readiness(&self) -> Readiness {
+        let captioners = self.ports.chain.readiness();
+        let waiting = match self.ports.queue.depth().await {
+            Ok(depth) => depth.waiting_for_captioner,
+            Err(err) => {
+                tracing::warn!(error = ?err, "cannot read the queue depth for /readyz");
+                0
+            }
+        };
         Readiness {
             database: self.ports.repo.check().await.is_ok(),
             blob_store: self.ports.blobs.check().await.is_ok(),
-            captioner: self.captioning_available(),
+            captioner: captioners.iter().any(|c| c.state == CaptionerState::Ready),
+            captioners,
+            jobs_waiting_for_captioner: waiting,
         }
     }
 
@@ -680,7 +703,9 @@ impl Engine {
                 ready: depth.ready,
                 in_flight: depth.in_flight,
                 dead: depth.dead,
+                waiting_for_captioner: depth.waiting_for_captioner,
             },
+            captioners: self.ports.chain.readiness(),
         })
     }
 

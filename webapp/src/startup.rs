@@ -108,18 +108,23 @@ async fn load_captioners(
                 let settings = &captioner.embedded;
                 let source = match &settings.model_dir {
                     Some(dir) => ModelSource::Dir(dir.clone()),
-                    None => ModelSource::Hub(HubModel::new(settings.model_id.clone())),
+                    None => ModelSource::Hub(HubModel {
+                        endpoint: settings.hub_endpoint.clone(),
+                        cache_dir: settings.hub_cache_dir.clone(),
+                        ..HubModel::new(settings.model_id.clone())
+                    }),
                 };
                 let options = LoadOptions {
                     device: imgcap_models::parse_device(&settings.device)
                         .context("`captioner.embedded.device`")?,
                     ..LoadOptions::default()
                 };
-                let model = imgcap_models::Captioner::load(&source, &options)
-                    .await
-                    .context("cannot load the embedded captioner (`captioner.embedded`)")?;
-                tracing::info!(model = %model.info().model_id, "embedded captioner loaded");
-                providers.push((Arc::new(EmbeddedCaptioner::new(model)), settings.breaker()));
+                // The app serves while the model downloads and loads; `/readyz` and the pages
+                // show the progress, and jobs wait for it.
+                providers.push((
+                    EmbeddedCaptioner::load_in_background(source, options),
+                    settings.breaker(),
+                ));
             }
             ProviderKind::Endpoint => {
                 let settings = &captioner.endpoint;

@@ -103,8 +103,10 @@ pub enum JobOutcome {
     Done,
     /// Attempts spent: the image is `failed`, the job dead-lettered.
     Failed,
-    /// No captioner answered; the job comes back after a backoff.
+    /// The captioners failed on the image; the job comes back after a backoff.
     Retried,
+    /// No captioner was available; the job waits for one without spending an attempt.
+    WaitingForCaptioner,
 }
 
 impl JobOutcome {
@@ -113,6 +115,7 @@ impl JobOutcome {
             Self::Done => "done",
             Self::Failed => "failed",
             Self::Retried => "retried",
+            Self::WaitingForCaptioner => "waiting_for_captioner",
         }
     }
 }
@@ -261,6 +264,7 @@ impl WebMetrics {
                 ("ready", depth.ready),
                 ("in_flight", depth.in_flight),
                 ("dead", depth.dead),
+                ("waiting_for_captioner", depth.waiting_for_captioner),
             ] {
                 gauge!(QUEUE_JOBS, "state" => state).set(jobs as f64);
             }

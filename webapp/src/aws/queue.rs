@@ -16,6 +16,17 @@
 //!   `dead_letter` sets `failed`, as `infra/README_infra.md` describes the sparse index.
 //!   Queueing a job the image already has sends a second message; the engine treats the
 //!   second delivery as a repeat (the record is no longer pending).
+//! - SQS counts every receive, and its redrive moves a message after `maxReceiveCount` of them,
+//!   so a job waiting out a captioner outage could not stay on one message. [`JobQueue::defer`]
+//!   therefore sends a fresh copy of the message, delayed (at most SQS's 900 s; the engine
+//!   defers again if the wait is longer), carrying in its body the deliveries that counted so
+//!   far (`counted`), and then deletes the received one. A lease's attempts are
+//!   `counted + ApproximateReceiveCount`. A copy that carries counted deliveries reaches
+//!   `maxReceiveCount` receives later than its job runs out of attempts, so
+//!   [`JobQueue::dead_letter`] cannot rely on the next receive moving it: a message of a
+//!   dead-lettered job (`job_state = failed`) is made visible again at each receive until SQS
+//!   moves it to the DLQ. The deferred copies are the queue's delayed messages, which is what
+//!   `depth` reports as waiting for a captioner.
 
 use std::time::Duration;
 
@@ -31,6 +42,8 @@ use crate::ports::{BoxFuture, CaptionJob, JobQueue, Lease, PortResult, QueueDept
 const MAX_VISIBILITY_SECS: u64 = 43_200;
 /// Messages of removed jobs dropped in one `receive` before it answers "nothing now".
 const DROPS_PER_RECEIVE: usize = 10;
+/// SQS's longest message delay (15 minutes).
+const MAX_DELAY_SECS: u64 = 900;
 
 pub struct SqsQueue {
     sqs: aws_sdk_sqs::Client,
@@ -39,7 +52,6 @@ pub struct SqsQueue {
     dynamodb: aws_sdk_dynamodb::Client,
     table: String,
     jobs_index: String,
-    max_receive_count: u32,
     /// Long-poll wait of a receive (0 to 20 s).
     receive_wait: Duration,
 }
@@ -58,6 +70,25 @@ struct JobMessage {
     user_id: String,
     image_id: String,
     request_id: String,
+    /// Deliveries of earlier copies of this message that counted against the job
+    /// ([`JobQueue::defer`] sends copies); absent in a first message.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    counted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl JobMessage {
+    fn new(job: &CaptionJob, counted: u32) -> Self {
+        Self {
+            user_id: job.user.to_string(),
+            image_id: job.image.to_string(),
+            request_id: job.request_id.clone(),
+            counted,
+        }
+    }
 }
 
 fn visibility_secs(duration: Duration) -> i32 {
@@ -125,13 +156,13 @@ impl SqsQueue {
             dynamodb,
             table: settings.table,
             jobs_index: settings.jobs_index,
-            max_receive_count,
             receive_wait: settings.receive_wait.min(Duration::from_secs(20)),
         })
     }
 
-    /// Whether the job's record still waits for it (`job_state = pending`).
-    async fn is_live(&self, user: &str, image: &str) -> anyhow::Result<bool> {
+    /// The job's state in its record: `pending` while it waits for the job, `failed` once
+    /// dead-lettered, `None` when the job was removed or the record is gone.
+    async fn job_state(&self, user: &str, image: &str) -> anyhow::Result<Option<String>> {
         let item = self
             .dynamodb
             .get_item()
@@ -143,8 +174,10 @@ impl SqsQueue {
             .await
             .context("cannot read a job's state")?
             .item;
-        Ok(item.as_ref().and_then(|item| get_opt_s(item, "job_state"))
-            == Some(ImageStatus::Pending.as_str()))
+        Ok(item
+            .as_ref()
+            .and_then(|item| get_opt_s(item, "job_state"))
+            .map(str::to_owned))
     }
 
     /// Ends the job in the record: `remove`, `delete_user` and `flush` share this.
@@ -241,11 +274,7 @@ impl JobQueue for SqsQueue {
                 tracing::debug!(image = %job.image, "not queueing the job of a record that is gone or done");
                 return Ok(());
             }
-            let body = serde_json::to_string(&JobMessage {
-                user_id: job.user.to_string(),
-                image_id: job.image.to_string(),
-                request_id: job.request_id.clone(),
-            })?;
+            let body = serde_json::to_string(&JobMessage::new(job, 0))?;
             self.sqs
                 .send_message()
                 .queue_url(&self.queue_url)
@@ -284,34 +313,43 @@ impl JobQueue for SqsQueue {
                     .body()
                     .and_then(|body| serde_json::from_str::<JobMessage>(body).ok())
                     .and_then(|m| {
-                        Some(CaptionJob {
+                        let job = CaptionJob {
                             user: m.user_id.parse().ok()?,
                             image: m.image_id.parse().ok()?,
                             request_id: m.request_id,
-                        })
+                        };
+                        Some((job, m.counted))
                     });
-                let Some(job) = parsed else {
+                let Some((job, counted)) = parsed else {
                     // Left alone, it reaches the dead-letter queue after maxReceiveCount
                     // receives, where someone can look at it.
                     tracing::error!(message_id = ?message.message_id, "a job message is malformed");
                     continue;
                 };
-                if !self
-                    .is_live(job.user.as_str(), &job.image.to_string())
-                    .await?
-                {
-                    tracing::debug!(image = %job.image, "dropping the message of a removed job");
-                    self.delete_message(&receipt).await?;
-                    continue;
+                let state = self
+                    .job_state(job.user.as_str(), &job.image.to_string())
+                    .await?;
+                match state.as_deref() {
+                    Some(state) if state == ImageStatus::Pending.as_str() => {}
+                    Some(state) if state == ImageStatus::Failed.as_str() => {
+                        tracing::debug!(image = %job.image, "releasing the message of a dead-lettered job for the redrive");
+                        self.set_visibility(&receipt, 0).await?;
+                        continue;
+                    }
+                    _ => {
+                        tracing::debug!(image = %job.image, "dropping the message of a removed job");
+                        self.delete_message(&receipt).await?;
+                        continue;
+                    }
                 }
-                let attempts = message
+                let receives: u32 = message
                     .attributes()
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|count| count.parse().ok())
                     .ok_or_else(|| anyhow!("a received message has no receive count"))?;
                 return Ok(Some(Lease {
                     job,
-                    attempts,
+                    attempts: counted + receives,
                     receipt,
                 }));
             }
@@ -331,16 +369,27 @@ impl JobQueue for SqsQueue {
         Box::pin(self.set_visibility(&lease.receipt, visibility_secs(delay)))
     }
 
+    fn defer<'a>(&'a self, lease: &'a Lease, delay: Duration) -> BoxFuture<'a, PortResult<()>> {
+        Box::pin(async move {
+            let counted = lease.attempts.saturating_sub(1);
+            let body = serde_json::to_string(&JobMessage::new(&lease.job, counted))?;
+            let delay_secs = (delay.as_millis().div_ceil(1000) as u64).min(MAX_DELAY_SECS);
+            self.sqs
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(body)
+                .delay_seconds(delay_secs as i32)
+                .send()
+                .await
+                .with_context(|| format!("cannot put back the job of image {}", lease.job.image))?;
+            // Should this fail, the old message comes back after its visibility timeout and
+            // the job runs twice: the second run finds the record no longer pending.
+            self.delete_message(&lease.receipt).await
+        })
+    }
+
     fn dead_letter<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, PortResult<()>> {
         Box::pin(async move {
-            anyhow::ensure!(
-                lease.attempts >= self.max_receive_count,
-                "cannot dead-letter the job of image {} after {} receives: SQS moves it only \
-                 after maxReceiveCount ({})",
-                lease.job.image,
-                lease.attempts,
-                self.max_receive_count
-            );
             let outcome = self
                 .dynamodb
                 .update_item()
@@ -440,6 +489,8 @@ impl JobQueue for SqsQueue {
                 ready: queue[0],
                 in_flight: queue[1] + queue[2],
                 dead: dlq[0],
+                // Only deferred jobs are sent delayed.
+                waiting_for_captioner: queue[2],
             })
         })
     }

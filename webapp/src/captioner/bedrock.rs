@@ -15,7 +15,7 @@ use imgcap_models::preprocess::{sniff_format, ImageFormatKind};
 use serde::Deserialize;
 
 use super::{prompts, ruled_captions};
-use crate::ports::{BoxFuture, CaptionInput, Captioner, ProviderCaptions};
+use crate::ports::{BoxFuture, CaptionError, CaptionInput, Captioner, ProviderCaptions};
 
 /// Enough for two sentences and the JSON around them; a longer answer is cut and then fails
 /// to parse.
@@ -61,23 +61,25 @@ impl Captioner for BedrockCaptioner {
     fn caption<'a>(
         &'a self,
         input: CaptionInput<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>> {
+    ) -> BoxFuture<'a, Result<ProviderCaptions, CaptionError>> {
         Box::pin(async move {
-            let format = match sniff_format(input.image)? {
+            let format = match sniff_format(input.image).map_err(CaptionError::rejected)? {
                 ImageFormatKind::Jpeg => ImageFormat::Jpeg,
                 ImageFormatKind::Png => ImageFormat::Png,
             };
             let image = ImageBlock::builder()
                 .format(format)
                 .source(ImageSource::Bytes(Blob::new(input.image)))
-                .build()?;
+                .build()
+                .context("cannot build the image block")?;
             let message = Message::builder()
                 .role(ConversationRole::User)
                 .content(ContentBlock::Image(image))
                 .content(ContentBlock::Text(prompts::bedrock_user_prompt(
                     input.labels,
                 )))
-                .build()?;
+                .build()
+                .context("cannot build the message")?;
             let output = self
                 .client
                 .converse()
@@ -92,7 +94,16 @@ impl Captioner for BedrockCaptioner {
                 )
                 .send()
                 .await
-                .map_err(|err| anyhow::anyhow!("Converse failed: {}", DisplayErrorContext(err)))?;
+                .map_err(|err| {
+                    // A 4xx from Bedrock (e.g. ValidationException on the image) is about the
+                    // request; throttling, timeouts and 5xx are the service's state.
+                    let status = err.raw_response().map(|r| r.status().as_u16());
+                    let detail = format!("Converse failed: {}", DisplayErrorContext(&err));
+                    match status {
+                        Some(status) => CaptionError::from_status(status, &detail),
+                        None => CaptionError::Unavailable(anyhow::anyhow!(detail)),
+                    }
+                })?;
             let text = output
                 .output()
                 .and_then(|out| out.as_message().ok())
@@ -105,8 +116,8 @@ impl Captioner for BedrockCaptioner {
                         .collect::<String>()
                 })
                 .context("the Converse answer has no message")?;
-            captions_from_answer(&text, &self.model_id)
-                .with_context(|| format!("stop reason {}", output.stop_reason().as_str()))
+            Ok(captions_from_answer(&text, &self.model_id)
+                .with_context(|| format!("stop reason {}", output.stop_reason().as_str()))?)
         })
     }
 }

@@ -1,25 +1,95 @@
 //! The `embedded` provider: `imgcap_models::Captioner` in this process, on a blocking thread.
 //! A timeout abandons the wait, not the computation: the thread finishes its batch.
+//!
+//! The model loads in the background ([`EmbeddedCaptioner::load_in_background`]): the app
+//! serves at once, and the chain passes over this provider while it is not ready (downloading,
+//! loading weights, or failed) without counting that against its circuit. A download that
+//! fails because the hub cannot be reached (network, 5xx, 429) is tried again after
+//! [`RETRY_FIRST`], doubling up to [`RETRY_MAX`]; one the hub refuses (404 unknown model,
+//! 401/403 gated) is not, since only a change of settings can fix it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use imgcap_models::preprocess::{decode_image, ImageLimits};
-use imgcap_models::CaptionOptions;
+use imgcap_models::source::ModelSource;
+use imgcap_models::{CaptionOptions, LoadOptions, LoadPhase, LoadProgress, ModelError};
 
 use crate::domain::ScoredCaption;
-use crate::ports::{BoxFuture, CaptionInput, Captioner, ProviderCaptions};
+use crate::ports::{
+    BoxFuture, CaptionError, CaptionInput, Captioner, ProviderCaptions, ProviderState,
+};
+
+/// The first wait before a failed download is tried again.
+pub const RETRY_FIRST: Duration = Duration::from_secs(30);
+/// The longest wait between two tries.
+pub const RETRY_MAX: Duration = Duration::from_secs(600);
 
 pub struct EmbeddedCaptioner {
-    model: Arc<imgcap_models::Captioner>,
+    model: OnceLock<Arc<imgcap_models::Captioner>>,
+    progress: LoadProgress,
 }
 
 impl EmbeddedCaptioner {
-    pub fn new(model: imgcap_models::Captioner) -> Self {
-        Self {
-            model: Arc::new(model),
+    /// A provider whose model loads from `source` on a background task; until then its
+    /// [`Captioner::state`] is `loading` (with the download's percent) or `failed`.
+    pub fn load_in_background(source: ModelSource, options: LoadOptions) -> Arc<Self> {
+        let provider = Arc::new(Self {
+            model: OnceLock::new(),
+            progress: LoadProgress::default(),
+        });
+        tokio::spawn(load(provider.clone(), source, options));
+        provider
+    }
+}
+
+/// Loads the model into `provider`, trying again after transient failures.
+async fn load(provider: Arc<EmbeddedCaptioner>, source: ModelSource, options: LoadOptions) {
+    let mut wait = RETRY_FIRST;
+    loop {
+        provider.progress.restart();
+        match imgcap_models::Captioner::load_with_progress(&source, &options, &provider.progress)
+            .await
+        {
+            Ok(model) => {
+                tracing::info!(model = %model.info().model_id, "embedded captioner loaded");
+                let _ = provider.model.set(Arc::new(model));
+                return;
+            }
+            Err(err) => {
+                let retry = err.is_transient().then_some(wait);
+                let message = failure_message(&source, &err, retry);
+                tracing::error!(error = %message, "cannot load the embedded captioner");
+                provider.progress.fail(message);
+                let Some(wait_now) = retry else { return };
+                tokio::time::sleep(wait_now).await;
+                wait = (wait * 2).min(RETRY_MAX);
+            }
         }
     }
+}
+
+/// What failed and what to set, as the log, `/readyz` and the admin page show it.
+fn failure_message(source: &ModelSource, err: &ModelError, retry: Option<Duration>) -> String {
+    let setting = match source {
+        ModelSource::Dir(dir) => format!(
+            "check IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR ({})",
+            dir.display()
+        ),
+        ModelSource::Hub(_) => "to use a local copy of the model instead, set \
+                                IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR to its directory"
+            .to_owned(),
+    };
+    let model = match source {
+        ModelSource::Dir(dir) => dir.display().to_string(),
+        ModelSource::Hub(hub) => hub.model_id.clone(),
+    };
+    let retry = match retry {
+        Some(wait) => format!("; trying again in {} s", wait.as_secs()),
+        None => String::new(),
+    };
+    format!("the embedded captioner {model} could not be loaded: {err}; {setting}{retry}")
 }
 
 fn scored(caption: Option<imgcap_models::Caption>, which: &str) -> anyhow::Result<ScoredCaption> {
@@ -38,14 +108,17 @@ impl Captioner for EmbeddedCaptioner {
     fn caption<'a>(
         &'a self,
         input: CaptionInput<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>> {
-        let model = self.model.clone();
+    ) -> BoxFuture<'a, Result<ProviderCaptions, CaptionError>> {
+        let model = self.model.get().cloned();
         let bytes = input.image.to_vec();
         Box::pin(async move {
+            let model = model.context("the model is not loaded yet")?;
             tokio::task::spawn_blocking(move || {
-                let decoded = decode_image(&bytes, &ImageLimits::default())?;
+                let decoded = decode_image(&bytes, &ImageLimits::default())
+                    .map_err(CaptionError::rejected)?;
                 let mut captions = model
-                    .caption_batch(&[decoded.image], &CaptionOptions::default())?
+                    .caption_batch(&[decoded.image], &CaptionOptions::default())
+                    .context("the model failed")?
                     .pop()
                     .context("the model returned no captions")?;
                 Ok(ProviderCaptions {
@@ -57,5 +130,21 @@ impl Captioner for EmbeddedCaptioner {
             .await
             .context("the captioning thread was interrupted")?
         })
+    }
+
+    fn state(&self) -> ProviderState {
+        if self.model.get().is_some() {
+            return ProviderState::Ready;
+        }
+        let status = self.progress.status();
+        match status.phase {
+            LoadPhase::Failed => ProviderState::Failed {
+                message: status.error.unwrap_or_default(),
+            },
+            phase => ProviderState::Loading {
+                phase: phase.label(),
+                percent: status.percent,
+            },
+        }
     }
 }

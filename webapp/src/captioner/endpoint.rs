@@ -9,7 +9,7 @@ use imgcap_common::{CaptionResponse, ErrorBody, GeneratedCaption};
 use imgcap_models::preprocess::sniff_format;
 
 use crate::domain::ScoredCaption;
-use crate::ports::{BoxFuture, CaptionInput, Captioner, ProviderCaptions};
+use crate::ports::{BoxFuture, CaptionError, CaptionInput, Captioner, ProviderCaptions};
 
 pub struct EndpointCaptioner {
     client: reqwest::Client,
@@ -56,9 +56,11 @@ impl Captioner for EndpointCaptioner {
     fn caption<'a>(
         &'a self,
         input: CaptionInput<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>> {
+    ) -> BoxFuture<'a, Result<ProviderCaptions, CaptionError>> {
         Box::pin(async move {
-            let content_type = sniff_format(input.image)?.mime_type();
+            let content_type = sniff_format(input.image)
+                .map_err(CaptionError::rejected)?
+                .mime_type();
             let response = self
                 .client
                 .post(&self.url)
@@ -72,9 +74,12 @@ impl Captioner for EndpointCaptioner {
             let status = response.status();
             let body = response.bytes().await.context("the answer was cut off")?;
             if !status.is_success() {
-                anyhow::bail!("HTTP {status} ({})", invocation_error(&body));
+                return Err(CaptionError::from_status(
+                    status.as_u16(),
+                    &invocation_error(&body),
+                ));
             }
-            invocation_captions(&body)
+            Ok(invocation_captions(&body)?)
         })
     }
 }

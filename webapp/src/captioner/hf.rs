@@ -14,7 +14,7 @@ use imgcap_models::preprocess::sniff_format;
 use serde::Deserialize;
 
 use super::ruled_captions;
-use crate::ports::{BoxFuture, CaptionInput, Captioner, ProviderCaptions};
+use crate::ports::{BoxFuture, CaptionError, CaptionInput, Captioner, ProviderCaptions};
 
 pub struct HfCaptioner {
     client: reqwest::Client,
@@ -35,7 +35,7 @@ impl HfCaptioner {
     }
 
     /// The generated text of one request.
-    async fn generate(&self, request: reqwest::RequestBuilder) -> anyhow::Result<String> {
+    async fn generate(&self, request: reqwest::RequestBuilder) -> Result<String, CaptionError> {
         let response = request
             .bearer_auth(&self.api_key)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -48,14 +48,14 @@ impl HfCaptioner {
             let detail = serde_json::from_slice::<ApiError>(&body)
                 .map(|e| e.error)
                 .unwrap_or_else(|_| "no error body".into());
-            anyhow::bail!("HTTP {status} ({detail})");
+            return Err(CaptionError::from_status(status.as_u16(), &detail));
         }
         let answer: Answer =
             serde_json::from_slice(&body).context("the answer is not image-to-text output")?;
         let text = match answer {
             Answer::List(mut outputs) if !outputs.is_empty() => outputs.swap_remove(0),
             Answer::One(output) => output,
-            Answer::List(_) => anyhow::bail!("the answer holds no caption"),
+            Answer::List(_) => return Err(anyhow::anyhow!("the answer holds no caption").into()),
         };
         Ok(text.generated_text)
     }
@@ -102,9 +102,11 @@ impl Captioner for HfCaptioner {
     fn caption<'a>(
         &'a self,
         input: CaptionInput<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>> {
+    ) -> BoxFuture<'a, Result<ProviderCaptions, CaptionError>> {
         Box::pin(async move {
-            let content_type = sniff_format(input.image)?.mime_type();
+            let content_type = sniff_format(input.image)
+                .map_err(CaptionError::rejected)?
+                .mime_type();
             let concise = self.generate(
                 self.client
                     .post(&self.url)
@@ -116,11 +118,11 @@ impl Captioner for HfCaptioner {
                     .post(&self.url)
                     .json(&creative_request(input.image)),
             );
-            let (concise, creative) =
-                tokio::try_join!(async { concise.await.context("concise caption") }, async {
-                    creative.await.context("creative caption")
-                },)?;
-            ruled_captions(&concise, &creative, &self.model_id)
+            let (concise, creative) = tokio::try_join!(
+                async { concise.await.map_err(|e| e.context("concise caption")) },
+                async { creative.await.map_err(|e| e.context("creative caption")) },
+            )?;
+            Ok(ruled_captions(&concise, &creative, &self.model_id)?)
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The captioner chain: providers in configured order, each behind its own timeout and circuit
-//! breaker. The first provider whose circuit admits the call and that answers in time wins; a
-//! failure moves on to the next.
+//! breaker. The first provider that is ready, whose circuit admits the call and that answers in
+//! time wins; a failure moves on to the next. When none answers, [`ChainError`] tells whether
+//! the image was refused or no captioner was available at all.
 
 pub mod bedrock;
 pub mod embedded;
@@ -14,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::BreakerConfig;
 use crate::domain::{CaptionResult, ImageLabel, ScoredCaption};
-use crate::ports::{CaptionInput, Captioner, ProviderCaptions};
+use crate::ports::{CaptionError, CaptionInput, Captioner, ProviderCaptions, ProviderState};
+use crate::readiness::{CaptionerReadiness, CaptionerState};
 
 /// The published caption rules applied to the raw texts of a provider that does not apply them
 /// itself (`bedrock`, `hf`): concise at most 10 words, cut at a word boundary without a dangling
@@ -106,7 +108,16 @@ impl CircuitBreaker {
 
     /// False only while the circuit is open and cooling down.
     pub fn is_available(&self) -> bool {
-        !matches!(*self.lock(), State::Open { until } if Instant::now() < until)
+        self.remaining_cooldown().is_none()
+    }
+
+    /// How long the open circuit still cools down; `None` when it admits a call now (or its
+    /// trial call is in flight).
+    pub fn remaining_cooldown(&self) -> Option<Duration> {
+        match *self.lock() {
+            State::Open { until } => until.checked_duration_since(Instant::now()),
+            _ => None,
+        }
     }
 }
 
@@ -120,10 +131,20 @@ pub struct CaptionerChain {
     entries: Vec<Entry>,
 }
 
-/// Why no provider answered, one line per provider.
+/// Why no provider answered.
 #[derive(Debug, thiserror::Error)]
-#[error("no captioner answered ({})", .0.join("; "))]
-pub struct ChainError(pub Vec<String>);
+#[error("no captioner answered ({})", .failures.join("; "))]
+pub struct ChainError {
+    /// One line per provider.
+    pub failures: Vec<String>,
+    /// At least one provider refused the image itself; otherwise none was available (down,
+    /// circuit open, not loaded), which says nothing about the image.
+    pub rejected: bool,
+    /// When every provider was unavailable: the shortest remaining cool-down of the open
+    /// circuits, the earliest time a call may be let through again. `None` when no circuit is
+    /// cooling down (providers loading, failing below their threshold, or a trial in flight).
+    pub retry_after: Option<Duration>,
+}
 
 impl CaptionerChain {
     pub fn new(providers: Vec<(Arc<dyn Captioner>, BreakerConfig)>) -> Self {
@@ -155,9 +176,12 @@ impl CaptionerChain {
             labels,
         };
         let mut failures = Vec::new();
+        let mut rejected = false;
         for (position, entry) in self.entries.iter().enumerate() {
             let name = entry.provider.name();
-            let error = if entry.breaker.try_acquire() {
+            let error = if let Some(not_ready) = not_ready(entry.provider.state()) {
+                format!("{name}: {not_ready}")
+            } else if entry.breaker.try_acquire() {
                 let started = Instant::now();
                 let outcome =
                     tokio::time::timeout(entry.timeout, entry.provider.caption(input)).await;
@@ -173,7 +197,10 @@ impl CaptionerChain {
                             labels: labels.to_vec(),
                         });
                     }
-                    Ok(Err(err)) => format!("{name}: {err:#}"),
+                    Ok(Err(err)) => {
+                        rejected |= matches!(err, CaptionError::Rejected(_));
+                        format!("{name}: {err:#}")
+                    }
                     Err(_) => format!("{name}: no answer within {} ms", entry.timeout.as_millis()),
                 };
                 entry.breaker.record_failure();
@@ -187,12 +214,19 @@ impl CaptionerChain {
             }
             failures.push(error);
         }
-        Err(ChainError(failures))
-    }
-
-    /// Whether at least one provider's circuit is not open.
-    pub fn any_available(&self) -> bool {
-        self.entries.iter().any(|e| e.breaker.is_available())
+        let retry_after = match rejected {
+            true => None,
+            false => self
+                .entries
+                .iter()
+                .filter_map(|e| e.breaker.remaining_cooldown())
+                .min(),
+        };
+        Err(ChainError {
+            failures,
+            rejected,
+            retry_after,
+        })
     }
 
     /// Each provider's name and whether its circuit is open (cooling down).
@@ -200,6 +234,51 @@ impl CaptionerChain {
         self.entries
             .iter()
             .map(|e| (e.provider.name(), !e.breaker.is_available()))
+    }
+
+    /// Each provider in chain order: ready, loading, failed to start, or circuit open.
+    pub fn readiness(&self) -> Vec<CaptionerReadiness> {
+        self.entries
+            .iter()
+            .map(|entry| {
+                let name = entry.provider.name().to_owned();
+                let ready = |state| CaptionerReadiness {
+                    name: name.clone(),
+                    state,
+                    phase: None,
+                    percent: None,
+                    message: None,
+                };
+                match entry.provider.state() {
+                    ProviderState::Ready if entry.breaker.is_available() => {
+                        ready(CaptionerState::Ready)
+                    }
+                    ProviderState::Ready => ready(CaptionerState::CircuitOpen),
+                    ProviderState::Loading { phase, percent } => CaptionerReadiness {
+                        phase: Some(phase.to_owned()),
+                        percent: percent.map(|p| (p * 10.0).round() / 10.0),
+                        ..ready(CaptionerState::Loading)
+                    },
+                    ProviderState::Failed { message } => CaptionerReadiness {
+                        message: Some(message),
+                        ..ready(CaptionerState::Failed)
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// Why a provider that is not ready is passed over, for the job's log line.
+fn not_ready(state: ProviderState) -> Option<String> {
+    match state {
+        ProviderState::Ready => None,
+        ProviderState::Loading {
+            phase,
+            percent: Some(percent),
+        } => Some(format!("not ready ({phase}, {percent:.0} %)")),
+        ProviderState::Loading { phase, .. } => Some(format!("not ready ({phase})")),
+        ProviderState::Failed { message } => Some(format!("failed to start ({message})")),
     }
 }
 

@@ -11,7 +11,7 @@ use aws_sdk_sagemakerruntime::primitives::Blob;
 use imgcap_models::preprocess::sniff_format;
 
 use super::endpoint::{invocation_captions, invocation_error};
-use crate::ports::{BoxFuture, CaptionInput, Captioner, ProviderCaptions};
+use crate::ports::{BoxFuture, CaptionError, CaptionInput, Captioner, ProviderCaptions};
 
 pub struct SageMakerCaptioner {
     client: aws_sdk_sagemakerruntime::Client,
@@ -38,17 +38,21 @@ fn custom_attributes(request_id: &str) -> String {
     }
 }
 
-/// The container's own error (it answered non-2xx) or the SDK's account of what went wrong.
-fn describe(err: SdkError<InvokeEndpointError>) -> String {
+/// The container's own error (it answered non-2xx: a 4xx is about the image) or the SDK's
+/// account of what went wrong (SageMaker itself, the network: the provider is unavailable).
+fn describe(err: SdkError<InvokeEndpointError>) -> CaptionError {
     if let Some(InvokeEndpointError::ModelError(model)) = err.as_service_error() {
         let body = model.original_message().unwrap_or_default();
-        return format!(
-            "the container answered HTTP {} ({})",
-            model.original_status_code().unwrap_or_default(),
-            invocation_error(body.as_bytes())
+        let detail = format!("from the container: {}", invocation_error(body.as_bytes()));
+        return CaptionError::from_status(
+            model.original_status_code().unwrap_or_default() as u16,
+            &detail,
         );
     }
-    format!("InvokeEndpoint failed: {}", DisplayErrorContext(err))
+    CaptionError::Unavailable(anyhow::anyhow!(
+        "InvokeEndpoint failed: {}",
+        DisplayErrorContext(err)
+    ))
 }
 
 impl Captioner for SageMakerCaptioner {
@@ -59,9 +63,11 @@ impl Captioner for SageMakerCaptioner {
     fn caption<'a>(
         &'a self,
         input: CaptionInput<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<ProviderCaptions>> {
+    ) -> BoxFuture<'a, Result<ProviderCaptions, CaptionError>> {
         Box::pin(async move {
-            let content_type = sniff_format(input.image)?.mime_type();
+            let content_type = sniff_format(input.image)
+                .map_err(CaptionError::rejected)?
+                .mime_type();
             let output = self
                 .client
                 .invoke_endpoint()
@@ -72,9 +78,9 @@ impl Captioner for SageMakerCaptioner {
                 .body(Blob::new(input.image))
                 .send()
                 .await
-                .map_err(|err| anyhow::anyhow!(describe(err)))?;
+                .map_err(describe)?;
             let body = output.body().map(Blob::as_ref).unwrap_or_default();
-            invocation_captions(body)
+            Ok(invocation_captions(body)?)
         })
     }
 }

@@ -104,10 +104,12 @@ CREATE INDEX IF NOT EXISTS sign_in_failures_by_window ON sign_in_failures (windo
 
 /// Columns added after the first release of a table: `(table, column, type)`. Databases created
 /// before them get them on open.
-const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
     ("images", "concise_edited", "TEXT"),
     ("images", "creative_edited", "TEXT"),
     ("images", "edited_ms", "INTEGER"),
+    // 1 while the job waits for a captioner (`JobQueue::defer`).
+    ("jobs", "waiting", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {

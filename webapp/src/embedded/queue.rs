@@ -1,5 +1,7 @@
 //! [`JobQueue`] on SQLite: at-least-once delivery with a visibility timeout, delivery counts and
 //! a dead-letter state, like SQS with a redrive policy. Jobs are rows, so they survive restarts.
+//! A deferred job (no captioner available) gives back the delivery it used (`attempts - 1`) and
+//! is marked `waiting` until it is retried, dead-lettered or finished.
 
 use std::time::Duration;
 
@@ -46,7 +48,7 @@ impl JobQueue for SqliteQueue {
                 "INSERT INTO jobs (user_id, image_id, request_id, job_state, attempts, \
                  visible_at_ms, created_ms) VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4) \
                  ON CONFLICT (user_id, image_id) DO UPDATE SET job_state = 'queued', \
-                 attempts = 0, visible_at_ms = ?4, receipt = NULL, request_id = ?3",
+                 attempts = 0, visible_at_ms = ?4, receipt = NULL, request_id = ?3, waiting = 0",
                 params![
                     job.user.as_str(),
                     job.image.to_string(),
@@ -97,7 +99,20 @@ impl JobQueue for SqliteQueue {
         let receipt = lease.receipt.clone();
         Box::pin(self.db.call(move |conn| {
             conn.execute(
-                "UPDATE jobs SET visible_at_ms = ?2, receipt = NULL WHERE receipt = ?1",
+                "UPDATE jobs SET visible_at_ms = ?2, receipt = NULL, waiting = 0 \
+                 WHERE receipt = ?1",
+                params![receipt, now_ms() + delay.as_millis() as i64],
+            )
+            .map(drop)
+        }))
+    }
+
+    fn defer<'a>(&'a self, lease: &'a Lease, delay: Duration) -> BoxFuture<'a, PortResult<()>> {
+        let receipt = lease.receipt.clone();
+        Box::pin(self.db.call(move |conn| {
+            conn.execute(
+                "UPDATE jobs SET attempts = MAX(attempts - 1, 0), visible_at_ms = ?2, \
+                 receipt = NULL, waiting = 1 WHERE receipt = ?1",
                 params![receipt, now_ms() + delay.as_millis() as i64],
             )
             .map(drop)
@@ -108,7 +123,8 @@ impl JobQueue for SqliteQueue {
         let receipt = lease.receipt.clone();
         Box::pin(self.db.call(move |conn| {
             conn.execute(
-                "UPDATE jobs SET job_state = 'dead', receipt = NULL WHERE receipt = ?1",
+                "UPDATE jobs SET job_state = 'dead', receipt = NULL, waiting = 0 \
+                 WHERE receipt = ?1",
                 params![receipt],
             )
             .map(drop)
@@ -152,7 +168,8 @@ impl JobQueue for SqliteQueue {
                 "SELECT \
                    COUNT(*) FILTER (WHERE job_state = 'queued' AND visible_at_ms <= ?1), \
                    COUNT(*) FILTER (WHERE job_state = 'queued' AND visible_at_ms > ?1), \
-                   COUNT(*) FILTER (WHERE job_state = 'dead') \
+                   COUNT(*) FILTER (WHERE job_state = 'dead'), \
+                   COUNT(*) FILTER (WHERE job_state = 'queued' AND waiting = 1) \
                  FROM jobs",
                 params![now_ms()],
                 |row| {
@@ -160,6 +177,7 @@ impl JobQueue for SqliteQueue {
                         ready: row.get::<_, i64>(0)? as u64,
                         in_flight: row.get::<_, i64>(1)? as u64,
                         dead: row.get::<_, i64>(2)? as u64,
+                        waiting_for_captioner: row.get::<_, i64>(3)? as u64,
                     })
                 },
             )

@@ -267,10 +267,14 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .into_response()
 }
 
-/// Readiness: database, blob store and at least one captioner usable.
+/// Readiness: database, blob store and at least one captioner that can caption now. The body
+/// says why not: each captioner's state (`ready`, `loading` with the download's percent,
+/// `circuit_open`, `failed` with the reason) and the jobs waiting for a captioner.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, description = "Ready", body = Readiness),
-    (status = 503, description = "A dependency is unusable", body = Readiness)))]
+    (status = 503, description = "A dependency is unusable, or no captioner can caption now \
+        (the embedded model still loading or failed to load, every circuit open); uploads are \
+        still accepted and wait", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let readiness = state.engine.readiness().await;
     let status = if readiness.ready() {

@@ -65,6 +65,9 @@ pub struct Visitor {
     csrf_binding: CsrfBinding,
     /// SHA-256 of the session id, for sign-out.
     session_key: Option<String>,
+    /// The banner of signed-in visitors' pages while the captioning model loads or after it
+    /// failed to load.
+    pub captioning_notice: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +203,7 @@ impl Sessions {
                 .csrf_signer
                 .sign(&[binding.scope, binding.value.as_bytes()]),
             csrf_binding: binding,
+            captioning_notice: None,
         }
     }
 
@@ -278,10 +282,13 @@ pub async fn visitor_context(
     request: Request,
     next: Next,
 ) -> Response {
-    let (visitor, new_cookie) = match state.sessions.visitor(request.headers()).await {
+    let (mut visitor, new_cookie) = match state.sessions.visitor(request.headers()).await {
         Ok(resolved) => resolved,
         Err(err) => return PageError(err).into_response(),
     };
+    if visitor.principal.is_some() {
+        visitor.captioning_notice = state.engine.captioning_notice();
+    }
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS

@@ -7,11 +7,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::http::StatusCode;
 use imgcap_webapp::config::ProviderKind;
 use imgcap_webapp::telemetry::emf::{EmfOutput, Metric, ENVIRONMENT};
 use imgcap_webapp::Config;
 use serde_json::Value;
 
+use crate::captioning::failing_endpoint;
 use crate::harness::{png, test_config, test_data, without_captions, TestApp};
 
 /// `config` writing its CloudWatch records into the returned buffer.
@@ -95,7 +97,9 @@ async fn a_captioned_upload_writes_caption_succeeded_after_a_failover() {
 
 #[tokio::test]
 async fn a_job_failed_for_good_writes_caption_failed_once() {
+    let (url, _) = failing_endpoint(StatusCode::BAD_REQUEST).await;
     let mut config = without_captions(test_config());
+    config.captioner.endpoint.url = Some(url);
     config.worker.concurrency = 1;
     config.worker.max_attempts = 2;
     config.captioner.endpoint.failure_threshold = 100;

@@ -35,6 +35,7 @@ pub fn test_config() -> Config {
     config.worker.poll_interval_ms = 50;
     config.worker.retry_base_ms = 10;
     config.worker.retry_max_ms = 50;
+    config.worker.captioner_wait_ms = 50;
     config.captioner.chain = vec![ProviderKind::Embedded];
     config.captioner.embedded.model_dir = Some(TINY_BLIP.into());
     config
@@ -62,9 +63,35 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The app with its captioners ready: an embedded model (which loads in the background)
+    /// has loaded, so tests that count calls or attempts see no job waiting for it.
     pub async fn spawn(config: Config) -> Self {
+        let app = Self::spawn_loading(config).await;
+        app.wait_for_captioners_to_load().await;
+        app
+    }
+
+    /// The app as soon as it serves, its embedded model possibly still loading.
+    pub async fn spawn_loading(config: Config) -> Self {
         let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
         Self::spawn_in(config, dir).await
+    }
+
+    /// Polls `/readyz` until no captioner is `loading`.
+    pub async fn wait_for_captioners_to_load(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, body) = json(self.client.get(self.url("/readyz")).send().await.unwrap()).await;
+            let captioners = body["captioners"].as_array().cloned().unwrap_or_default();
+            if captioners.iter().all(|c| c["state"] != "loading") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the captioners never loaded: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn spawn_in(mut config: Config, dir: std::sync::Arc<tempfile::TempDir>) -> Self {
@@ -93,7 +120,9 @@ impl TestApp {
     /// Stops this app and starts a new one on the same data directory.
     pub async fn restart(mut self, config: Config) -> Self {
         self.stop().await;
-        Self::spawn_in(config, self._dir.clone()).await
+        let app = Self::spawn_in(config, self._dir.clone()).await;
+        app.wait_for_captioners_to_load().await;
+        app
     }
 
     async fn stop(&mut self) {

@@ -14,6 +14,7 @@ mod cognito_pages;
 mod contract;
 mod docs;
 mod editing;
+mod first_start;
 mod harness;
 mod lifecycle;
 mod metadata;

@@ -115,9 +115,13 @@ async fn readiness_fails_when_every_captioner_circuit_is_open() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (status, body) = json(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
-        if status == 503 {
+        if status == 503 && body["jobs_waiting_for_captioner"] == 1 {
             assert_eq!(body["captioner"], false);
             assert_eq!(body["database"], true);
+            assert_eq!(
+                body["captioners"],
+                serde_json::json!([{"name": "endpoint", "state": "circuit_open"}])
+            );
             break;
         }
         assert!(

@@ -131,7 +131,7 @@ async fn hf_fake() -> Fake {
 }
 
 /// An `/invocations` answer as our inference server gives it.
-fn invocation_answer(concise: &str, creative: &str) -> String {
+pub fn invocation_answer(concise: &str, creative: &str) -> String {
     let caption = |text: &str, confidence| GeneratedCaption {
         text: text.into(),
         confidence,

@@ -80,6 +80,8 @@ pub struct Nav {
     pub user: Option<String>,
     pub admin: bool,
     pub csrf: String,
+    /// The captioning model's banner (loading, or failed to load).
+    pub captioning_notice: Option<String>,
 }
 
 impl From<&Visitor> for Nav {
@@ -88,6 +90,7 @@ impl From<&Visitor> for Nav {
             user: visitor.principal.as_ref().map(|p| p.user.to_string()),
             admin: visitor.principal.as_ref().is_some_and(|p| p.admin),
             csrf: visitor.csrf_token.clone(),
+            captioning_notice: visitor.captioning_notice.clone(),
         }
     }
 }
@@ -208,6 +211,7 @@ impl IntoResponse for PageError {
                 user: None,
                 admin: false,
                 csrf: String::new(),
+                captioning_notice: None,
             },
             status: status.as_u16(),
             title,

@@ -14,6 +14,7 @@ contract!(
     a_job_is_delivered_once_per_lease_and_gone_after_ack,
     an_expired_lease_delivers_the_job_again,
     a_retried_job_comes_back_after_its_delay,
+    a_deferred_job_comes_back_without_spending_an_attempt,
     a_dead_lettered_job_is_not_delivered_until_queued_again,
     removed_and_deleted_users_jobs_are_not_delivered,
     flush_removes_the_live_jobs_but_not_the_dead_ones,
@@ -104,6 +105,65 @@ async fn a_retried_job_comes_back_after_its_delay(adapters: Adapters) {
     let again = receive_within(&adapters, Duration::from_secs(5)).await;
     assert_eq!((again.job.clone(), again.attempts), (job, 2));
     adapters.queue.ack(&again).await.unwrap();
+}
+
+/// A job no captioner could take waits any number of times without spending attempts (more
+/// deferrals than `max_attempts`, which SQS's redrive would otherwise count), then still has
+/// its full budget for failures of its own, and is dead-lettered when that is spent.
+async fn a_deferred_job_comes_back_without_spending_an_attempt(adapters: Adapters) {
+    let start = depth(&adapters).await;
+    let job = queued(&adapters, &user()).await;
+    let first = receive(&adapters, LONG).await.unwrap();
+    adapters
+        .queue
+        .retry_later(&first, Duration::ZERO)
+        .await
+        .unwrap();
+    let mut lease = receive(&adapters, LONG).await.unwrap();
+    assert_eq!((lease.job.clone(), lease.attempts), (job.clone(), 2));
+
+    adapters
+        .queue
+        .defer(&lease, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        depth(&adapters).await.waiting_for_captioner,
+        start.waiting_for_captioner + 1
+    );
+    assert!(
+        receive(&adapters, LONG).await.is_none(),
+        "not before the delay"
+    );
+    lease = receive_within(&adapters, Duration::from_secs(5)).await;
+    assert_eq!(
+        (lease.job.clone(), lease.attempts),
+        (job.clone(), 2),
+        "the deferred delivery did not count"
+    );
+    for _ in 0..adapters.max_attempts + 1 {
+        adapters.queue.defer(&lease, Duration::ZERO).await.unwrap();
+        lease = receive_within(&adapters, Duration::from_secs(5)).await;
+        assert_eq!((lease.job.clone(), lease.attempts), (job.clone(), 2));
+    }
+
+    while lease.attempts < adapters.max_attempts {
+        adapters
+            .queue
+            .retry_later(&lease, Duration::ZERO)
+            .await
+            .unwrap();
+        lease = receive_within(&adapters, Duration::from_secs(5)).await;
+    }
+    assert_eq!(lease.attempts, adapters.max_attempts);
+    adapters.queue.dead_letter(&lease).await.unwrap();
+    assert!(
+        receive(&adapters, LONG).await.is_none(),
+        "dead jobs are not delivered"
+    );
+    let end = depth(&adapters).await;
+    assert_eq!(end.dead, start.dead + 1);
+    assert_eq!(end.waiting_for_captioner, start.waiting_for_captioner);
 }
 
 /// A job of `user` delivered until its attempts are spent, then dead-lettered.
