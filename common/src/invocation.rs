@@ -226,6 +226,8 @@ pub enum ErrorType {
     NotReady,
     /// 503: the model backend failed (e.g. a GPU error) and the server must be replaced.
     Unhealthy,
+    /// 503: other images hold the server's image memory budget; see `Retry-After`.
+    Busy,
     /// 504: no answer within the request timeout.
     Timeout,
     /// A kind this client version does not know.
@@ -252,6 +254,7 @@ impl ErrorType {
             Self::Internal => "internal",
             Self::NotReady => "not_ready",
             Self::Unhealthy => "unhealthy",
+            Self::Busy => "busy",
             Self::Timeout => "timeout",
             Self::Other => "other",
         }
@@ -385,6 +388,7 @@ mod tests {
             ErrorType::InvalidBase64,
             ErrorType::Overloaded,
             ErrorType::NotReady,
+            ErrorType::Busy,
         ] {
             assert_eq!(
                 serde_json::to_value(kind).unwrap(),

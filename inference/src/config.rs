@@ -186,6 +186,16 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGCAP_MAX_IMAGE_PIXELS", default_value_t = 40_000_000,
           value_parser = clap::value_parser!(u64).range(256..))]
     pub max_image_pixels: u64,
+    /// Memory image decoding may hold at once, in MiB. Each request reserves what its image's
+    /// header says decoding needs; with no room it waits (--image-memory-wait-ms), then gets
+    /// 503 with Retry-After; an image needing more than the whole budget gets 422.
+    #[arg(long, env = "IMGCAP_IMAGE_MEMORY_BUDGET_MB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
+    pub image_memory_budget_mb: u64,
+    /// How long a request waits for room in the image memory budget, in milliseconds.
+    #[arg(long, env = "IMGCAP_IMAGE_MEMORY_WAIT_MS", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(..=60_000))]
+    pub image_memory_wait_ms: u64,
 
     #[command(flatten)]
     pub log: LogArgs,

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use imgcap_common::{ErrorBody, ErrorType};
+use imgcap_models::preprocess::budget::BudgetError;
 use imgcap_models::ImageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,12 @@ pub enum ApiError {
     Unhealthy,
     #[error("no answer within {timeout_ms} ms")]
     Timeout { timeout_ms: u64 },
+    /// The image memory budget stayed spent for the whole wait (`BudgetError::Busy`).
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after_secs: u32,
+    },
 }
 
 impl ApiError {
@@ -76,6 +83,7 @@ impl ApiError {
             Self::NotReady => ErrorType::NotReady,
             Self::Unhealthy => ErrorType::Unhealthy,
             Self::Timeout { .. } => ErrorType::Timeout,
+            Self::Busy { .. } => ErrorType::Busy,
         }
     }
 
@@ -95,7 +103,9 @@ impl ApiError {
             ErrorType::Backend => StatusCode::FAILED_DEPENDENCY,
             ErrorType::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ErrorType::Internal | ErrorType::Other => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorType::NotReady | ErrorType::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::NotReady | ErrorType::Unhealthy | ErrorType::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorType::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -118,6 +128,9 @@ impl ApiError {
         match self {
             Self::Overloaded { .. } | Self::TooManyConnections { .. } => Some(1),
             Self::NotReady => Some(5),
+            Self::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -140,6 +153,19 @@ impl From<ImageError> for ApiError {
             other @ (ImageError::TooLarge { .. }
             | ImageError::TooSmall { .. }
             | ImageError::Decode(_)) => Self::InvalidImage(other.to_string()),
+        }
+    }
+}
+
+/// A spent budget is 503 with `Retry-After`; an image needing more than all of it is 422.
+impl From<BudgetError> for ApiError {
+    fn from(err: BudgetError) -> Self {
+        match err {
+            BudgetError::Busy { retry_after } => Self::Busy {
+                message: err.to_string(),
+                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u32,
+            },
+            BudgetError::TooLarge { .. } => Self::InvalidImage(err.to_string()),
         }
     }
 }

@@ -19,7 +19,8 @@ use imgcap_common::{
     CaptionMode, CaptionParameters, CaptionRequest, CaptionResponse, Captions, GeneratedCaption,
     HealthResponse, InfoResponse, ServerLimits, ServerStatus, Timings,
 };
-use imgcap_models::preprocess::{decode_image, ImageLimits};
+use imgcap_models::preprocess::budget::MemoryBudget;
+use imgcap_models::preprocess::{decode_image_with_header, read_header, ImageLimits};
 use imgcap_models::Caption;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
@@ -42,6 +43,8 @@ const BATCH_SIZE: HeaderName = HeaderName::from_static("x-batch-size");
 pub struct Settings {
     pub limits: ServerLimits,
     pub image_limits: ImageLimits,
+    /// `--image-memory-budget-mb`: what decoding may hold at once.
+    pub image_budget: MemoryBudget,
     pub request_timeout: Duration,
     /// `--max-request-work`: the most beams × new tokens one request may ask for.
     pub max_request_work: u64,
@@ -292,7 +295,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         (status = 424, description = "The model failed on the batch (`backend`)", body = imgcap_common::ErrorBody),
         (status = 429, description = "Too many concurrent requests (`overloaded`), with `Retry-After`", body = imgcap_common::ErrorBody),
         (status = 500, description = "Server bug (`internal`)", body = imgcap_common::ErrorBody),
-        (status = 503, description = "Model loading (`not_ready`, with `Retry-After`) or failed (`unhealthy`)", body = imgcap_common::ErrorBody),
+        (status = 503, description = "Model loading (`not_ready`, with `Retry-After`), failed (`unhealthy`), or the image memory budget spent (`busy`, with `Retry-After`)", body = imgcap_common::ErrorBody),
         (status = 504, description = "No answer within the request timeout (`timeout`)", body = imgcap_common::ErrorBody),
     ))]
 async fn invocations(
@@ -406,6 +409,7 @@ async fn caption(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Do
 
     let captioner = backend.captioner.clone();
     let image_limits = state.settings.image_limits;
+    let image_budget = state.settings.image_budget.clone();
     let max_work = state.settings.max_request_work;
     let span = tracing::Span::current();
     let slot = state
@@ -428,7 +432,9 @@ async fn caption(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Do
         };
         let mode = mode.or(header_mode).unwrap_or_default();
         let options = crate::params::caption_options(mode, &params, &captioner, max_work)?;
-        let decoded = decode_image(&image, &image_limits)?;
+        let header = read_header(&image, &image_limits)?;
+        let _reservation = image_budget.reserve_blocking(header.memory_needed())?;
+        let decoded = decode_image_with_header(&image, &header, &image_limits)?;
         let pixels = captioner.processor().pixel_values(&decoded.image);
         Ok::<_, ApiError>((pixels, options, started.elapsed()))
     })

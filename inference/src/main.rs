@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use imgcap_common::ServerLimits;
+use imgcap_models::preprocess::budget::MemoryBudget;
 use imgcap_models::preprocess::ImageLimits;
 use imgcap_models::{parse_device, parse_dtype, LoadOptions};
 use tokio::sync::{watch, Semaphore};
@@ -167,6 +168,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 max_pixels: args.max_image_pixels,
                 ..ImageLimits::default()
             },
+            image_budget: MemoryBudget::new(
+                args.image_memory_budget_mb << 20,
+                Duration::from_millis(args.image_memory_wait_ms),
+            ),
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             max_request_work: args.max_request_work,
         },

@@ -93,6 +93,10 @@ mod tests {
             ApiError::NotReady,
             ApiError::Unhealthy,
             ApiError::Timeout { timeout_ms: 1 },
+            ApiError::Busy {
+                message: cause(),
+                retry_after_secs: 1,
+            },
         ];
         for err in &invocation_errors {
             assert!(names.contains(err.error_type().as_str()), "{err:?}");

@@ -68,6 +68,8 @@ const CLEARED_ENV: &[&str] = &[
     "IMGCAP_MAX_CONNECTIONS",
     "IMGCAP_HEADER_READ_TIMEOUT_MS",
     "IMGCAP_KEEP_ALIVE_TIMEOUT_MS",
+    "IMGCAP_IMAGE_MEMORY_BUDGET_MB",
+    "IMGCAP_IMAGE_MEMORY_WAIT_MS",
     "IMGCAP_LOG_FORMAT",
     "IMGCAP_LOG_LEVEL",
     "RUST_LOG",
@@ -1261,6 +1263,81 @@ async fn a_request_over_the_work_budget_gets_422_before_its_image_is_decoded() {
         ),
         "{answer:?}"
     );
+}
+
+/// Images that decode to far more than they weigh share a memory budget: a burst beyond it is
+/// answered 503 (`busy`, `Retry-After`) rather than decoded at once, an image needing more than
+/// the whole budget is 422, a colour profile that inflates to 300 MB is never inflated, and
+/// the server keeps captioning afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn amplifying_images_share_a_memory_budget_and_a_burst_gets_503() {
+    use imgcap_models::preprocess::hostile;
+    let server = Server::tiny(&[
+        "--image-memory-budget-mb",
+        "64",
+        "--image-memory-wait-ms",
+        "0",
+        "--preprocess-workers",
+        "8",
+    ])
+    .await;
+    let client = client();
+    // 2000×2000 16-bit RGBA: about 30 KB that decode to 32 MB, about 52 MB with the RGB8
+    // copy and working set: one fits the budget at a time.
+    let burst = (0..8).map(|seed| {
+        let request = client
+            .post(server.url("/invocations"))
+            .header("content-type", "image/png")
+            .body(hostile::png_rgba16(2000, 2000, seed));
+        async move { answer(request.send().await.unwrap()).await }
+    });
+    let answers = futures_join_all(burst).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+    statuses.sort_unstable();
+    for answer in &answers {
+        match answer.status.as_u16() {
+            200 => assert_captions(answer, "both"),
+            503 => {
+                answer.assert_error(503, "busy");
+                assert_eq!(
+                    answer.json["error"],
+                    "The server is busy processing other images; please try again in a few \
+                     seconds."
+                );
+                assert_eq!(answer.header("retry-after"), "1");
+            }
+            _ => panic!("unexpected answer {answer:?}"),
+        }
+    }
+    assert!(
+        statuses.contains(&200) && statuses.contains(&503),
+        "{statuses:?}"
+    );
+
+    // More than the whole budget: refused outright.
+    let huge = hostile::png_rgba16(3000, 3000, 99);
+    let huge = post_raw(&client, &server, Some("image/png"), huge, &[]).await;
+    huge.assert_error(422, "invalid_image");
+    assert!(
+        huge.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 64 MiB"),
+        "{huge:?}"
+    );
+    // A 300 MB colour profile is measured and skipped, not inflated.
+    let profile = hostile::png_with_inflating_profile(64, 64, 300 << 20, 1);
+    let profile = post_raw(&client, &server, Some("image/png"), profile, &[]).await;
+    assert_captions(&profile, "both");
+    let normal = post_raw(
+        &client,
+        &server,
+        Some("image/png"),
+        photo("chelsea.png"),
+        &[],
+    )
+    .await;
+    assert_captions(&normal, "both");
 }
 
 /// Slowloris: a connection that sends part of a request head and stalls, or trickles it a byte
