@@ -9,8 +9,9 @@ environment for them.
 3. lifts the image bucket's policy: moto evaluates its conditional Deny statements as
    unconditional and would refuse every object call (real S3 evaluates them correctly;
    scripts/tf/emulator_verify.py checks the policy before lifting it in the test suite);
-4. writes the web app's AWS-mode environment (terraform output web_environment) to ENV_FILE,
-   which the web service sources before it starts (it waits for this service to complete).
+4. writes the web app's AWS-mode settings (terraform output web_environment) to ENV_FILE in
+   docker's --env-file format; the web service names it in IMGCAP_ENV_FILE and starts once this
+   service has completed.
 
 Standard library only: the image is a Python base with terraform beside it.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -36,7 +36,7 @@ ENV_FILE = Path(os.environ.get("ENV_FILE", "/run/imgcap-aws/web.env"))
 # server (the emulated SageMaker endpoint cannot caption), and sign-in uses local accounts (the
 # emulated Cognito's issuer URL is not reachable).
 RESOURCE_NAMES = (
-    "AWS_REGION", "IMGCAP_RETENTION_DAYS", "IMGCAP_S3_BUCKET", "IMGCAP_S3_KMS_KEY_ARN",
+    "IMGCAP_RETENTION_DAYS", "IMGCAP_S3_BUCKET", "IMGCAP_S3_KMS_KEY_ARN",
     "IMGCAP_DYNAMODB_TABLE", "IMGCAP_DYNAMODB_JOBS_INDEX", "IMGCAP_SQS_QUEUE_URL",
     "IMGCAP_SQS_DLQ_URL", "IMGCAP_SAGEMAKER_ENDPOINT", "IMGCAP_SESSION_KEY_SECRET_ARN",
     "IMGCAP_REKOGNITION_LABELS", "IMGCAP_METRICS_CLOUDWATCH_NAMESPACE",
@@ -81,7 +81,8 @@ def write_env(environment: dict[str, object]) -> None:
     missing = [key for key in RESOURCE_NAMES if key not in environment]
     if missing:
         sys.exit(f"provision: terraform output web_environment lacks {', '.join(missing)}")
-    lines = [f"{key}={shlex.quote(str(environment[key]))}" for key in RESOURCE_NAMES]
+    # Names, ARNs and URLs: no newlines, so a plain NAME=value line each.
+    lines = [f"{key}={environment[key]}" for key in RESOURCE_NAMES]
     ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
     # Written whole, then renamed: the web app never reads half a file.
     partial = ENV_FILE.with_suffix(".partial")

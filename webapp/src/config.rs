@@ -949,15 +949,34 @@ impl MetricsConfig {
 /// The variable that names the configuration file (default `imgcap.toml`, optional).
 pub const CONFIG_FILE_VAR: &str = "IMGCAP_CONFIG";
 
+/// The variable that names a file of `IMGCAP_*=value` lines (docker's `--env-file` format: no
+/// quotes, `#` comments). docker-compose's provision service hands the web app the names of the
+/// resources it created this way; every command run in the container (`create-token`, ...) reads
+/// the same file, which a shell wrapper around `serve` would not give them.
+pub const ENV_FILE_VAR: &str = "IMGCAP_ENV_FILE";
+
 impl Config {
-    /// Reads `path` (when it exists) and the process environment, then validates.
+    /// Reads `path` (when it exists), the file `IMGCAP_ENV_FILE` names (when set) and the
+    /// process environment, which wins over that file; then validates.
     pub fn load(path: &Path) -> Result<Self, String> {
+        Self::load_with_env(path, std::env::vars().collect())
+    }
+
+    /// [`Config::load`] with `env` standing for the process environment.
+    fn load_with_env(path: &Path, env: Vec<(String, String)>) -> Result<Self, String> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
         };
-        Self::from_sources(&text, std::env::vars())
+        let from_file = match env
+            .iter()
+            .find(|(name, v)| name == ENV_FILE_VAR && !v.is_empty())
+        {
+            Some((_, file)) => env_file(Path::new(file))?,
+            None => Vec::new(),
+        };
+        Self::from_sources(&text, from_file.into_iter().chain(env))
     }
 
     /// The file's text and the environment, as pairs; validated.
@@ -1225,6 +1244,28 @@ fn set_key(table: &mut toml::Table, dotted: &str, value: toml::Value) {
         current = entry.as_table_mut().expect("just made a table");
     }
     current.insert(last.to_owned(), value);
+}
+
+/// The `NAME=value` lines of an env file; blank lines and `#` comments are skipped.
+fn env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("{ENV_FILE_VAR}: cannot read {}: {err}", path.display()))?;
+    let mut pairs = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line.split_once('=').ok_or_else(|| {
+            format!(
+                "{}:{}: expected NAME=value, got `{line}`",
+                path.display(),
+                number + 1
+            )
+        })?;
+        pairs.push((name.trim().to_owned(), value.to_owned()));
+    }
+    Ok(pairs)
 }
 
 /// Names the key for unknown or not-yet-available captioners (serde would only say "unknown
@@ -1519,6 +1560,7 @@ mod tests {
             let known = ENV_KEYS.iter().any(|(v, _, _)| *v == var)
                 || [
                     CONFIG_FILE_VAR,
+                    ENV_FILE_VAR,
                     "IMGCAP_SIGNING_KEY",
                     "IMGCAP_SIGNING_KEY_FILE",
                     "IMGCAP_HF_API_KEY",
@@ -1528,5 +1570,37 @@ mod tests {
                 .contains(&var);
             assert!(known, "{var} in .env.example is not read by the app");
         }
+    }
+
+    #[test]
+    fn an_env_file_gives_settings_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("web.env");
+        std::fs::write(
+            &file,
+            "# from provision\nIMGCAP_LISTEN_ADDR=127.0.0.1:9\n\nIMGCAP_PUBLIC_BASE_URL=http://from.file\n",
+        )
+        .unwrap();
+        let env = |extra: &[(&str, &str)]| {
+            let mut env = vec![(ENV_FILE_VAR.to_owned(), file.display().to_string())];
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            env
+        };
+        let missing = dir.path().join("imgcap.toml");
+        let config = Config::load_with_env(&missing, env(&[])).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:9");
+        let config = Config::load_with_env(
+            &missing,
+            env(&[("IMGCAP_PUBLIC_BASE_URL", "http://from.env")]),
+        )
+        .unwrap();
+        assert_eq!(config.public_base_url, "http://from.env");
+
+        std::fs::write(&file, "IMGCAP_LISTEN_ADDR\n").unwrap();
+        let err = Config::load_with_env(&missing, env(&[])).unwrap_err();
+        assert!(err.contains("web.env:1: expected NAME=value"), "{err}");
+        std::fs::remove_file(&file).unwrap();
+        let err = Config::load_with_env(&missing, env(&[])).unwrap_err();
+        assert!(err.contains("IMGCAP_ENV_FILE: cannot read"), "{err}");
     }
 }
