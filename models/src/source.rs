@@ -84,20 +84,33 @@ pub enum WeightFiles {
 }
 
 impl ModelSource {
-    /// The server's choice: SageMaker's model directory when it exists (the container runs as an
-    /// endpoint), else `model_dir` when given, else `hub`.
+    /// The server's choice: SageMaker's model directory when it holds anything (the container
+    /// runs as an endpoint with a model artifact), else `model_dir` when given, else `hub`.
     pub fn detect(model_dir: Option<PathBuf>, hub: HubModel) -> Self {
         Self::detect_in(Path::new(SAGEMAKER_MODEL_DIR), model_dir, hub)
     }
 
     /// [`ModelSource::detect`] with another SageMaker directory (tests, unusual mounts).
     pub fn detect_in(sagemaker_dir: &Path, model_dir: Option<PathBuf>, hub: HubModel) -> Self {
-        if sagemaker_dir.is_dir() {
+        if sagemaker_dir.is_dir() && !is_empty_mount(sagemaker_dir) {
             Self::Dir(sagemaker_dir.to_path_buf())
-        } else if let Some(dir) = model_dir {
-            Self::Dir(dir)
         } else {
-            Self::Hub(hub)
+            Self::dir_or_hub(model_dir, hub)
+        }
+    }
+
+    /// `dir` when given, else `hub`. A directory that exists but is empty counts as not given:
+    /// it is a mount point with nothing mounted (docker-compose mounts an empty named volume
+    /// where no local checkpoint was named), so the hub model is used, and the log says why.
+    pub fn dir_or_hub(dir: Option<PathBuf>, hub: HubModel) -> Self {
+        match dir {
+            Some(dir) if is_empty_mount(&dir) => {
+                tracing::info!(dir = %dir.display(), model_id = %hub.model_id,
+                    "the model directory is empty: using the model from the Hugging Face hub");
+                Self::Hub(hub)
+            }
+            Some(dir) => Self::Dir(dir),
+            None => Self::Hub(hub),
         }
     }
 
@@ -118,6 +131,11 @@ impl ModelSource {
             Self::Hub(model) => resolve_hub(model, progress).await,
         }
     }
+}
+
+/// An existing directory with nothing in it (not a missing one: that is an error to report).
+fn is_empty_mount(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// A local checkpoint directory. An archive unpacked with a top-level folder (SageMaker's

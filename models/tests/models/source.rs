@@ -227,7 +227,36 @@ fn source_selection_order() {
     );
     assert_eq!(
         ModelSource::detect_in(&absent, None, hub.clone()),
-        ModelSource::Hub(hub)
+        ModelSource::Hub(hub.clone())
+    );
+}
+
+/// An empty directory is a mount point with nothing mounted (docker-compose's empty named
+/// volume): the next source is used. A missing `--model-dir` stays a directory, whose absence
+/// `resolve` then reports.
+#[test]
+fn an_empty_model_directory_falls_back_to_the_next_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let local = tmp.path().join("local");
+    let hub = HubModel::new("org/name");
+    assert_eq!(
+        ModelSource::detect_in(&empty, Some(local.clone()), hub.clone()),
+        ModelSource::Dir(local.clone())
+    );
+    assert_eq!(
+        ModelSource::detect_in(&empty, Some(empty.clone()), hub.clone()),
+        ModelSource::Hub(hub.clone())
+    );
+    assert_eq!(
+        ModelSource::dir_or_hub(Some(local.clone()), hub.clone()),
+        ModelSource::Dir(local)
+    );
+    write(&empty, "config.json", "{}");
+    assert_eq!(
+        ModelSource::detect_in(&empty, None, hub.clone()),
+        ModelSource::Dir(empty)
     );
 }
 
