@@ -99,3 +99,57 @@ pub fn captioning_notice(captioners: &[CaptionerReadiness]) -> Option<String> {
                 .to_owned()
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captioner(
+        state: CaptionerState,
+        phase: Option<&str>,
+        percent: Option<f64>,
+    ) -> CaptionerReadiness {
+        CaptionerReadiness {
+            name: "embedded".into(),
+            state,
+            phase: phase.map(str::to_owned),
+            percent,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn the_banner_shows_while_no_captioner_is_ready_and_the_model_loads_or_failed() {
+        let loading = captioner(CaptionerState::Loading, Some("downloading"), Some(43.14));
+        assert_eq!(
+            captioning_notice(std::slice::from_ref(&loading)).as_deref(),
+            Some(
+                "The captioning model is loading — 43 %; uploads are kept and captioned when it \
+                 is ready."
+            )
+        );
+        let weights = captioner(
+            CaptionerState::Loading,
+            Some("loading weights"),
+            Some(100.0),
+        );
+        assert!(captioning_notice(&[weights])
+            .unwrap()
+            .contains("loading its weights"));
+        let failed = captioner(CaptionerState::Failed, None, None);
+        assert!(captioning_notice(std::slice::from_ref(&failed))
+            .unwrap()
+            .contains("could not be loaded"));
+        let ready = CaptionerReadiness {
+            name: "endpoint".into(),
+            ..captioner(CaptionerState::Ready, None, None)
+        };
+        assert_eq!(
+            captioning_notice(&[loading, ready]),
+            None,
+            "another captioner answers"
+        );
+        let open = captioner(CaptionerState::CircuitOpen, None, None);
+        assert_eq!(captioning_notice(&[open]), None, "the cards say that one");
+    }
+}

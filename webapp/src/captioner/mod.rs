@@ -294,9 +294,17 @@ mod tests {
         assert!(breaker.is_available());
         breaker.record_failure();
         assert!(!breaker.is_available());
+        assert!(breaker
+            .remaining_cooldown()
+            .is_some_and(|left| left <= Duration::from_millis(30)));
         assert!(!breaker.try_acquire());
         std::thread::sleep(Duration::from_millis(40));
         assert!(breaker.try_acquire(), "one trial after the cool-down");
+        assert_eq!(
+            breaker.remaining_cooldown(),
+            None,
+            "half-open: not cooling down"
+        );
         assert!(!breaker.try_acquire(), "only one trial at a time");
         breaker.record_failure();
         assert!(!breaker.try_acquire(), "a failed trial reopens");
