@@ -40,7 +40,8 @@ use crate::ports::{BoxFuture, CaptionJob, JobQueue, Lease, PortResult, QueueDept
 
 /// SQS's longest visibility timeout (12 hours).
 const MAX_VISIBILITY_SECS: u64 = 43_200;
-/// Messages of removed jobs dropped in one `receive` before it answers "nothing now".
+/// Messages of removed jobs (dropped) or dead-lettered ones (released for the redrive) passed
+/// over in one `receive` before it answers "nothing now".
 const DROPS_PER_RECEIVE: usize = 10;
 /// SQS's longest message delay (15 minutes).
 const MAX_DELAY_SECS: u64 = 900;
