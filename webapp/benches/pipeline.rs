@@ -194,8 +194,11 @@ fn request_overhead(_: &mut Criterion) {
         config.captioner.chain = vec![ProviderKind::Endpoint];
         config.captioner.endpoint.url = Some("http://127.0.0.1:9/invocations".into());
         let application = Application::build(config).await.unwrap();
-        let service = application.service();
-        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        tokio::spawn(async move {
+            application
+                .serve_until(listener, std::future::pending())
+                .await
+        });
         let db = Db::open(&dir.path().join("imgcap.sqlite3")).unwrap();
         let token = TokenAuthenticator::new(std::sync::Arc::new(SqliteTokens::new(db)))
             .create_token(&"bench".parse().unwrap(), false)

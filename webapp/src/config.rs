@@ -60,6 +60,7 @@ pub struct Config {
     /// Embedded mode: SQLite database, blobs and generated secrets live here.
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
+    pub server: ServerConfig,
     pub upload: UploadConfig,
     pub rate_limit: RateLimitConfig,
     pub blobs: BlobConfig,
@@ -72,6 +73,26 @@ pub struct Config {
     pub aws: AwsConfig,
     /// Sign-in with an OpenID provider (Cognito); absent means no OIDC sign-in.
     pub oidc: Option<OidcSettings>,
+}
+
+/// The HTTP server's limits on slow clients and open connections (`docs/security.md`, "Web app
+/// server limits").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Client connections open at once; one over the cap is answered 503 with `Retry-After`
+    /// and closed.
+    pub max_connections: u32,
+    /// A request head (request line and headers) must arrive in full within this, counted from
+    /// the connection's opening or its previous answer; otherwise the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// A kept-alive connection idle this long after its last answer is closed. The header-read
+    /// timeout also bounds idle time: the shorter of the two applies.
+    pub keep_alive_timeout_ms: u64,
+    /// After `body_grace_ms`, a request body must have arrived at this average rate at least;
+    /// one that falls behind is answered 408 and its connection closed.
+    pub body_min_bytes_per_sec: u64,
+    pub body_grace_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,6 +378,7 @@ impl Default for Config {
             public_base_url: "http://127.0.0.1:8080".into(),
             data_dir: PathBuf::from("data"),
             log_format: LogFormat::Text,
+            server: ServerConfig::default(),
             upload: UploadConfig::default(),
             rate_limit: RateLimitConfig::default(),
             blobs: BlobConfig::default(),
@@ -368,6 +390,18 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             aws: AwsConfig::default(),
             oidc: None,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            keep_alive_timeout_ms: 5_000,
+            body_min_bytes_per_sec: 16 * 1024,
+            body_grace_ms: 10_000,
         }
     }
 }
@@ -585,6 +619,31 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("IMGCAP_PUBLIC_BASE_URL", "public_base_url", EnvKind::Str),
     ("IMGCAP_DATA_DIR", "data_dir", EnvKind::Str),
     ("IMGCAP_LOG_FORMAT", "log_format", EnvKind::Str),
+    (
+        "IMGCAP_SERVER_MAX_CONNECTIONS",
+        "server.max_connections",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_SERVER_HEADER_READ_TIMEOUT_MS",
+        "server.header_read_timeout_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_SERVER_KEEP_ALIVE_TIMEOUT_MS",
+        "server.keep_alive_timeout_ms",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_SERVER_BODY_MIN_BYTES_PER_SEC",
+        "server.body_min_bytes_per_sec",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_SERVER_BODY_GRACE_MS",
+        "server.body_grace_ms",
+        EnvKind::Int,
+    ),
     ("IMGCAP_UPLOAD_MAX_BYTES", "upload.max_bytes", EnvKind::Int),
     ("IMGCAP_UPLOAD_MAX_SIDE", "upload.max_side", EnvKind::Int),
     (
@@ -1047,6 +1106,19 @@ impl Config {
         {
             return Err("`public_base_url` must be an http(s) URL without a trailing slash".into());
         }
+        positive("server.max_connections", self.server.max_connections.into())?;
+        positive(
+            "server.header_read_timeout_ms",
+            self.server.header_read_timeout_ms,
+        )?;
+        positive(
+            "server.keep_alive_timeout_ms",
+            self.server.keep_alive_timeout_ms,
+        )?;
+        positive(
+            "server.body_min_bytes_per_sec",
+            self.server.body_min_bytes_per_sec,
+        )?;
         positive("upload.max_bytes", self.upload.max_bytes)?;
         positive("upload.max_side", self.upload.max_side.into())?;
         positive("upload.max_pixels", self.upload.max_pixels)?;
@@ -1306,6 +1378,11 @@ mod tests {
         assert_eq!(config.retention.days, 90);
         assert_eq!(config.blobs.url_ttl_secs, 300);
         assert_eq!(config.blobs.orphan_grace_secs, 3600);
+        assert_eq!(config.server.max_connections, 1024);
+        assert_eq!(config.server.header_read_timeout_ms, 10_000);
+        assert_eq!(config.server.keep_alive_timeout_ms, 5_000);
+        assert_eq!(config.server.body_min_bytes_per_sec, 16 * 1024);
+        assert_eq!(config.server.body_grace_ms, 10_000);
         assert_eq!(config.metrics.token, None);
         assert_eq!(config.metrics.cloudwatch(), None, "no CloudWatch records");
     }
@@ -1466,6 +1543,16 @@ mod tests {
                 "rate_limit.sign_in_failures_per_account",
             ),
             ("[upload]\nmax_byte = 3", &[], "max_byte"),
+            (
+                "",
+                &[("IMGCAP_SERVER_HEADER_READ_TIMEOUT_MS", "0")],
+                "server.header_read_timeout_ms",
+            ),
+            (
+                "[server]\nbody_min_bytes_per_sec = 0",
+                &[],
+                "server.body_min_bytes_per_sec",
+            ),
             (
                 "",
                 &[("IMGCAP_CAPTIONER_CHAIN", "embedded, gpt")],

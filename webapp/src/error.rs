@@ -47,6 +47,12 @@ pub enum AppError {
     RateLimited { retry_after: Duration },
     #[error("the service is not ready")]
     NotReady,
+    /// The connection cap is reached: the connection is answered 503 and closed.
+    #[error("the server has {limit} open connections, its limit; try again shortly")]
+    TooManyConnections { limit: u32 },
+    /// The request body arrived slower than the server's minimum transfer rate.
+    #[error("the request body arrived too slowly; send it again on a faster connection")]
+    RequestTimeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -73,7 +79,8 @@ impl AppError {
             Self::InvalidImage(ImageError::UnsupportedFormat) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidImage(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady | Self::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,7 +103,17 @@ impl AppError {
             Self::InvalidImage(ImageError::Decode(_)) => "invalid_image",
             Self::RateLimited { .. } => "rate_limited",
             Self::NotReady => "not_ready",
+            Self::TooManyConnections { .. } => "too_many_connections",
+            Self::RequestTimeout => "request_timeout",
             Self::Internal(_) => "internal",
+        }
+    }
+
+    /// What the client is told.
+    pub fn body(&self) -> ApiErrorBody {
+        ApiErrorBody {
+            error: self.public_message(),
+            error_type: self.kind(),
         }
     }
 
@@ -127,11 +144,7 @@ impl IntoResponse for AppError {
         } else {
             tracing::info!(error = %self, kind = self.kind(), "request refused");
         }
-        let body = ApiErrorBody {
-            error: self.public_message(),
-            error_type: self.kind(),
-        };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(self.body())).into_response();
         match &self {
             Self::RateLimited { retry_after } => {
                 response

@@ -12,6 +12,7 @@ pub mod oidc;
 pub mod pipeline;
 pub mod ports;
 pub mod readiness;
+pub mod server;
 pub mod service;
 pub mod signing;
 pub mod startup;

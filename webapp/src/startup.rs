@@ -2,12 +2,11 @@
 //! background tasks (caption workers, retention and orphan-blob sweeps, metrics gauges,
 //! resumption of interrupted deletions).
 
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use imgcap_models::preprocess::ImageLimits;
 use imgcap_models::source::{HubModel, ModelSource};
 use imgcap_models::LoadOptions;
@@ -43,6 +42,7 @@ use crate::pipeline::PipelineSettings;
 use crate::ports::{
     Captioner, Labeler, Secrets, SessionStore, TokenStore, HF_API_KEY_SECRET, SIGNING_KEY_SECRET,
 };
+use crate::server::ServerLimits;
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;
 use crate::telemetry::emf::{Emf, EmfOutput};
@@ -380,10 +380,17 @@ impl Application {
         Ok(Self { state, config })
     }
 
-    /// The app as `axum::serve` takes it: the router, told each connection's peer address
-    /// (the client address sign-in throttling counts failures by).
-    pub fn service(&self) -> IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr> {
-        app(self.state.clone()).into_make_service_with_connect_info()
+    /// Serves the app on `listener`, under the `[server]` limits, until `stop` completes; then
+    /// lets the open connections finish their requests.
+    pub async fn serve_until(&self, listener: TcpListener, stop: impl Future<Output = ()>) {
+        crate::server::serve(
+            listener,
+            app(self.state.clone()),
+            ServerLimits::new(&self.config.server),
+            self.state.engine.clone(),
+            stop,
+        )
+        .await;
     }
 
     /// Finishes interrupted deletions, then starts the workers, the sweeps and the gauges.
@@ -429,10 +436,7 @@ impl Application {
     pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
         let background = self.start_background().await?;
         tracing::info!(addr = %listener.local_addr()?, "imgcap-webapp listening");
-        axum::serve(listener, self.service())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the server failed")?;
+        self.serve_until(listener, shutdown_signal()).await;
         background.shutdown().await;
         Ok(())
     }

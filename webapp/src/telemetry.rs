@@ -28,6 +28,9 @@ pub const CIRCUIT_OPEN: &str = "imgcap_web_captioner_circuit_open";
 pub const FAILOVERS: &str = "imgcap_web_captioner_failovers_total";
 pub const ORPHAN_BLOBS_REMOVED: &str = "imgcap_web_orphan_blobs_removed_total";
 pub const SIGN_INS: &str = "imgcap_web_sign_ins_total";
+pub const OPEN_CONNECTIONS: &str = "imgcap_web_open_connections";
+pub const REFUSED_CONNECTIONS: &str = "imgcap_web_refused_connections_total";
+pub const CONNECTION_TIMEOUTS: &str = "imgcap_web_connection_timeouts_total";
 
 /// The route label of a request no route matched (unknown paths are not labels).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -120,6 +123,27 @@ impl JobOutcome {
     }
 }
 
+/// Why the server closed a connection (or cut a request) for slowness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionTimeout {
+    /// No complete request head within the header-read timeout.
+    HeaderRead,
+    /// Idle between requests for the keep-alive timeout.
+    KeepAlive,
+    /// A request body below the minimum transfer rate (answered 408).
+    RequestBody,
+}
+
+impl ConnectionTimeout {
+    fn label(self) -> &'static str {
+        match self {
+            Self::HeaderRead => "header_read",
+            Self::KeepAlive => "keep_alive",
+            Self::RequestBody => "request_body",
+        }
+    }
+}
+
 pub struct WebMetrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
@@ -186,6 +210,21 @@ impl WebMetrics {
             describe_counter!(
                 SIGN_INS,
                 "Local-account sign-in attempts by outcome (signed_in, refused, throttled)"
+            );
+            describe_gauge!(
+                OPEN_CONNECTIONS,
+                Unit::Count,
+                "Client connections being served"
+            );
+            describe_counter!(
+                REFUSED_CONNECTIONS,
+                "Connections answered 503 and closed because the connection cap was reached"
+            );
+            describe_counter!(
+                CONNECTION_TIMEOUTS,
+                "Connections closed, or requests cut off, for slowness: `header_read` (no \
+                 complete request head in time), `keep_alive` (idle between requests), \
+                 `request_body` (a body below the minimum transfer rate, answered 408)"
             );
         });
         metrics
@@ -283,6 +322,22 @@ impl WebMetrics {
 
     pub fn sign_in(&self, outcome: SignInOutcome) {
         self.record(|| counter!(SIGN_INS, "outcome" => outcome.label()).increment(1));
+    }
+
+    pub fn connection_opened(&self) {
+        self.record(|| gauge!(OPEN_CONNECTIONS).increment(1.0));
+    }
+
+    pub fn connection_closed(&self) {
+        self.record(|| gauge!(OPEN_CONNECTIONS).decrement(1.0));
+    }
+
+    pub fn connection_refused(&self) {
+        self.record(|| counter!(REFUSED_CONNECTIONS).increment(1));
+    }
+
+    pub fn connection_timeout(&self, timeout: ConnectionTimeout) {
+        self.record(|| counter!(CONNECTION_TIMEOUTS, "timeout" => timeout.label()).increment(1));
     }
 }
 

@@ -102,9 +102,10 @@ impl TestApp {
         config.data_dir = dir.path().to_path_buf();
         let application = Application::build(config.clone()).await.unwrap();
         let background = application.start_background().await.unwrap();
-        let service = application.service();
         let server = tokio::spawn(async move {
-            axum::serve(listener, service).await.unwrap();
+            application
+                .serve_until(listener, std::future::pending())
+                .await;
         });
         Self {
             base: format!("http://{addr}"),

@@ -25,5 +25,6 @@ mod oidc_provider;
 mod openapi;
 mod pages;
 mod providers;
+mod server_limits;
 mod sign_in_throttle;
 mod users;

@@ -242,8 +242,12 @@ async fn over_https_answers_carry_hsts_and_cookies_are_secure() {
     config.data_dir = dir.path().to_path_buf();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let service = Application::build(config).await.unwrap().service();
-    let server = tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let application = Application::build(config).await.unwrap();
+    let server = tokio::spawn(async move {
+        application
+            .serve_until(listener, std::future::pending())
+            .await
+    });
     let response = reqwest::get(format!("{base}/sign-in")).await.unwrap();
     assert_eq!(
         response.headers()["strict-transport-security"],

@@ -45,6 +45,12 @@ locals {
       # with Cognito) goes under /tmp. Sessions and API tokens are in DynamoDB.
       IMGCAP_DATA_DIR = "/tmp/imgcap"
       TMPDIR          = "/tmp"
+
+      # Behind the ALB (idle timeout 60 s): idle connections are kept longer than the ALB keeps
+      # them, so the ALB closes first and never sends on a connection the app is closing (502);
+      # the ALB forwards only whole request heads, so the long header-read timeout is safe.
+      IMGCAP_SERVER_KEEP_ALIVE_TIMEOUT_MS  = "75000"
+      IMGCAP_SERVER_HEADER_READ_TIMEOUT_MS = "75000"
     },
     local.oidc,
     var.extra,
