@@ -49,6 +49,18 @@ impl ProviderKind {
     }
 }
 
+/// Who may create a local account on the sign-up page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignUpPolicy {
+    /// Anyone (each client address at most `rate_limit.sign_ups_per_ip_per_hour` times).
+    Open,
+    /// Only with a single-use invite code from an administrator.
+    Invite,
+    /// Nobody; administrators create accounts with `imgcap-webapp create-admin`.
+    Closed,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -61,6 +73,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub server: ServerConfig,
+    /// Unset: `open`, or `closed` when `[oidc]` is set (the identity provider's own sign-up
+    /// applies then); see [`Config::sign_up_policy`].
+    pub sign_up_policy: Option<SignUpPolicy>,
     pub upload: UploadConfig,
     pub rate_limit: RateLimitConfig,
     pub blobs: BlobConfig,
@@ -119,6 +134,11 @@ pub struct RateLimitConfig {
     pub sign_in_failures_per_ip: u32,
     /// The window, from the first failure.
     pub sign_in_window_secs: u64,
+    /// Local accounts created per client address and hour (a token bucket); 0 turns the limit
+    /// off (behind a reverse proxy, where every client has the proxy's address).
+    pub sign_ups_per_ip_per_hour: u32,
+    /// Regenerations per user and hour: each one is a captioner call.
+    pub regenerations_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -379,6 +399,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             log_format: LogFormat::Text,
             server: ServerConfig::default(),
+            sign_up_policy: None,
             upload: UploadConfig::default(),
             rate_limit: RateLimitConfig::default(),
             blobs: BlobConfig::default(),
@@ -426,6 +447,8 @@ impl Default for RateLimitConfig {
             sign_in_failures_per_account: 5,
             sign_in_failures_per_ip: 20,
             sign_in_window_secs: 15 * 60,
+            sign_ups_per_ip_per_hour: 3,
+            regenerations_per_hour: 20,
         }
     }
 }
@@ -619,6 +642,7 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("IMGCAP_PUBLIC_BASE_URL", "public_base_url", EnvKind::Str),
     ("IMGCAP_DATA_DIR", "data_dir", EnvKind::Str),
     ("IMGCAP_LOG_FORMAT", "log_format", EnvKind::Str),
+    ("IMGCAP_SIGN_UP_POLICY", "sign_up_policy", EnvKind::Str),
     (
         "IMGCAP_SERVER_MAX_CONNECTIONS",
         "server.max_connections",
@@ -680,6 +704,16 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     (
         "IMGCAP_RATE_LIMIT_SIGN_IN_WINDOW_SECS",
         "rate_limit.sign_in_window_secs",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_RATE_LIMIT_SIGN_UPS_PER_IP_PER_HOUR",
+        "rate_limit.sign_ups_per_ip_per_hour",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_RATE_LIMIT_REGENERATIONS_PER_HOUR",
+        "rate_limit.regenerations_per_hour",
         EnvKind::Int,
     ),
     (
@@ -1143,6 +1177,21 @@ impl Config {
             "rate_limit.sign_in_window_secs",
             self.rate_limit.sign_in_window_secs,
         )?;
+        positive(
+            "rate_limit.regenerations_per_hour",
+            self.rate_limit.regenerations_per_hour.into(),
+        )?;
+        if self.oidc.is_some()
+            && self
+                .sign_up_policy
+                .is_some_and(|p| p != SignUpPolicy::Closed)
+        {
+            return Err(
+                "`sign_up_policy` must be `closed` (or unset) with `[oidc]`: accounts \
+                        come from the identity provider then"
+                    .into(),
+            );
+        }
         positive("blobs.url_ttl_secs", self.blobs.url_ttl_secs)?;
         positive("blobs.orphan_grace_secs", self.blobs.orphan_grace_secs)?;
         positive(
@@ -1276,6 +1325,14 @@ impl Config {
 
     pub fn blob_dir(&self) -> PathBuf {
         self.data_dir.join("blobs")
+    }
+    /// Who may create a local account: the setting, else `closed` with an identity provider
+    /// and `open` without.
+    pub fn sign_up_policy(&self) -> SignUpPolicy {
+        self.sign_up_policy.unwrap_or(match self.oidc {
+            Some(_) => SignUpPolicy::Closed,
+            None => SignUpPolicy::Open,
+        })
     }
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("imgcap.sqlite3")
@@ -1465,6 +1522,23 @@ mod tests {
     }
 
     #[test]
+    fn sign_up_is_open_without_oidc_closed_with_it_and_can_be_set() {
+        let oidc = "[oidc]\nissuer = \"https://id.example\"\nclient_id = \"c\"\n\
+                    redirect_url = \"https://imgcap.example/auth/callback\"\n";
+        let config = Config::from_sources("", env(&[])).unwrap();
+        assert_eq!(config.sign_up_policy(), SignUpPolicy::Open);
+        assert_eq!(config.rate_limit.sign_ups_per_ip_per_hour, 3);
+        assert_eq!(config.rate_limit.regenerations_per_hour, 20);
+        let config = Config::from_sources(oidc, env(&[])).unwrap();
+        assert_eq!(config.sign_up_policy(), SignUpPolicy::Closed);
+        let config = Config::from_sources("", env(&[("IMGCAP_SIGN_UP_POLICY", "invite")])).unwrap();
+        assert_eq!(config.sign_up_policy(), SignUpPolicy::Invite);
+        let err =
+            Config::from_sources(oidc, env(&[("IMGCAP_SIGN_UP_POLICY", "open")])).unwrap_err();
+        assert!(err.contains("sign_up_policy"), "{err}");
+    }
+
+    #[test]
     fn cloud_captioners_and_labels_take_the_terraform_variables() {
         let config = Config::from_sources(
             "",
@@ -1542,6 +1616,12 @@ mod tests {
                 &[("IMGCAP_RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT", "0")],
                 "rate_limit.sign_in_failures_per_account",
             ),
+            (
+                "",
+                &[("IMGCAP_RATE_LIMIT_REGENERATIONS_PER_HOUR", "0")],
+                "rate_limit.regenerations_per_hour",
+            ),
+            ("", &[("IMGCAP_SIGN_UP_POLICY", "invited")], "invited"),
             ("[upload]\nmax_byte = 3", &[], "max_byte"),
             (
                 "",

@@ -45,6 +45,11 @@ pub enum AppError {
     InvalidImage(#[from] ImageError),
     #[error("the upload limit is spent; try again later")]
     RateLimited { retry_after: Duration },
+    /// The user's budget of regenerations (each one a captioner call) is spent.
+    #[error(
+        "the regenerate limit is spent (each regenerate captions the image again); try again later"
+    )]
+    RegenerateLimited { retry_after: Duration },
     #[error("the service is not ready")]
     NotReady,
     /// The connection cap is reached: the connection is answered 503 and closed.
@@ -78,7 +83,9 @@ impl AppError {
             Self::InvalidImage(ImageError::Empty) => StatusCode::BAD_REQUEST,
             Self::InvalidImage(ImageError::UnsupportedFormat) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidImage(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::RegenerateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::NotReady | Self::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,7 +108,7 @@ impl AppError {
             Self::InvalidImage(ImageError::TooLarge { .. }) => "image_too_large",
             Self::InvalidImage(ImageError::TooSmall { .. }) => "image_too_small",
             Self::InvalidImage(ImageError::Decode(_)) => "invalid_image",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited { .. } | Self::RegenerateLimited { .. } => "rate_limited",
             Self::NotReady => "not_ready",
             Self::TooManyConnections { .. } => "too_many_connections",
             Self::RequestTimeout => "request_timeout",
@@ -146,7 +153,7 @@ impl IntoResponse for AppError {
         }
         let mut response = (status, Json(self.body())).into_response();
         match &self {
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::RegenerateLimited { retry_after } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, retry_after_value(*retry_after));

@@ -1,15 +1,18 @@
 //! `imgcap-webapp [serve]` runs the web app; `imgcap-webapp create-token --user ID [--admin]`
 //! prints a new personal API token; `imgcap-webapp create-admin --user NAME` creates the first
-//! administrator account (password from `IMGCAP_ADMIN_PASSWORD` or one line of standard input).
+//! administrator account (password from `IMGCAP_ADMIN_PASSWORD` or one line of standard input);
+//! `imgcap-webapp create-invite` prints a single-use sign-up invite code.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use imgcap_webapp::config::SignUpPolicy;
 use imgcap_webapp::config::{LogFormat, CONFIG_FILE_VAR};
 use imgcap_webapp::domain::UserId;
 use imgcap_webapp::embedded::accounts::LocalAccounts;
 use imgcap_webapp::embedded::db::Db;
+use imgcap_webapp::embedded::sign_up::{SignUp, INVITE_LIFETIME};
 use imgcap_webapp::{Application, Config};
 
 /// Every layer allocates and frees activations of several MB; glibc's malloc hands them back to
@@ -48,6 +51,9 @@ enum Command {
         #[arg(long)]
         user: String,
     },
+    /// Create a single-use invite code for the sign-up page and print it (sign-up policy
+    /// `invite`; it is stored hashed and cannot be shown again).
+    CreateInvite,
 }
 
 const ADMIN_PASSWORD_VAR: &str = "IMGCAP_ADMIN_PASSWORD";
@@ -95,6 +101,23 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("administrator `{}` created", principal.user);
+            Ok(())
+        }
+        Command::CreateInvite => {
+            let policy = config.sign_up_policy();
+            if policy != SignUpPolicy::Invite {
+                eprintln!(
+                    "note: the sign-up policy is {policy:?}, not Invite: the sign-up page does \
+                     not ask for invite codes (IMGCAP_SIGN_UP_POLICY=invite)"
+                );
+            }
+            let db = Db::open(&config.database_path())?;
+            let sign_up = SignUp::new(db, policy, config.rate_limit.sign_ups_per_ip_per_hour);
+            println!("{}", sign_up.create_invite("command line").await?);
+            eprintln!(
+                "single use, valid for {} days",
+                INVITE_LIFETIME.as_secs() / 86_400
+            );
             Ok(())
         }
     }

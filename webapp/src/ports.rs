@@ -222,15 +222,22 @@ pub enum RateDecision {
     Limited { retry_after: Duration },
 }
 
-/// Per-user token buckets.
+/// Per-user token buckets, each refilled continuously at `per_hour` tokens an hour and holding
+/// at most that many.
+///
+/// There is no way to delete a user's buckets: they are not the user's data but the service's
+/// record of what the user spent, and "delete all my data" must not refill them (that would
+/// turn the hourly limits into no limit). A bucket left alone for an hour is full again, so
+/// adapters may drop such buckets by themselves.
 pub trait RateLimiter: Send + Sync {
-    /// Takes one token from the user's `bucket`.
+    /// Takes one token from the user's `bucket` of `per_hour` tokens an hour. A bucket name has
+    /// one rate: callers pass the same `per_hour` for it every time.
     fn acquire<'a>(
         &'a self,
         user: &'a UserId,
         bucket: &'a str,
+        per_hour: u32,
     ) -> BoxFuture<'a, PortResult<RateDecision>>;
-    fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>>;
 }
 
 /// The signing-key secret (signed URLs, history cursors, sessions), in both modes.

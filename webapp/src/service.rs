@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 use crate::captioner::CaptionerChain;
-use crate::config::WorkerConfig;
+use crate::config::{RateLimitConfig, WorkerConfig};
 use crate::domain::{
     now_ms, BlobKey, CaptionEdits, ImageId, ImageLabel, ImageRecord, ImageStatus, Sha256,
     UploadBytes, UserId,
@@ -45,6 +45,8 @@ pub struct EngineSettings {
     pub url_ttl: Duration,
     pub retention_days: u32,
     pub worker: WorkerConfig,
+    /// Uploads and regenerations per user and hour.
+    pub rate_limit: RateLimitConfig,
     /// Labels taking longer are skipped.
     pub labels_timeout: Duration,
 }
@@ -177,7 +179,8 @@ impl Engine {
 
     /// Takes one upload token; 429 with the wait when the bucket is empty.
     pub async fn check_upload_rate(&self, user: &UserId) -> AppResult<()> {
-        match self.ports.limiter.acquire(user, "upload").await? {
+        let per_hour = self.settings.rate_limit.uploads_per_hour;
+        match self.ports.limiter.acquire(user, "upload", per_hour).await? {
             RateDecision::Allowed => Ok(()),
             RateDecision::Limited { retry_after } => Err(AppError::RateLimited { retry_after }),
         }
@@ -384,13 +387,27 @@ impl Engine {
     }
 
     /// Captions an image again: its captions and corrections are dropped and a new job is
-    /// queued.
+    /// queued. Each regeneration is one more captioner call (billed by Bedrock and Hugging
+    /// Face), so it takes a token of the user's regenerate budget; an image already being
+    /// captioned or not the user's is refused before the budget is touched.
     pub async fn recaption(
         &self,
         user: &UserId,
         id: ImageId,
         request_id: &str,
     ) -> AppResult<ImageRecord> {
+        if self.get(user, id).await?.status == ImageStatus::Pending {
+            return Err(AppError::Conflict("the image is already being captioned"));
+        }
+        let per_hour = self.settings.rate_limit.regenerations_per_hour;
+        if let RateDecision::Limited { retry_after } = self
+            .ports
+            .limiter
+            .acquire(user, "regenerate", per_hour)
+            .await?
+        {
+            return Err(AppError::RegenerateLimited { retry_after });
+        }
         if !self.ports.repo.reset_for_recaption(user, id).await? {
             self.get(user, id).await?;
             return Err(AppError::Conflict("the image is already being captioned"));
@@ -438,15 +455,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Deletes every job, record, blob and rate-limit entry of the user. A marker written
-    /// first and cleared last lets a crashed deletion finish at the next call or start-up;
-    /// every step is idempotent.
+    /// Deletes every job, record and blob of the user. The rate-limit buckets stay: they say
+    /// what the user spent, not what the user stored, and clearing them would refill the hourly
+    /// limits at will. A marker written first and cleared last lets a crashed deletion finish
+    /// at the next call or start-up; every step is idempotent.
     pub async fn delete_user(&self, user: &UserId) -> AppResult<()> {
         self.ports.repo.begin_user_deletion(user).await?;
         self.ports.queue.delete_user(user).await?;
         let records = self.ports.repo.delete_user(user).await?;
         self.ports.blobs.delete_user(user).await?;
-        self.ports.limiter.delete_user(user).await?;
         self.ports.repo.end_user_deletion(user).await?;
         tracing::info!(%user, records, "deleted all data of a user");
         Ok(())

@@ -34,7 +34,9 @@ use crate::embedded::repo::SqliteRepo;
 use crate::embedded::secrets::EnvFileSecrets;
 use crate::embedded::sessions::SqliteSessions;
 use crate::embedded::sign_in_throttle::{SignInLimits, SignInThrottle};
+use crate::embedded::sign_up::SignUp;
 use crate::http::auth::BearerTokens;
+use crate::http::device::DeviceCookies;
 use crate::http::pages::CognitoSignIn;
 use crate::http::session::{SessionSettings, Sessions};
 use crate::http::{app, content_security_policy, AppState};
@@ -279,10 +281,7 @@ impl Application {
                     blobs: file_blobs.clone(),
                     repo: Arc::new(SqliteRepo::new(db.clone())),
                     queue: Arc::new(SqliteQueue::new(db.clone())),
-                    limiter: Arc::new(SqliteRateLimiter::new(
-                        db.clone(),
-                        config.rate_limit.uploads_per_hour,
-                    )),
+                    limiter: Arc::new(SqliteRateLimiter::new(db.clone())),
                     chain: load_captioners(&config, sdk.as_ref(), &local_secrets).await?,
                     labeler: load_labeler(&config, sdk.as_ref(), None)?,
                 };
@@ -314,6 +313,7 @@ impl Application {
             url_ttl: Duration::from_secs(config.blobs.url_ttl_secs),
             retention_days: config.retention.days,
             worker: config.worker.clone(),
+            rate_limit: config.rate_limit.clone(),
             labels_timeout: Duration::from_millis(config.labels.timeout_ms),
         };
         let metrics = &config.metrics;
@@ -356,6 +356,12 @@ impl Application {
             )),
             sessions: Arc::new(sessions),
             accounts: Arc::new(LocalAccounts::new(db.clone())),
+            sign_up: Arc::new(SignUp::new(
+                db.clone(),
+                config.sign_up_policy(),
+                config.rate_limit.sign_ups_per_ip_per_hour,
+            )),
+            device_cookies: Arc::new(DeviceCookies::new(&signing_key, config.secure_cookies())),
             sign_in_throttle: Arc::new(SignInThrottle::new(
                 db,
                 SignInLimits {

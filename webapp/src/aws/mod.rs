@@ -91,7 +91,6 @@ impl AwsAdapters {
             limiter: Arc::new(ratelimit::DynamoRateLimiter::new(
                 dynamodb.clone(),
                 resources.dynamodb_table.clone(),
-                config.rate_limit.uploads_per_hour,
             )),
             tokens: Arc::new(tokens::DynamoTokens::new(
                 dynamodb.clone(),

@@ -1,14 +1,15 @@
 //! [`RateLimiter`] on DynamoDB: one item per user and bucket (`ratelimit#<user>` / bucket),
 //! read, refilled and written back on condition that nobody wrote it in between. A lost race
 //! reads again, so app instances sharing the table never hand out more tokens than the bucket
-//! holds.
+//! holds. The items are outside the user's partition, so deleting the user's data leaves them;
+//! TTL removes a bucket a day after its last use (it is full again after an hour anyway).
 
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::Client;
 
-use super::table::{applied, delete_keys, get_n, key, key_of, n, query_partition, rate_limit_pk};
+use super::table::{applied, get_n, key, n, rate_limit_pk};
 use crate::domain::{now_ms, UserId};
 use crate::ports::{BoxFuture, PortResult, RateDecision, RateLimiter};
 use crate::token_bucket::take;
@@ -21,17 +22,11 @@ const BUCKET_TTL_SECS: i64 = 86_400;
 pub struct DynamoRateLimiter {
     client: Client,
     table: String,
-    capacity: f64,
 }
 
 impl DynamoRateLimiter {
-    /// `per_hour` tokens per hour, and at most that many at once.
-    pub fn new(client: Client, table: String, per_hour: u32) -> Self {
-        Self {
-            client,
-            table,
-            capacity: f64::from(per_hour),
-        }
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
     }
 }
 
@@ -40,7 +35,9 @@ impl RateLimiter for DynamoRateLimiter {
         &'a self,
         user: &'a UserId,
         bucket: &'a str,
+        per_hour: u32,
     ) -> BoxFuture<'a, PortResult<RateDecision>> {
+        let capacity = f64::from(per_hour);
         Box::pin(async move {
             let item_key = key(rate_limit_pk(user), bucket);
             for round in 0..ROUNDS {
@@ -69,10 +66,8 @@ impl RateLimiter for DynamoRateLimiter {
                     .transpose()?;
                 let (tokens, updated_ms) = previous
                     .as_ref()
-                    .map_or((self.capacity, now), |(_, tokens, updated)| {
-                        (*tokens, *updated)
-                    });
-                let (level, decision) = take(tokens, now - updated_ms, self.capacity);
+                    .map_or((capacity, now), |(_, tokens, updated)| (*tokens, *updated));
+                let (level, decision) = take(tokens, now - updated_ms, capacity);
                 if decision != RateDecision::Allowed {
                     // Nothing taken, nothing to write: refill is a function of time.
                     return Ok(decision);
@@ -108,15 +103,6 @@ impl RateLimiter for DynamoRateLimiter {
             Err(anyhow!(
                 "the rate-limit bucket `{bucket}` stayed contended for {ROUNDS} rounds"
             ))
-        })
-    }
-
-    fn delete_user<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, PortResult<()>> {
-        Box::pin(async move {
-            let items =
-                query_partition(&self.client, &self.table, &rate_limit_pk(user), &[]).await?;
-            let keys = items.iter().map(key_of).collect::<Result<_, _>>()?;
-            delete_keys(&self.client, &self.table, keys).await
         })
     }
 }

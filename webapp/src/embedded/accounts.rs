@@ -9,6 +9,7 @@ use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
 
 use super::db::Db;
+use super::sign_up::redeem_invite;
 use crate::domain::{now_ms, Principal, UserId};
 use crate::error::{AppError, AppResult};
 
@@ -22,6 +23,33 @@ pub struct LocalAccounts {
 /// A user name as typed, trimmed and lower-cased: the account it names, if it is valid.
 pub fn normalised_user_name(name: &str) -> String {
     name.trim().to_ascii_lowercase()
+}
+
+/// The account a sign-up would create: the user name, when it and the password are acceptable
+/// (400 otherwise). Cheap, with no hashing: the sign-up throttle counts only attempts that pass
+/// it.
+pub fn check_new(name: &str, password: &str) -> AppResult<UserId> {
+    let user = user_name(name)?;
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::bad_request(
+            "weak_password",
+            format!("choose a password of at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::bad_request(
+            "weak_password",
+            "that password is too long",
+        ));
+    }
+    Ok(user)
+}
+
+/// How an account's insertion ended.
+enum Insert {
+    Created,
+    NameTaken,
+    InvalidInvite,
 }
 
 /// A user name as typed: normalised, 3 to 64 letters, digits, `-`, `_` or `.`.
@@ -77,36 +105,61 @@ impl LocalAccounts {
 
     /// Creates an account; 400 for a bad name or a short password, 409 when the name is taken.
     pub async fn create(&self, name: &str, password: &str, admin: bool) -> AppResult<Principal> {
-        let user = user_name(name)?;
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(AppError::bad_request(
-                "weak_password",
-                format!("choose a password of at least {MIN_PASSWORD_CHARS} characters"),
-            ));
-        }
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Err(AppError::bad_request(
-                "weak_password",
-                "that password is too long",
-            ));
-        }
+        self.insert(name, password, admin, None).await
+    }
+
+    /// Creates a user's account with an invite code, spent in the same transaction (a name
+    /// already taken keeps the code); 403 when the code is unknown, used or expired.
+    pub async fn create_invited(
+        &self,
+        name: &str,
+        password: &str,
+        invite: &str,
+    ) -> AppResult<Principal> {
+        self.insert(name, password, false, Some(invite.to_owned()))
+            .await
+    }
+
+    async fn insert(
+        &self,
+        name: &str,
+        password: &str,
+        admin: bool,
+        invite: Option<String>,
+    ) -> AppResult<Principal> {
+        let user = check_new(name, password)?;
         let password = password.to_owned();
         let hash = blocking(move || hash_password(&password)).await??;
         let id = user.as_str().to_owned();
-        let inserted = self
+        let outcome = self
             .db
             .call(move |conn| {
-                conn.execute(
+                let tx = conn.transaction()?;
+                if let Some(code) = invite {
+                    if !redeem_invite(&tx, &code, &id)? {
+                        return Ok(Insert::InvalidInvite);
+                    }
+                }
+                let inserted = tx.execute(
                     "INSERT OR IGNORE INTO accounts (user_id, password_hash, admin, created_ms) \
                      VALUES (?1, ?2, ?3, ?4)",
                     params![id, hash, admin, now_ms()],
-                )
+                )?;
+                if inserted == 0 {
+                    // Dropped without a commit: the invite is not spent.
+                    return Ok(Insert::NameTaken);
+                }
+                tx.commit()?;
+                Ok(Insert::Created)
             })
             .await?;
-        if inserted == 0 {
-            return Err(AppError::Conflict("that user name is taken"));
+        match outcome {
+            Insert::Created => Ok(Principal { user, admin }),
+            Insert::NameTaken => Err(AppError::Conflict("that user name is taken")),
+            Insert::InvalidInvite => Err(AppError::Forbidden(
+                "that invite code is not valid: it may be mistyped, already used or expired",
+            )),
         }
-        Ok(Principal { user, admin })
     }
 
     /// The account's principal when the name and password match; `None` otherwise.

@@ -100,6 +100,15 @@ CREATE TABLE IF NOT EXISTS sign_in_failures (
     window_start_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sign_in_failures_by_window ON sign_in_failures (window_start_ms);
+
+-- Single-use sign-up invite codes, by the SHA-256 of the code (`embedded::sign_up`).
+CREATE TABLE IF NOT EXISTS invites (
+    code_sha256 TEXT PRIMARY KEY,
+    created_by TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    used_by TEXT,
+    used_ms INTEGER
+);
 ";
 
 /// Columns added after the first release of a table: `(table, column, type)`. Databases created

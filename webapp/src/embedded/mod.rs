@@ -12,3 +12,4 @@ pub mod repo;
 pub mod secrets;
 pub mod sessions;
 pub mod sign_in_throttle;
+pub mod sign_up;

@@ -1,7 +1,22 @@
 //! Throttling of password guessing on the local accounts' sign-in: failed attempts are counted
-//! per user name and per client address in a fixed window that starts at the first failure;
-//! once either count reaches its limit, further attempts are refused until the window ends,
-//! before any password is checked (no argon2 work is spent on them).
+//! in a fixed window that starts at the first failure; once a count reaches its limit, further
+//! attempts are refused until the window ends, before any password is checked (no argon2 work
+//! is spent on them).
+//!
+//! Which counts apply depends on the client, following OWASP's device cookies ("Slow down
+//! online guessing attacks with device cookies"). A browser that signed in to the account
+//! before holds a signed device cookie for it (`crate::http::device`): a *trusted device*.
+//! Its attempts count only against that device, so a stranger's failures never lock the owner
+//! out of a browser they used before. Every other attempt is *untrusted* and counts per user
+//! name and per client address, as before: an attacker who does not hold the owner's device
+//! cookie locks out only untrusted clients, whatever address they guess from.
+//!
+//! Why this and not counting per (account, address) plus a slower per-account limit: with
+//! addresses, an attacker with many addresses (a botnet, IPv6) gets the per-address budget at
+//! each of them and can still run the slower per-account limit down, which locks the owner out
+//! again; and behind a proxy every client has one address. A device cookie cannot be had
+//! without the password, so neither can lock out the owner's device. The cost: the owner on a
+//! new browser during an attack waits like the attacker, until the window ends.
 //!
 //! Why not the [`RateLimiter`](crate::ports::RateLimiter) port: it takes a token from a user's
 //! hourly bucket on every call, with one capacity for the whole limiter and no way to look at a
@@ -39,6 +54,15 @@ pub struct SignInThrottle {
     limits: SignInLimits,
 }
 
+/// Who is signing in: the user name as typed, the client address, and the device id of a
+/// valid device cookie issued for that user name (`None`: an untrusted client).
+#[derive(Debug, Clone, Copy)]
+pub struct SignInClient<'a> {
+    pub user_name: &'a str,
+    pub address: IpAddr,
+    pub device: Option<&'a str>,
+}
+
 /// The account key: a digest of the normalised name as typed (any text, known or not), so rows
 /// have a fixed size and hold no typed text (a password typed into the wrong field).
 fn account_subject(user_name: &str) -> String {
@@ -48,9 +72,15 @@ fn account_subject(user_name: &str) -> String {
     )
 }
 
+/// The device key: a digest of the device cookie's random id (not the id itself, which is a
+/// bearer credential of the device).
+fn device_subject(device: &str) -> String {
+    format!("device:{}", Sha256::of(device.as_bytes()))
+}
+
 /// The address key: IPv4 as is, IPv6 by its /64 (one site's network; a host can pick any
-/// address in it).
-fn ip_subject(ip: IpAddr) -> String {
+/// address in it). Also the sign-up throttle's.
+pub(super) fn ip_subject(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => format!("ip:{v4}"),
         IpAddr::V6(v6) => {
@@ -110,41 +140,54 @@ impl SignInThrottle {
         Self { db, limits }
     }
 
-    fn subjects(&self, user_name: &str, client: IpAddr) -> Vec<(String, u32)> {
-        let mut subjects = vec![(account_subject(user_name), self.limits.per_account)];
+    /// A trusted device's attempts count against the device alone (with the per-account
+    /// limit); an untrusted client's against the user name and the address.
+    fn subjects(&self, client: &SignInClient<'_>) -> Vec<(String, u32)> {
+        if let Some(device) = client.device {
+            return vec![(device_subject(device), self.limits.per_account)];
+        }
+        let mut subjects = vec![(account_subject(client.user_name), self.limits.per_account)];
         if self.limits.per_ip > 0 {
-            subjects.push((ip_subject(client), self.limits.per_ip));
+            subjects.push((ip_subject(client.address), self.limits.per_ip));
         }
         subjects
     }
 
-    /// Before the password is checked: `Limited` when the user name or the client address has
-    /// spent its attempts (then nothing is counted), else the attempt counts as a failure until
-    /// [`Self::succeeded`] takes it back.
-    pub async fn attempt(&self, user_name: &str, client: IpAddr) -> PortResult<RateDecision> {
-        let subjects = self.subjects(user_name, client);
+    /// Before the password is checked: `Limited` when the client's counts are spent (then
+    /// nothing is counted), else the attempt counts as a failure until [`Self::succeeded`]
+    /// takes it back.
+    pub async fn attempt(&self, client: &SignInClient<'_>) -> PortResult<RateDecision> {
+        let subjects = self.subjects(client);
         let window_ms = i64::try_from(self.limits.window.as_millis()).unwrap_or(i64::MAX);
         self.db
             .call(move |conn| attempt_at(conn, &subjects, window_ms, now_ms()))
             .await
     }
 
-    /// The attempt signed in: the user name's failures are forgotten, and the attempt no
-    /// longer counts against the address.
-    pub async fn succeeded(&self, user_name: &str, client: IpAddr) -> PortResult<()> {
-        let (account, ip) = (account_subject(user_name), ip_subject(client));
+    /// The attempt signed in: the failures of the device, or of the user name, are forgotten,
+    /// and an untrusted attempt no longer counts against the address.
+    pub async fn succeeded(&self, client: &SignInClient<'_>) -> PortResult<()> {
+        let (forgotten, address) = match client.device {
+            Some(device) => (device_subject(device), None),
+            None => (
+                account_subject(client.user_name),
+                Some(ip_subject(client.address)),
+            ),
+        };
         self.db
             .call(move |conn| {
                 conn.execute(
                     "DELETE FROM sign_in_failures WHERE subject = ?1",
-                    params![account],
+                    params![forgotten],
                 )?;
-                conn.execute(
-                    "UPDATE sign_in_failures SET failures = failures - 1 \
-                     WHERE subject = ?1 AND failures > 0",
-                    params![ip],
-                )
-                .map(drop)
+                if let Some(ip) = address {
+                    conn.execute(
+                        "UPDATE sign_in_failures SET failures = failures - 1 \
+                         WHERE subject = ?1 AND failures > 0",
+                        params![ip],
+                    )?;
+                }
+                Ok(())
             })
             .await
     }

@@ -264,7 +264,8 @@ pub async fn edit_image(
 }
 
 /// Captions one of the caller's images again; its captions and corrections are replaced when
-/// the new job finishes. Poll the image for the result.
+/// the new job finishes. Poll the image for the result. Each regenerate is a captioner call and
+/// is counted against the caller's hourly regenerate budget.
 #[utoipa::path(post, path = "/api/v1/images/{id}/regenerate", tag = "images", security(("bearer" = [])),
     params(("id" = String, Path, description = "Image ULID")),
     responses(
@@ -273,6 +274,7 @@ pub async fn edit_image(
         (status = 401, description = "No valid bearer token", body = ApiErrorBody),
         (status = 404, description = "No such image of the caller", body = ApiErrorBody),
         (status = 409, description = "The image is already being captioned", body = ApiErrorBody),
+        (status = 429, description = "The caller's regenerate budget is spent (`rate_limit.regenerations_per_hour`); `Retry-After` says when the next is allowed", body = ApiErrorBody),
     ))]
 pub async fn regenerate_image(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod device;
 pub mod openapi;
 pub mod pages;
 pub mod session;
@@ -26,8 +27,10 @@ use sha2::Digest;
 use self::auth::bearer_token;
 use self::pages::CognitoSignIn;
 use self::session::Sessions;
+use crate::config::SignUpPolicy;
 use crate::embedded::accounts::LocalAccounts;
 use crate::embedded::sign_in_throttle::SignInThrottle;
+use crate::embedded::sign_up::SignUp;
 use crate::error::{ApiErrorBody, AppError};
 use crate::ports::Authenticator;
 use crate::service::{Engine, Readiness};
@@ -46,6 +49,10 @@ pub struct AppState {
     pub accounts: Arc<LocalAccounts>,
     /// Counts failed local-account sign-ins and refuses attempts once too many failed.
     pub sign_in_throttle: Arc<SignInThrottle>,
+    /// Marks browsers that signed in as trusted devices of the account, for the throttle.
+    pub device_cookies: Arc<device::DeviceCookies>,
+    /// Who may create a local account, and how often from one address.
+    pub sign_up: Arc<SignUp>,
     /// Sign-in with the identity provider (Cognito hosted UI) when `[oidc]` is configured.
     pub oidc: Option<Arc<CognitoSignIn>>,
     /// Personal API tokens a signed-in user manages on the Account page.
@@ -59,6 +66,14 @@ pub struct AppState {
     pub metrics_token: Option<String>,
     /// Routes the adapters serve themselves (embedded mode: signed blob downloads).
     pub adapter_routes: Router,
+}
+
+impl AppState {
+    /// Whether `/sign-up` leads anywhere: the local form unless sign-up is closed, or the
+    /// identity provider's page (which applies its own sign-up setting).
+    pub fn offers_sign_up(&self) -> bool {
+        self.oidc.is_some() || self.sign_up.policy() != SignUpPolicy::Closed
+    }
 }
 
 /// The request's id: the caller's `x-request-id` when it is sane, else a new ULID.

@@ -68,6 +68,8 @@ pub struct Visitor {
     /// The banner of signed-in visitors' pages while the captioning model loads or after it
     /// failed to load.
     pub captioning_notice: Option<String>,
+    /// Whether the pages link to the sign-up page (not when sign-up is closed).
+    pub sign_up_link: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +206,7 @@ impl Sessions {
                 .sign(&[binding.scope, binding.value.as_bytes()]),
             csrf_binding: binding,
             captioning_notice: None,
+            sign_up_link: false,
         }
     }
 
@@ -289,6 +292,7 @@ pub async fn visitor_context(
     if visitor.principal.is_some() {
         visitor.captioning_notice = state.engine.captioning_notice();
     }
+    visitor.sign_up_link = state.offers_sign_up();
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS

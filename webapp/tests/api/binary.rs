@@ -1,5 +1,6 @@
 //! The real binary: `create-token` prints a token the app accepts, `create-admin` makes an
-//! administrator account; a bad configuration stops it with a message naming the key.
+//! administrator account, `create-invite` a sign-up invite code; a bad configuration stops it
+//! with a message naming the key.
 
 use std::process::Command;
 
@@ -75,6 +76,41 @@ async fn create_admin_makes_an_account_that_signs_in_as_admin() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least 10 characters"));
+}
+
+#[tokio::test]
+async fn create_invite_prints_a_single_use_code_for_the_sign_up_page() {
+    let mut config = without_captions(test_config());
+    config.sign_up_policy = Some(imgcap_webapp::config::SignUpPolicy::Invite);
+    let app = TestApp::spawn(config).await;
+    let output = Command::new(BIN)
+        .arg("create-invite")
+        .env("IMGCAP_DATA_DIR", &app.data_dir)
+        .env("IMGCAP_CONFIG", app.data_dir.join("absent.toml"))
+        .env("IMGCAP_SIGN_UP_POLICY", "invite")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("single use, valid for 7 days"), "{stderr}");
+    let code = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invites WHERE used_by IS NULL"),
+        1,
+        "stored, as its hash"
+    );
+    assert_eq!(
+        crate::sign_up::sign_up_invited(&app.browser(), "newcomer", &code)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        crate::sign_up::sign_up_invited(&app.browser(), "second", &code)
+            .await
+            .status(),
+        403
+    );
 }
 
 #[test]

@@ -25,6 +25,8 @@ mod oidc_provider;
 mod openapi;
 mod pages;
 mod providers;
+mod rate_limits;
 mod server_limits;
 mod sign_in_throttle;
+mod sign_up;
 mod users;

@@ -1,6 +1,8 @@
 //! Password guessing on the local accounts' sign-in: failures are counted per user name and per
 //! client address, and once too many failed the form answers 429 with `Retry-After` without
-//! checking the password, the same for unknown user names.
+//! checking the password, the same for unknown user names. A browser that signed in to the
+//! account before (it holds the account's device cookie) is counted on its own, so nobody
+//! else's failures lock the owner out of it.
 
 use imgcap_webapp::Config;
 
@@ -106,4 +108,64 @@ async fn other_accounts_from_the_same_address_sign_in_until_the_address_limit() 
     // Five failures: the address is spent, for every account.
     assert_throttled(&app.browser(), "bob", PASSWORD).await;
     assert_throttled(&browser, "erin", PASSWORD).await;
+}
+
+/// Signs in, then out again: the browser keeps only the account's device cookie.
+async fn sign_in_and_out(browser: &PageClient, name: &str) {
+    assert_eq!(status(browser, name, PASSWORD).await, 303);
+    assert!(browser.cookie("imgcap_device").is_some());
+    let response = browser.submit("/upload", "/sign-out", &[]).await;
+    assert_eq!(response.status(), 303);
+    assert!(browser.cookie("imgcap_session").is_none());
+}
+
+#[tokio::test]
+async fn an_attacker_cannot_lock_the_owner_out_of_a_browser_they_signed_in_from() {
+    // The attacker guesses from the owner's own address: even the address's count is spent.
+    let app = TestApp::spawn(config(5, 5)).await;
+    app.account("alice", PASSWORD, false).await;
+    let owner = app.browser();
+    sign_in_and_out(&owner, "alice").await;
+
+    let attacker = app.browser();
+    for _ in 0..5 {
+        assert_eq!(status(&attacker, "alice", WRONG).await, 401);
+    }
+    // The attacker is throttled, even with the right password...
+    assert_throttled(&attacker, "alice", PASSWORD).await;
+    // ... and so is every browser that has not signed in to the account before.
+    assert_throttled(&app.browser(), "alice", PASSWORD).await;
+    // The owner's browser still signs in.
+    assert_eq!(status(&owner, "alice", PASSWORD).await, 303);
+    assert!(owner.cookie("imgcap_session").is_some());
+}
+
+#[tokio::test]
+async fn a_trusted_browser_has_its_own_failure_limit_and_only_for_its_account() {
+    let app = TestApp::spawn(config(3, 20)).await;
+    app.account("alice", PASSWORD, false).await;
+    app.account("bob", PASSWORD, false).await;
+    let browser = app.browser();
+    sign_in_and_out(&browser, "alice").await;
+    for _ in 0..3 {
+        assert_eq!(status(&browser, "alice", WRONG).await, 401);
+    }
+    assert_throttled(&browser, "alice", PASSWORD).await;
+    // Its failures were not the account's: other browsers still sign in to it.
+    assert_eq!(status(&app.browser(), "alice", PASSWORD).await, 303);
+    // Alice's device cookie proves nothing for bob: this browser is untrusted there.
+    for _ in 0..3 {
+        assert_eq!(status(&browser, "bob", WRONG).await, 401);
+    }
+    assert_throttled(&browser, "bob", PASSWORD).await;
+    // A tampered device cookie is no device cookie: once the account's count is spent, it is
+    // throttled like any stranger.
+    let attacker = app.browser();
+    for _ in 0..3 {
+        assert_eq!(status(&attacker, "alice", WRONG).await, 401);
+    }
+    let tampered = app.browser();
+    let cookie = browser.cookie("imgcap_device").unwrap();
+    tampered.set_cookie("imgcap_device", &format!("x{cookie}"));
+    assert_throttled(&tampered, "alice", PASSWORD).await;
 }

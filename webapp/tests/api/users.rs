@@ -139,7 +139,8 @@ async fn deleting_me_removes_every_trace_and_can_resume() {
         }
     };
     assert_eq!(delete_me(alice.clone()).await, 204);
-    for table in ["images", "jobs", "rate_limits", "user_deletions"] {
+    // The rate-limit buckets stay (`rate_limits::deleting_my_data_does_not_refill_the_upload_limit`).
+    for table in ["images", "jobs", "user_deletions"] {
         assert_eq!(
             app.count(&format!(
                 "SELECT COUNT(*) FROM {table} WHERE user_id = 'alice'"

@@ -1,20 +1,27 @@
 //! Sign-up and sign-in with local accounts; sign-out; the Account page (API tokens, export,
 //! delete all my data).
+//!
+//! Sign-up follows the configured policy (`open`, `invite`, `closed`) and is throttled per
+//! client address; sign-in is throttled per user name and address for untrusted clients and
+//! per device for the account's trusted devices (`crate::http::device`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{RETRY_AFTER, SET_COOKIE};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::{friendly_message, minutes, render, render_with, Nav, PageError};
+use crate::config::SignUpPolicy;
 use crate::domain::rfc3339_ms;
-use crate::embedded::accounts::MIN_PASSWORD_CHARS;
+use crate::embedded::accounts::{check_new, MIN_PASSWORD_CHARS};
+use crate::embedded::sign_in_throttle::SignInClient;
 use crate::error::{retry_after_value, AppError};
 use crate::http::session::{SignedIn, Visitor};
 use crate::http::AppState;
@@ -50,15 +57,21 @@ struct SignInPage {
     user_name: String,
     error: Option<String>,
     min_password: usize,
+    /// The sign-up form asks for an invite code.
+    invite: bool,
 }
 
 #[derive(Deserialize)]
 struct Credentials {
     user_name: String,
     password: String,
+    /// The invite code, when sign-up is by invitation.
+    #[serde(default)]
+    invite: String,
 }
 
 fn credentials_page(
+    state: &AppState,
     visitor: &Visitor,
     new_account: bool,
     user_name: String,
@@ -70,58 +83,91 @@ fn credentials_page(
         user_name,
         error,
         min_password: MIN_PASSWORD_CHARS,
+        invite: state.sign_up.policy() == SignUpPolicy::Invite,
     }
+}
+
+/// The form again with `message`, answered 429 with `Retry-After`.
+fn throttled_form(page: SignInPage, retry_after: Duration) -> Response {
+    (
+        [(RETRY_AFTER, retry_after_value(retry_after))],
+        render_with(StatusCode::TOO_MANY_REQUESTS, &page),
+    )
+        .into_response()
 }
 
 /// The empty form; signed-in visitors go on to the upload page.
-fn empty_credentials_page(visitor: &Visitor, new_account: bool) -> Response {
+fn empty_credentials_page(state: &AppState, visitor: &Visitor, new_account: bool) -> Response {
     if visitor.principal.is_some() {
         return Redirect::to("/upload").into_response();
     }
-    render(&credentials_page(visitor, new_account, String::new(), None))
+    render(&credentials_page(
+        state,
+        visitor,
+        new_account,
+        String::new(),
+        None,
+    ))
 }
 
-async fn sign_in_page(visitor: Visitor) -> Response {
-    empty_credentials_page(&visitor, false)
+async fn sign_in_page(State(state): State<AppState>, visitor: Visitor) -> Response {
+    empty_credentials_page(&state, &visitor, false)
 }
 
-async fn sign_up_page(visitor: Visitor) -> Response {
-    empty_credentials_page(&visitor, true)
+/// Nobody may create an account (`sign_up_policy = "closed"`): 403 on the page and the form.
+const SIGN_UP_CLOSED: &str =
+    "sign-up is closed on this service: ask an administrator to create an account for you";
+
+async fn sign_up_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+) -> Result<Response, PageError> {
+    if state.sign_up.policy() == SignUpPolicy::Closed {
+        return Err(AppError::Forbidden(SIGN_UP_CLOSED).into());
+    }
+    Ok(empty_credentials_page(&state, &visitor, true))
 }
 
-/// Starts a session for `principal` and goes to the upload page.
+/// Starts a session for `principal`, marks the browser as a trusted device of the account,
+/// and goes to the upload page.
 async fn signed_in_redirect(
     state: &AppState,
     principal: &crate::domain::Principal,
 ) -> Result<Response, PageError> {
     let cookie = state.sessions.start_session(principal).await?;
-    Ok(([(SET_COOKIE, cookie)], Redirect::to("/upload")).into_response())
+    let device = state.device_cookies.issue(&principal.user);
+    Ok((
+        AppendHeaders([(SET_COOKIE, cookie), (SET_COOKIE, device)]),
+        Redirect::to("/upload"),
+    )
+        .into_response())
 }
 
-/// Checks the password unless the user name or the client address has too many recent
-/// failures; unknown and known user names are throttled alike.
+/// Checks the password unless the client has too many recent failures: a trusted device of the
+/// account its own, an untrusted client those of the user name and the address. Unknown and
+/// known user names are throttled alike.
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     visitor: Visitor,
+    headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Result<Response, PageError> {
     let metrics = state.engine.metrics();
     let throttle = &state.sign_in_throttle;
-    if let RateDecision::Limited { retry_after } =
-        throttle.attempt(&form.user_name, peer.ip()).await?
-    {
+    let client = SignInClient {
+        user_name: &form.user_name,
+        address: peer.ip(),
+        device: state.device_cookies.trusted(&headers, &form.user_name),
+    };
+    if let RateDecision::Limited { retry_after } = throttle.attempt(&client).await? {
         metrics.sign_in(SignInOutcome::Throttled);
         let message = format!(
             "Too many sign-in attempts — try again in {}",
             minutes(retry_after)
         );
-        let page = credentials_page(&visitor, false, form.user_name, Some(message));
-        return Ok((
-            [(RETRY_AFTER, retry_after_value(retry_after))],
-            render_with(StatusCode::TOO_MANY_REQUESTS, &page),
-        )
-            .into_response());
+        let page = credentials_page(&state, &visitor, false, form.user_name, Some(message));
+        return Ok(throttled_form(page, retry_after));
     }
     match state
         .accounts
@@ -129,7 +175,7 @@ async fn sign_in(
         .await?
     {
         Some(principal) => {
-            throttle.succeeded(&form.user_name, peer.ip()).await?;
+            throttle.succeeded(&client).await?;
             metrics.sign_in(SignInOutcome::SignedIn);
             signed_in_redirect(&state, &principal).await
         }
@@ -138,6 +184,7 @@ async fn sign_in(
             Ok(render_with(
                 StatusCode::UNAUTHORIZED,
                 &credentials_page(
+                    &state,
                     &visitor,
                     false,
                     form.user_name,
@@ -148,21 +195,57 @@ async fn sign_in(
     }
 }
 
+/// Creates an account as the policy allows. The name and password are checked before the
+/// address's sign-up allowance is taken, so a typo does not spend it; everything after costs an
+/// argon2 hash.
 async fn sign_up(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     visitor: Visitor,
     Form(form): Form<Credentials>,
 ) -> Result<Response, PageError> {
-    match state
-        .accounts
-        .create(&form.user_name, &form.password, false)
-        .await
-    {
+    let policy = state.sign_up.policy();
+    if policy == SignUpPolicy::Closed {
+        return Err(AppError::Forbidden(SIGN_UP_CLOSED).into());
+    }
+    let form_with = |message: String| {
+        credentials_page(
+            &state,
+            &visitor,
+            true,
+            form.user_name.clone(),
+            Some(message),
+        )
+    };
+    let refused = |err: AppError| render_with(err.status(), &form_with(friendly_message(&err)));
+    if let Err(err) = check_new(&form.user_name, &form.password) {
+        return Ok(refused(err));
+    }
+    if let RateDecision::Limited { retry_after } = state.sign_up.attempt(peer.ip()).await? {
+        let message = format!(
+            "Too many accounts were created from your network — try again in {}",
+            minutes(retry_after)
+        );
+        return Ok(throttled_form(form_with(message), retry_after));
+    }
+    let accounts = &state.accounts;
+    let created = match policy {
+        SignUpPolicy::Invite => {
+            accounts
+                .create_invited(&form.user_name, &form.password, &form.invite)
+                .await
+        }
+        _ => {
+            accounts
+                .create(&form.user_name, &form.password, false)
+                .await
+        }
+    };
+    match created {
         Ok(principal) => signed_in_redirect(&state, &principal).await,
-        Err(err @ (AppError::BadRequest { .. } | AppError::Conflict(_))) => Ok(render_with(
-            err.status(),
-            &credentials_page(&visitor, true, form.user_name, Some(friendly_message(&err))),
-        )),
+        Err(
+            err @ (AppError::BadRequest { .. } | AppError::Conflict(_) | AppError::Forbidden(_)),
+        ) => Ok(refused(err)),
         Err(err) => Err(err.into()),
     }
 }

@@ -82,6 +82,8 @@ pub struct Nav {
     pub csrf: String,
     /// The captioning model's banner (loading, or failed to load).
     pub captioning_notice: Option<String>,
+    /// Links to the sign-up page (hidden when sign-up is closed).
+    pub sign_up_link: bool,
 }
 
 impl From<&Visitor> for Nav {
@@ -91,6 +93,7 @@ impl From<&Visitor> for Nav {
             admin: visitor.principal.as_ref().is_some_and(|p| p.admin),
             csrf: visitor.csrf_token.clone(),
             captioning_notice: visitor.captioning_notice.clone(),
+            sign_up_link: visitor.sign_up_link,
         }
     }
 }
@@ -157,6 +160,10 @@ pub fn friendly_message(err: &AppError) -> String {
             "You have reached the upload limit for now — try again in {}",
             minutes(*retry_after)
         ),
+        AppError::RegenerateLimited { retry_after } => format!(
+            "You have regenerated captions as often as allowed for now — try again in {}",
+            minutes(*retry_after)
+        ),
         AppError::UnknownRoute => "We could not find that page".into(),
         AppError::Internal(_) => "Something went wrong on our side — please try again".into(),
         AppError::NotReady => {
@@ -212,6 +219,7 @@ impl IntoResponse for PageError {
                 admin: false,
                 csrf: String::new(),
                 captioning_notice: None,
+                sign_up_link: false,
             },
             status: status.as_u16(),
             title,
@@ -278,6 +286,12 @@ mod tests {
                 retry_after: Duration::from_secs(61)
             }),
             "You have reached the upload limit for now — try again in 2 minutes"
+        );
+        assert_eq!(
+            friendly_message(&AppError::RegenerateLimited {
+                retry_after: Duration::from_secs(1800)
+            }),
+            "You have regenerated captions as often as allowed for now — try again in 30 minutes"
         );
         assert_eq!(minutes(Duration::from_millis(1)), "1 minute");
         assert_eq!(

@@ -62,7 +62,7 @@ mod tokens;
 /// The queue's dead-letter threshold in the tests' own resources (Terraform's is 5).
 const MAX_RECEIVE_COUNT: u32 = 3;
 
-type LimiterFactory = Box<dyn Fn(u32) -> Arc<dyn RateLimiter> + Send + Sync>;
+type LimiterFactory = Box<dyn Fn() -> Arc<dyn RateLimiter> + Send + Sync>;
 
 /// One adapter family, over fresh storage (or, for AWS in `env` mode, Terraform's resources
 /// with unique user ids).
@@ -70,7 +70,7 @@ pub struct Adapters {
     pub blobs: Arc<dyn BlobStore>,
     pub repo: Arc<dyn CaptionRepo>,
     pub queue: Arc<dyn JobQueue>,
-    /// A rate limiter of the given uploads per hour; all share one storage.
+    /// A rate limiter, as one app instance has it; all share one storage.
     pub limiter: LimiterFactory,
     pub secrets: Arc<dyn Secrets>,
     pub sessions: Arc<dyn SessionStore>,
@@ -109,9 +109,7 @@ impl Adapters {
             sessions: Arc::new(SqliteSessions::new(db.clone())),
             tokens: Arc::new(SqliteTokens::new(db.clone())),
             queue: Arc::new(SqliteQueue::new(db)),
-            limiter: Box::new(move |per_hour| {
-                Arc::new(SqliteRateLimiter::new(limiter_db.clone(), per_hour))
-            }),
+            limiter: Box::new(move || Arc::new(SqliteRateLimiter::new(limiter_db.clone()))),
             secrets: Arc::new(EnvFileSecrets::new(dir.path().join("secrets"))),
             stored_secret: "contract-secret",
             max_attempts: MAX_RECEIVE_COUNT,
@@ -157,11 +155,10 @@ impl Adapters {
             )),
             repo: Arc::new(DynamoRepo::new(dynamodb, table, index)),
             queue: Arc::new(queue),
-            limiter: Box::new(move |per_hour| {
+            limiter: Box::new(move || {
                 Arc::new(DynamoRateLimiter::new(
                     limiter_client.clone(),
                     limiter_table.clone(),
-                    per_hour,
                 ))
             }),
             secrets: Arc::new(SecretsManagerSecrets::new(
