@@ -138,6 +138,9 @@ async fn an_attacker_cannot_lock_the_owner_out_of_a_browser_they_signed_in_from(
     // The owner's browser still signs in.
     assert_eq!(status(&owner, "alice", PASSWORD).await, 303);
     assert!(owner.cookie("imgcap_session").is_some());
+    // The privacy notice says what the second cookie is for.
+    let (_, html) = app.browser().page("/privacy").await;
+    assert!(html.contains("a second cookie marks this browser"), "{html}");
 }
 
 #[tokio::test]
