@@ -28,6 +28,7 @@ use crate::embedded::accounts::LocalAccounts;
 use crate::embedded::auth::SqliteTokens;
 use crate::embedded::blobs::{self, FileBlobs};
 use crate::embedded::db::Db;
+use crate::embedded::private_files;
 use crate::embedded::queue::SqliteQueue;
 use crate::embedded::ratelimit::SqliteRateLimiter;
 use crate::embedded::repo::SqliteRepo;
@@ -231,6 +232,11 @@ impl Application {
     /// Builds every adapter of the configured mode; fails with a readable message when a
     /// dependency (database, blob directory, AWS resource, model) is unusable.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Earlier versions left the data directory readable by every local account.
+        let data_dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || private_files::tighten(&data_dir))
+            .await
+            .context("restricting the data directory was interrupted")??;
         let db = Db::open(&config.database_path())?;
         let sdk = match config.mode == Mode::Aws || uses_aws_services(&config) {
             true => Some(crate::aws::sdk_config(&config.aws).await),

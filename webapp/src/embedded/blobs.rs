@@ -16,6 +16,7 @@ use axum::Router;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
+use super::private_files;
 use crate::domain::{BlobKey, UserId};
 use crate::error::{AppError, AppResult};
 use crate::ports::{BlobStore, BoxFuture, PortResult, SignedUrl};
@@ -133,13 +134,13 @@ impl BlobStore for FileBlobs {
         Box::pin(async move {
             let target = self.path(key);
             let parent = target.parent().expect("keys have a directory");
-            tokio::fs::create_dir_all(parent)
+            private_files::create_dir_all_async(parent)
                 .await
                 .with_context(|| format!("cannot create {}", parent.display()))?;
-            tokio::fs::create_dir_all(self.tmp_dir()).await?;
+            private_files::create_dir_all_async(&self.tmp_dir()).await?;
             let tmp = self.tmp_dir().join(ulid::Ulid::new().to_string());
             let written = async {
-                let mut file = tokio::fs::File::create(&tmp).await?;
+                let mut file = private_files::create_file(&tmp).await?;
                 file.write_all(&bytes).await?;
                 file.sync_all().await?;
                 tokio::fs::rename(&tmp, &target).await
@@ -217,7 +218,7 @@ impl BlobStore for FileBlobs {
 
     fn check(&self) -> BoxFuture<'_, PortResult<()>> {
         Box::pin(async move {
-            tokio::fs::create_dir_all(self.tmp_dir()).await?;
+            private_files::create_dir_all_async(&self.tmp_dir()).await?;
             let probe = self.tmp_dir().join(format!("probe-{}", ulid::Ulid::new()));
             tokio::fs::write(&probe, b"ok").await?;
             tokio::fs::remove_file(&probe).await?;

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use rusqlite::Connection;
 
+use super::private_files;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
     user_id TEXT NOT NULL,
@@ -144,9 +146,11 @@ impl Db {
     /// Opens (creating if needed) the database and its schema.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
+            private_files::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        private_files::touch(path)
+            .with_context(|| format!("cannot create the database {}", path.display()))?;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;

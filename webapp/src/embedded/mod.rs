@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auth;
 pub mod blobs;
 pub mod db;
+pub mod private_files;
 pub mod queue;
 pub mod ratelimit;
 pub mod repo;

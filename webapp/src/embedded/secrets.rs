@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use rand::RngCore;
 
+use super::private_files;
 use crate::ports::{BoxFuture, PortResult, Secrets, SIGNING_KEY_SECRET};
 
 pub struct EnvFileSecrets {
@@ -65,7 +66,7 @@ impl Secrets for EnvFileSecrets {
                 ),
                 Err(err) => return Err(err).context(format!("cannot read {}", path.display())),
             }
-            tokio::fs::create_dir_all(&self.dir).await?;
+            private_files::create_dir_all_async(&self.dir).await?;
             let mut value = vec![0u8; MIN_GENERATED_LEN];
             rand::rng().fill_bytes(&mut value);
             let mut options = tokio::fs::OpenOptions::new();

@@ -166,6 +166,12 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
     );
+    // Pages and API answers are personal (a new API token, captions, the CSRF token of the
+    // session), so no cache, shared or the browser's, keeps them; routes that may be cached say
+    // so themselves (static assets, signed image URLs).
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if state.https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -15,6 +15,7 @@ mod contract;
 mod docs;
 mod editing;
 mod first_start;
+mod hardening;
 mod harness;
 mod lifecycle;
 mod metadata;

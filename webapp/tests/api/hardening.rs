@@ -1,0 +1,127 @@
+//! Hardening (`docs/security.md`, "Hardening"): a private data directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::harness::{png, test_config, without_captions, TestApp};
+
+const PASSWORD: &str = "a long enough password";
+
+/// Every directory and file under `root`, `root` included.
+fn tree(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    if root.is_dir() {
+        for entry in std::fs::read_dir(root).unwrap() {
+            out.extend(tree(&entry.unwrap().path()));
+        }
+    }
+    out
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Paths whose mode is not private (`0700` directories, `0600` files).
+fn not_private(root: &Path) -> Vec<String> {
+    tree(root)
+        .into_iter()
+        .filter(|p| mode(p) != if p.is_dir() { 0o700 } else { 0o600 })
+        .map(|p| format!("{} {:o}", p.display(), mode(&p)))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_data_directory_is_private_also_in_existing_installs() {
+    let config = without_captions(test_config());
+    let app = TestApp::spawn(config.clone()).await;
+    let token = app.token("alice", false).await;
+    let response = app.upload(&token, png(1, 64, 64), "image/png").await;
+    assert_eq!(response.status(), 202);
+    let files = tree(&app.data_dir);
+    for wanted in ["imgcap.sqlite3", "signing-key"] {
+        assert!(
+            files.iter().any(|p| p.ends_with(wanted)),
+            "{wanted} missing: {files:?}"
+        );
+    }
+    assert!(!app.blob_files().is_empty());
+    assert_eq!(not_private(&app.data_dir), Vec::<String>::new());
+
+    // What an earlier version left: directories 0755, files 0644.
+    for path in tree(&app.data_dir) {
+        let loose = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).unwrap();
+    }
+    let app = app.restart(config).await;
+    assert_eq!(
+        not_private(&app.data_dir),
+        Vec::<String>::new(),
+        "tightened on start"
+    );
+    let response = app.upload(&token, png(2, 64, 64), "image/png").await;
+    assert_eq!(response.status(), 202, "still usable");
+    assert_eq!(not_private(&app.data_dir), Vec::<String>::new());
+}
+
+/// Signed-in pages (the one showing a new API token too) and authenticated API answers are not
+/// stored by any cache; static assets stay cacheable.
+#[tokio::test]
+async fn personal_answers_are_not_cached() {
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let browser = app.browser();
+    browser.sign_up("dave", PASSWORD).await;
+    let cache_control = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    for path in ["/history", "/account", "/upload", "/export.json"] {
+        let response = browser.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            cache_control(&response).as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+    }
+    let response = browser.submit("/account", "/account/tokens", &[]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(cache_control(&response).as_deref(), Some("no-store"));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("imgcap_"), "the new token is shown: {html}");
+
+    let token = app.token("alice", false).await;
+    for path in [
+        "/api/v1/images",
+        "/api/v1/images/01JDQ3Z6W8R4T0Y5V7X9A2B3C4",
+    ] {
+        let response = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            cache_control(&response).as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+    }
+    let response = app
+        .client
+        .get(app.url("/static/app.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cache_control(&response).as_deref(),
+        Some("public, max-age=3600")
+    );
+}
