@@ -55,7 +55,15 @@ impl SignUp {
         }
         let (subject, per_hour) = (ip_subject(client), self.per_ip_per_hour);
         self.db
-            .call(move |conn| take_token(conn, &subject, SIGN_UP_BUCKET, per_hour))
+            .call(move |conn| {
+                // A bucket untouched for an hour is full again, the same as none: dropping those
+                // keeps one row per recently seen address, not per address ever seen.
+                conn.execute(
+                    "DELETE FROM rate_limits WHERE bucket = ?1 AND updated_ms <= ?2",
+                    params![SIGN_UP_BUCKET, now_ms() - 3_600_000],
+                )?;
+                take_token(conn, &subject, SIGN_UP_BUCKET, per_hour)
+            })
             .await
     }
 
