@@ -344,6 +344,7 @@ impl Application {
                 idle: Duration::from_secs(config.session.idle_timeout_secs),
                 absolute: Duration::from_secs(config.session.absolute_timeout_secs),
                 secure_cookies: config.secure_cookies(),
+                host_prefix: config.https(),
             },
         );
         let oidc = match &config.oidc {

@@ -33,6 +33,11 @@ use crate::signing::Signer;
 
 const SESSION_COOKIE: &str = "imgcap_session";
 const PRESESSION_COOKIE: &str = "imgcap_presession";
+/// Their names over HTTPS. A browser accepts a `__Host-` cookie only with `Secure`, `Path=/` and
+/// no `Domain`, so neither a sibling subdomain nor a plain-HTTP man-in-the-middle can set or
+/// overwrite it (session fixation, a planted CSRF binding).
+const HOST_SESSION_COOKIE: &str = "__Host-imgcap_session";
+const HOST_PRESESSION_COOKIE: &str = "__Host-imgcap_presession";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const CSRF_FIELD: &str = "_csrf";
 /// Largest urlencoded form read to find the CSRF field (page forms are small).
@@ -46,6 +51,9 @@ pub struct SessionSettings {
     pub absolute: Duration,
     /// `Secure` cookie attribute (everywhere but plain-HTTP localhost).
     pub secure_cookies: bool,
+    /// Served over HTTPS: the cookies' names carry the `__Host-` prefix (plain names over HTTP,
+    /// where browsers refuse such cookies).
+    pub host_prefix: bool,
 }
 
 pub struct Sessions {
@@ -53,6 +61,8 @@ pub struct Sessions {
     cookie_signer: Signer,
     csrf_signer: Signer,
     settings: SessionSettings,
+    session_cookie: &'static str,
+    presession_cookie: &'static str,
 }
 
 /// Who is looking at a page, resolved once per request by [`visitor_context`].
@@ -125,6 +135,14 @@ impl Sessions {
             cookie_signer: Signer::derive(signing_key, "session-cookie"),
             csrf_signer: Signer::derive(signing_key, "csrf-token"),
             settings,
+            session_cookie: match settings.host_prefix {
+                true => HOST_SESSION_COOKIE,
+                false => SESSION_COOKIE,
+            },
+            presession_cookie: match settings.host_prefix {
+                true => HOST_PRESESSION_COOKIE,
+                false => PRESESSION_COOKIE,
+            },
         }
     }
 
@@ -153,7 +171,7 @@ impl Sessions {
             .await?;
         let signature = self.cookie_signer.sign(&[id.as_bytes()]);
         Ok(self.cookie(
-            SESSION_COOKIE,
+            self.session_cookie,
             &format!("{id}.{signature}"),
             Some(self.settings.absolute.as_secs()),
         ))
@@ -164,14 +182,14 @@ impl Sessions {
         if let Some(key) = &visitor.session_key {
             self.store.remove(key).await?;
         }
-        Ok(self.cookie(SESSION_COOKIE, "", Some(0)))
+        Ok(self.cookie(self.session_cookie, "", Some(0)))
     }
 
     /// The live session named by the cookie: `(session id, record)`. A bad signature, an unknown
     /// id or an expired session is no session (an expired one is removed).
     async fn current(&self, headers: &HeaderMap) -> AppResult<Option<(String, SessionRecord)>> {
         let Some((id, signature)) =
-            cookie_value(headers, SESSION_COOKIE).and_then(|v| v.split_once('.'))
+            cookie_value(headers, self.session_cookie).and_then(|v| v.split_once('.'))
         else {
             return Ok(None);
         };
@@ -227,11 +245,11 @@ impl Sessions {
             };
             return Ok((self.visitor_with(Some(record.principal), binding), None));
         }
-        let (nonce, new_cookie) = match cookie_value(headers, PRESESSION_COOKIE) {
+        let (nonce, new_cookie) = match cookie_value(headers, self.presession_cookie) {
             Some(nonce) if !nonce.is_empty() => (nonce.to_owned(), None),
             _ => {
                 let nonce = random_token();
-                let cookie = self.cookie(PRESESSION_COOKIE, &nonce, None);
+                let cookie = self.cookie(self.presession_cookie, &nonce, None);
                 (nonce, Some(cookie))
             }
         };

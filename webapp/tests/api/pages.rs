@@ -4,7 +4,8 @@
 use imgcap_webapp::Application;
 
 use crate::harness::{
-    card_image_id, csrf_token, png, set_cookie_of, test_config, without_captions, TestApp,
+    card_image_id, csrf_token, find_set_cookie, png, set_cookie_of, test_config, without_captions,
+    TestApp,
 };
 
 const PASSWORD: &str = "a long enough password";
@@ -253,11 +254,45 @@ async fn over_https_answers_carry_hsts_and_cookies_are_secure() {
         response.headers()["strict-transport-security"],
         "max-age=31536000; includeSubDomains"
     );
-    let cookie = set_cookie_of(&response, "imgcap_presession");
+    // `__Host-` names: only Secure, for Path=/ and without Domain, so no subdomain or
+    // plain-HTTP attacker can plant or overwrite them.
+    assert!(find_set_cookie(&response, "imgcap_presession").is_none());
+    let cookie = set_cookie_of(&response, "__Host-imgcap_presession");
+    for wanted in ["; Secure", "HttpOnly", "; Path=/;"] {
+        assert!(cookie.contains(wanted), "{wanted}: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let presession = cookie.split(';').next().unwrap().to_owned();
+    let html = response.text().await.unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{base}/sign-up"))
+        .header("cookie", &presession)
+        .form(&[
+            ("_csrf", csrf_token(&html).as_str()),
+            ("user_name", "hoster"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = set_cookie_of(&response, "__Host-imgcap_session");
     assert!(
-        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        cookie.contains("; Secure") && cookie.contains("; Path=/;"),
         "{cookie}"
     );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let response = client
+        .get(format!("{base}/account"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the prefixed cookie is the session");
     server.abort();
 }
 
