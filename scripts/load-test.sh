@@ -42,6 +42,8 @@ export IMGCAP_CONFIG="$DATA/none.toml"
 export IMGCAP_MODE=embedded
 export IMGCAP_DATA_DIR="$DATA"
 export IMGCAP_LISTEN_ADDR="127.0.0.1:$PORT"
+# The metrics listener on a free port: a running compose stack may hold the default 9090.
+export IMGCAP_METRICS_LISTEN_ADDR=127.0.0.1:0
 export IMGCAP_PUBLIC_BASE_URL="http://127.0.0.1:$PORT"
 export IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR="${IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR:-$REPO/models/tests/fixtures/tiny-blip}"
 export IMGCAP_RATE_LIMIT_UPLOADS_PER_HOUR="${IMGCAP_RATE_LIMIT_UPLOADS_PER_HOUR:-100000}"

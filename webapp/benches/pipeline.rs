@@ -22,6 +22,7 @@ use imgcap_webapp::embedded::blobs::FileBlobs;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::pipeline::{prepare, PipelineSettings};
 use imgcap_webapp::ports::BlobStore;
+use imgcap_webapp::server::Listeners;
 use imgcap_webapp::signing::Signer;
 use imgcap_webapp::tokens::TokenAuthenticator;
 use imgcap_webapp::{Application, Config};
@@ -180,8 +181,12 @@ fn request_overhead(_: &mut Criterion) {
         .map(|variant| photo_1_1mb(&astronaut, variant))
         .collect();
     let mut runs = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+        let listeners = Listeners {
+            app: bind().await.unwrap(),
+            metrics: bind().await.unwrap(),
+        };
+        let addr = listeners.app.local_addr().unwrap();
         let mut config = Config {
             listen_addr: addr,
             public_base_url: format!("http://{addr}"),
@@ -196,7 +201,7 @@ fn request_overhead(_: &mut Criterion) {
         let application = Application::build(config).await.unwrap();
         tokio::spawn(async move {
             application
-                .serve_until(listener, std::future::pending())
+                .serve_until(listeners, std::future::pending())
                 .await
         });
         let db = Db::open(&dir.path().join("imgcap.sqlite3")).unwrap();

@@ -156,8 +156,11 @@ pub struct BlobConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// When set, scrapes must send `Authorization: Bearer <token>`; unset, `/metrics` is open
-    /// (it holds no per-user data and is meant to be reachable only inside the network).
+    /// The metrics listener: `GET /metrics` without a token, on loopback by default, so only
+    /// this machine (or a sidecar in the same network namespace) can scrape it.
+    pub listen_addr: SocketAddr,
+    /// When set, the main listener serves `GET /metrics` too, to scrapes that send
+    /// `Authorization: Bearer <token>`; unset, it serves them only on `listen_addr`.
     pub token: Option<String>,
     /// How often the queue-depth and circuit-breaker gauges are read.
     pub refresh_interval_secs: u64,
@@ -466,6 +469,7 @@ impl Default for BlobConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             token: None,
             refresh_interval_secs: 15,
             cloudwatch_namespace: None,
@@ -730,6 +734,11 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         "IMGCAP_BLOBS_ORPHAN_SWEEP_INTERVAL_SECS",
         "blobs.orphan_sweep_interval_secs",
         EnvKind::Int,
+    ),
+    (
+        "IMGCAP_METRICS_LISTEN_ADDR",
+        "metrics.listen_addr",
+        EnvKind::Str,
     ),
     ("IMGCAP_METRICS_TOKEN", "metrics.token", EnvKind::Str),
     (
@@ -1212,6 +1221,12 @@ impl Config {
                 "`metrics.token` (IMGCAP_METRICS_TOKEN) must be at least 16 characters".into(),
             );
         }
+        if self.metrics.listen_addr == self.listen_addr && self.listen_addr.port() != 0 {
+            return Err(
+                "`metrics.listen_addr` (IMGCAP_METRICS_LISTEN_ADDR) must differ from `listen_addr`"
+                    .into(),
+            );
+        }
         self.metrics.validate_cloudwatch()?;
         positive("worker.max_attempts", self.worker.max_attempts.into())?;
         positive("worker.retry_base_ms", self.worker.retry_base_ms)?;
@@ -1441,6 +1456,7 @@ mod tests {
         assert_eq!(config.server.body_min_bytes_per_sec, 16 * 1024);
         assert_eq!(config.server.body_grace_ms, 10_000);
         assert_eq!(config.metrics.token, None);
+        assert_eq!(config.metrics.listen_addr.to_string(), "127.0.0.1:9090");
         assert_eq!(config.metrics.cloudwatch(), None, "no CloudWatch records");
     }
 

@@ -13,6 +13,7 @@ use imgcap_webapp::domain::UserId;
 use imgcap_webapp::embedded::accounts::LocalAccounts;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::embedded::sign_up::{SignUp, INVITE_LIFETIME};
+use imgcap_webapp::server::Listeners;
 use imgcap_webapp::{Application, Config};
 
 /// Every layer allocates and frees activations of several MB; glibc's malloc hands them back to
@@ -84,8 +85,8 @@ fn init_tracing(format: LogFormat) {
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
-            Application::build(config).await?.serve(listener).await
+            let listeners = Listeners::bind(&config).await?;
+            Application::build(config).await?.serve(listeners).await
         }
         Command::CreateToken { user, admin } => {
             let user: UserId = user.parse().map_err(anyhow::Error::msg)?;

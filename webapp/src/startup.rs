@@ -10,7 +10,6 @@ use anyhow::Context;
 use imgcap_models::preprocess::ImageLimits;
 use imgcap_models::source::{HubModel, ModelSource};
 use imgcap_models::LoadOptions;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -40,12 +39,12 @@ use crate::http::auth::BearerTokens;
 use crate::http::device::DeviceCookies;
 use crate::http::pages::CognitoSignIn;
 use crate::http::session::{SessionSettings, Sessions};
-use crate::http::{app, content_security_policy, AppState};
+use crate::http::{app, content_security_policy, metrics_listener, AppState};
 use crate::pipeline::PipelineSettings;
 use crate::ports::{
     Captioner, Labeler, Secrets, SessionStore, TokenStore, HF_API_KEY_SECRET, SIGNING_KEY_SECRET,
 };
-use crate::server::ServerLimits;
+use crate::server::{Listeners, ServerLimits};
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;
 use crate::telemetry::emf::{Emf, EmfOutput};
@@ -393,17 +392,35 @@ impl Application {
         Ok(Self { state, config })
     }
 
-    /// Serves the app on `listener`, under the `[server]` limits, until `stop` completes; then
-    /// lets the open connections finish their requests.
-    pub async fn serve_until(&self, listener: TcpListener, stop: impl Future<Output = ()>) {
-        crate::server::serve(
-            listener,
-            app(self.state.clone()),
-            ServerLimits::new(&self.config.server),
-            self.state.engine.clone(),
-            stop,
-        )
-        .await;
+    /// Serves the app and the metrics listener, under the `[server]` limits, until `stop`
+    /// completes; then lets the open connections finish their requests.
+    pub async fn serve_until(&self, listeners: Listeners, stop: impl Future<Output = ()>) {
+        let limits = ServerLimits::new(&self.config.server);
+        let engine = &self.state.engine;
+        let (stopping, stop_seen) = watch::channel(false);
+        let stopped = |mut seen: watch::Receiver<bool>| async move {
+            let _ = seen.wait_for(|stopped| *stopped).await;
+        };
+        tokio::join!(
+            async {
+                stop.await;
+                stopping.send_replace(true);
+            },
+            crate::server::serve(
+                listeners.app,
+                app(self.state.clone()),
+                limits,
+                engine.clone(),
+                stopped(stop_seen.clone()),
+            ),
+            crate::server::serve(
+                listeners.metrics,
+                metrics_listener::routes(self.state.clone()),
+                limits,
+                engine.clone(),
+                stopped(stop_seen),
+            ),
+        );
     }
 
     /// Finishes interrupted deletions, then starts the workers, the sweeps and the gauges.
@@ -446,10 +463,14 @@ impl Application {
     }
 
     /// Serves until Ctrl-C / SIGTERM, then stops the background tasks.
-    pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
+    pub async fn serve(self, listeners: Listeners) -> anyhow::Result<()> {
         let background = self.start_background().await?;
-        tracing::info!(addr = %listener.local_addr()?, "imgcap-webapp listening");
-        self.serve_until(listener, shutdown_signal()).await;
+        tracing::info!(
+            addr = %listeners.app.local_addr()?,
+            metrics_addr = %listeners.metrics.local_addr()?,
+            "imgcap-webapp listening"
+        );
+        self.serve_until(listeners, shutdown_signal()).await;
         background.shutdown().await;
         Ok(())
     }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod device;
+pub mod metrics_listener;
 pub mod openapi;
 pub mod pages;
 pub mod session;
@@ -260,32 +261,33 @@ pub async fn healthz() -> StatusCode {
     StatusCode::OK
 }
 
-/// Prometheus metrics (`imgcap_web_*`) in the text exposition format. When
-/// `metrics.token` is set, only a scraper sending it as a bearer token gets them.
+/// Prometheus metrics (`imgcap_web_*`) in the text exposition format, on this listener only
+/// when `metrics.token` is set and only to a scraper sending it as a bearer token; otherwise
+/// they are served on the metrics listener (`metrics.listen_addr`, loopback by default).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    security((), ("metrics_token" = [])),
+    security(("metrics_token" = [])),
     responses(
         (status = 200, description = "Prometheus text format", body = String,
             content_type = "text/plain; version=0.0.4"),
         (status = 401, description = "`metrics.token` is set and the request lacks it",
-            body = ApiErrorBody)))]
+            body = ApiErrorBody),
+        (status = 404, description = "`metrics.token` is not set: the metrics are served on \
+            the metrics listener only", body = ApiErrorBody)))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &state.metrics_token {
-        // Digests compared, not the tokens: the comparison's time says nothing about the token.
-        let digest = |token: &str| sha2::Sha256::digest(token.as_bytes());
-        let sent = bearer_token(&headers);
-        if sent.is_none_or(|sent| digest(sent) != digest(expected)) {
-            return AppError::Unauthorized.into_response();
-        }
+    let Some(expected) = &state.metrics_token else {
+        return AppError::NotFound(
+            "metrics are served on the metrics listener (IMGCAP_METRICS_LISTEN_ADDR); set \
+             IMGCAP_METRICS_TOKEN to serve them here too",
+        )
+        .into_response();
+    };
+    // Digests compared, not the tokens: the comparison's time says nothing about the token.
+    let digest = |token: &str| sha2::Sha256::digest(token.as_bytes());
+    let sent = bearer_token(&headers);
+    if sent.is_none_or(|sent| digest(sent) != digest(expected)) {
+        return AppError::Unauthorized.into_response();
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(imgcap_common::prometheus::TEXT_FORMAT),
-        )],
-        state.engine.metrics().render(),
-    )
-        .into_response()
+    metrics_listener::exposition(&state)
 }
 
 /// Readiness: database, blob store and at least one captioner that can caption now. The body

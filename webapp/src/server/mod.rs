@@ -24,6 +24,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::extract::connect_info::ConnectInfo;
 use axum::http::Request;
 use axum::http::{header, HeaderValue};
@@ -40,7 +41,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use self::min_rate::{MinRate, MinRateBody};
-use crate::config::ServerConfig;
+use crate::config::{Config, ServerConfig};
 use crate::error::AppError;
 use crate::service::Engine;
 use crate::telemetry::ConnectionTimeout;
@@ -64,6 +65,31 @@ impl ServerLimits {
                 grace: Duration::from_millis(config.body_grace_ms),
             },
         }
+    }
+}
+
+/// The app's listener and the metrics listener.
+pub struct Listeners {
+    pub app: TcpListener,
+    pub metrics: TcpListener,
+}
+
+impl Listeners {
+    /// Binds `listen_addr` and `metrics.listen_addr`.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let bind = |addr: SocketAddr, key: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ({key})"))
+        };
+        Ok(Self {
+            app: bind(config.listen_addr, "`listen_addr`, IMGCAP_LISTEN_ADDR").await?,
+            metrics: bind(
+                config.metrics.listen_addr,
+                "`metrics.listen_addr`, IMGCAP_METRICS_LISTEN_ADDR",
+            )
+            .await?,
+        })
     }
 }
 

@@ -175,6 +175,7 @@ async fn the_env_example_starts_the_app_as_it_is() {
         .envs(settings)
         .env("IMGCAP_DATA_DIR", dir.path().join("data"))
         .env("IMGCAP_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("IMGCAP_METRICS_LISTEN_ADDR", "127.0.0.1:0")
         .env(
             "IMGCAP_CAPTIONER_EMBEDDED_MODEL_DIR",
             crate::harness::TINY_BLIP,

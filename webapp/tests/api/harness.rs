@@ -10,6 +10,7 @@ use imgcap_webapp::config::ProviderKind;
 use imgcap_webapp::domain::UserId;
 use imgcap_webapp::embedded::accounts::LocalAccounts;
 use imgcap_webapp::embedded::db::Db;
+use imgcap_webapp::server::Listeners;
 use imgcap_webapp::startup::Background;
 use imgcap_webapp::{Application, Config};
 use serde_json::Value;
@@ -26,6 +27,27 @@ pub fn test_data(name: &str) -> Vec<u8> {
             .join(name),
     )
     .unwrap()
+}
+
+/// The app's listener and the metrics listener on free loopback ports.
+pub async fn local_listeners() -> Listeners {
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    Listeners {
+        app: bind().await.unwrap(),
+        metrics: bind().await.unwrap(),
+    }
+}
+
+/// The metrics listener's text exposition.
+pub async fn scrape_metrics(app: &TestApp) -> String {
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.metrics_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
 }
 
 /// A config for tests: fast polling and retries, the tiny model as the only captioner.
@@ -52,6 +74,8 @@ pub fn without_captions(mut config: Config) -> Config {
 
 pub struct TestApp {
     pub base: String,
+    /// The metrics listener's base URL.
+    pub metrics_base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
     /// What the app was started with.
@@ -95,20 +119,23 @@ impl TestApp {
     }
 
     async fn spawn_in(mut config: Config, dir: std::sync::Arc<tempfile::TempDir>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
+        let listeners = local_listeners().await;
+        let addr: SocketAddr = listeners.app.local_addr().unwrap();
+        let metrics_addr = listeners.metrics.local_addr().unwrap();
         config.listen_addr = addr;
+        config.metrics.listen_addr = metrics_addr;
         config.public_base_url = format!("http://{addr}");
         config.data_dir = dir.path().to_path_buf();
         let application = Application::build(config.clone()).await.unwrap();
         let background = application.start_background().await.unwrap();
         let server = tokio::spawn(async move {
             application
-                .serve_until(listener, std::future::pending())
+                .serve_until(listeners, std::future::pending())
                 .await;
         });
         Self {
             base: format!("http://{addr}"),
+            metrics_base: format!("http://{metrics_addr}"),
             client: reqwest::Client::new(),
             data_dir: dir.path().to_path_buf(),
             config,

@@ -10,7 +10,8 @@ fn value(text: &str, series: &str) -> Option<f64> {
         .map(|v| v.trim().parse().unwrap())
 }
 
-async fn scrape(app: &TestApp, token: Option<&str>) -> reqwest::Response {
+/// `GET /metrics` on the main listener.
+async fn scrape_main(app: &TestApp, token: Option<&str>) -> reqwest::Response {
     let mut request = app.client.get(app.url("/metrics"));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -50,7 +51,12 @@ async fn counters_follow_uploads_and_captions_with_templated_routes() {
         .unwrap();
     assert_eq!(response.status(), 404);
 
-    let response = scrape(&app, None).await;
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.metrics_base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -110,11 +116,11 @@ async fn the_metrics_token_is_required_when_set() {
     config.metrics.token = Some("scraper-secret-0123456789".into());
     let app = TestApp::spawn(config).await;
     for sent in [None, Some("wrong-token-0123456789"), Some("")] {
-        let (status, body) = json(scrape(&app, sent).await).await;
+        let (status, body) = json(scrape_main(&app, sent).await).await;
         assert_eq!(status, 401, "{sent:?}");
         assert_eq!(body["error_type"], "unauthorized");
     }
-    let response = scrape(&app, Some("scraper-secret-0123456789")).await;
+    let response = scrape_main(&app, Some("scraper-secret-0123456789")).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     assert!(
@@ -123,4 +129,31 @@ async fn the_metrics_token_is_required_when_set() {
         ),
         "{text}"
     );
+}
+
+/// Without a token the metrics are served only on the metrics listener (loopback by default),
+/// not to whoever reaches the app's listener.
+#[tokio::test]
+async fn without_a_token_metrics_are_only_on_the_metrics_listener() {
+    let app = TestApp::spawn(crate::harness::without_captions(test_config())).await;
+    let (status, body) = json(scrape_main(&app, None).await).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error_type"], "not_found");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("IMGCAP_METRICS_LISTEN_ADDR"),
+        "{body}"
+    );
+    let text = crate::harness::scrape_metrics(&app).await;
+    assert!(text.contains("imgcap_web_http_requests_total"), "{text}");
+    // The metrics listener serves nothing else.
+    let response = app
+        .client
+        .get(format!("{}/healthz", app.metrics_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
 }

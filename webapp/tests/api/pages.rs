@@ -4,8 +4,8 @@
 use imgcap_webapp::Application;
 
 use crate::harness::{
-    card_image_id, csrf_token, find_set_cookie, png, set_cookie_of, test_config, without_captions,
-    TestApp,
+    card_image_id, csrf_token, find_set_cookie, local_listeners, png, set_cookie_of, test_config,
+    without_captions, TestApp,
 };
 
 const PASSWORD: &str = "a long enough password";
@@ -241,12 +241,12 @@ async fn over_https_answers_carry_hsts_and_cookies_are_secure() {
     let mut config = without_captions(test_config());
     config.public_base_url = "https://imgcap.example".into();
     config.data_dir = dir.path().to_path_buf();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let listeners = local_listeners().await;
+    let base = format!("http://{}", listeners.app.local_addr().unwrap());
     let application = Application::build(config).await.unwrap();
     let server = tokio::spawn(async move {
         application
-            .serve_until(listener, std::future::pending())
+            .serve_until(listeners, std::future::pending())
             .await
     });
     let response = reqwest::get(format!("{base}/sign-in")).await.unwrap();

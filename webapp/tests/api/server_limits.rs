@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{png, test_config, test_data, without_captions, TestApp};
+use crate::harness::{png, scrape_metrics, test_config, test_data, without_captions, TestApp};
 
 fn address(app: &TestApp) -> String {
     app.base.trim_start_matches("http://").to_owned()
@@ -66,17 +66,6 @@ async fn until_closed(stream: &mut TcpStream, within: Duration) -> Duration {
         .await
         .unwrap_or_else(|_| panic!("still open after {within:?}"));
     started.elapsed()
-}
-
-async fn metrics_text(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 fn metric(text: &str, series: &str) -> Option<f64> {
@@ -144,7 +133,7 @@ async fn forty_slowloris_connections_are_closed_at_the_header_timeout() {
 
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200, "the server still serves");
-    let text = metrics_text(&app).await;
+    let text = scrape_metrics(&app).await;
     let timeouts = metric(
         &text,
         "imgcap_web_connection_timeouts_total{timeout=\"header_read\"}",
@@ -202,7 +191,7 @@ async fn a_stalled_upload_body_is_cut_off_with_408() {
     let (status, _, body) = read_answer(&mut stream).await;
     assert_eq!(status, 202, "{body}");
 
-    let text = metrics_text(&app).await;
+    let text = scrape_metrics(&app).await;
     let cut = metric(
         &text,
         "imgcap_web_connection_timeouts_total{timeout=\"request_body\"}",
@@ -270,7 +259,7 @@ async fn connections_over_the_cap_are_refused_with_503() {
         assert!(Instant::now() < deadline, "slots were not given back");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let text = metrics_text(&app).await;
+    let text = scrape_metrics(&app).await;
     assert!(
         metric(&text, "imgcap_web_refused_connections_total") >= Some(1.0),
         "{text}"

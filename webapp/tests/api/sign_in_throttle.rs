@@ -57,15 +57,7 @@ async fn after_five_failures_even_the_right_password_is_refused_known_or_unknown
     assert!(browser.cookie("imgcap_session").is_none());
 
     // Refused attempts are counted apart from wrong passwords.
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::harness::scrape_metrics(&app).await;
     for line in [
         "imgcap_web_sign_ins_total{outcome=\"refused\"} 10",
         "imgcap_web_sign_ins_total{outcome=\"throttled\"} 4",
