@@ -132,7 +132,10 @@ async fn an_attacker_cannot_lock_the_owner_out_of_a_browser_they_signed_in_from(
     assert!(owner.cookie("imgcap_session").is_some());
     // The privacy notice says what the second cookie is for.
     let (_, html) = app.browser().page("/privacy").await;
-    assert!(html.contains("a second cookie marks this browser"), "{html}");
+    assert!(
+        html.contains("a second cookie marks this browser"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
