@@ -14,6 +14,7 @@ use imgcap_webapp::embedded::accounts::LocalAccounts;
 use imgcap_webapp::embedded::db::Db;
 use imgcap_webapp::embedded::sign_up::{SignUp, INVITE_LIFETIME};
 use imgcap_webapp::server::Listeners;
+use imgcap_webapp::telemetry::text_log;
 use imgcap_webapp::{Application, Config};
 
 /// Every layer allocates and frees activations of several MB; glibc's malloc hands them back to
@@ -78,7 +79,7 @@ fn init_tracing(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(text_log::fields()).init(),
     }
 }
 

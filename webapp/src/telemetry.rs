@@ -6,6 +6,7 @@
 //! user, an image id or a raw path: routes are the router's templates.
 
 pub mod emf;
+pub mod text_log;
 
 use std::time::Duration;
 

@@ -214,3 +214,82 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The text log escapes control characters: a JSON field name with a newline, which the refusal
+/// is logged with, does not start a log line of its own.
+#[tokio::test]
+async fn control_characters_cannot_forge_text_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [
+        (
+            "IMGCAP_CONFIG",
+            dir.path().join("absent.toml").display().to_string(),
+        ),
+        (
+            "IMGCAP_DATA_DIR",
+            dir.path().join("data").display().to_string(),
+        ),
+        ("IMGCAP_LOG_FORMAT", "text".to_owned()),
+        ("IMGCAP_CAPTIONER_CHAIN", "endpoint".to_owned()),
+        (
+            "IMGCAP_CAPTIONER_ENDPOINT_URL",
+            "http://127.0.0.1:9/invocations".to_owned(),
+        ),
+        ("IMGCAP_WORKER_CONCURRENCY", "0".to_owned()),
+        ("IMGCAP_METRICS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+    ];
+    let output = Command::new(BIN)
+        .args(["create-token", "--user", "zoe"])
+        .env_clear()
+        .envs(settings.clone())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .env_clear()
+            .envs(settings)
+            .env("IMGCAP_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let response = client
+        .patch(format!("{base}/api/v1/images/{}", ulid::Ulid::new()))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"concise\nINFO forged: admin signed in": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut log).unwrap();
+    assert!(
+        log.contains(r"concise\nINFO forged"),
+        "the refusal is logged, escaped: {log}"
+    );
+    assert!(
+        !log.lines().any(|line| line.starts_with("INFO forged")),
+        "a forged line: {log}"
+    );
+}
