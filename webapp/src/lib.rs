@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod error;
 pub mod http;
 pub mod oidc;
+pub mod outbound;
 pub mod pipeline;
 pub mod ports;
 pub mod readiness;

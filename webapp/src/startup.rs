@@ -44,6 +44,7 @@ use crate::pipeline::PipelineSettings;
 use crate::ports::{
     Captioner, Labeler, Secrets, SessionStore, TokenStore, HF_API_KEY_SECRET, SIGNING_KEY_SECRET,
 };
+use crate::outbound::captioner_client;
 use crate::server::{Listeners, ServerLimits};
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;
@@ -54,13 +55,6 @@ use crate::tokens::TokenAuthenticator;
 pub struct Application {
     state: AppState,
     config: Config,
-}
-
-fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .context("cannot build the HTTP client")
 }
 
 /// Whether anything but the AWS-mode adapters calls AWS (which then needs the SDK config).
@@ -135,7 +129,7 @@ async fn load_captioners(
                     .clone()
                     .context("`captioner.endpoint.url` is required")?;
                 providers.push((
-                    Arc::new(EndpointCaptioner::new(http_client()?, url)),
+                    Arc::new(EndpointCaptioner::new(captioner_client()?, url)),
                     settings.breaker(),
                 ));
             }
@@ -172,7 +166,7 @@ async fn load_captioners(
                 let key = hf_api_key(config, sdk().ok(), local_secrets).await?;
                 providers.push((
                     Arc::new(HfCaptioner::new(
-                        http_client()?,
+                        captioner_client()?,
                         &settings.base_url,
                         settings.model_id.clone(),
                         key,

@@ -9,6 +9,7 @@ use imgcap_common::{CaptionResponse, ErrorBody, GeneratedCaption};
 use imgcap_models::preprocess::sniff_format;
 
 use crate::domain::ScoredCaption;
+use crate::outbound;
 use crate::ports::{BoxFuture, CaptionError, CaptionInput, Captioner, ProviderCaptions};
 
 pub struct EndpointCaptioner {
@@ -72,7 +73,7 @@ impl Captioner for EndpointCaptioner {
                 .await
                 .context("the request failed")?;
             let status = response.status();
-            let body = response.bytes().await.context("the answer was cut off")?;
+            let body = outbound::read_body(response).await?;
             if !status.is_success() {
                 return Err(CaptionError::from_status(
                     status.as_u16(),

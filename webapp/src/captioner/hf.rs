@@ -14,6 +14,7 @@ use imgcap_models::preprocess::sniff_format;
 use serde::Deserialize;
 
 use super::ruled_captions;
+use crate::outbound;
 use crate::ports::{BoxFuture, CaptionError, CaptionInput, Captioner, ProviderCaptions};
 
 pub struct HfCaptioner {
@@ -43,7 +44,7 @@ impl HfCaptioner {
             .await
             .context("the request failed")?;
         let status = response.status();
-        let body = response.bytes().await.context("the answer was cut off")?;
+        let body = outbound::read_body(response).await?;
         if !status.is_success() {
             let detail = serde_json::from_slice::<ApiError>(&body)
                 .map(|e| e.error)

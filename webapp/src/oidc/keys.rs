@@ -9,6 +9,7 @@ use openidconnect::core::CoreJsonWebKeySet;
 use openidconnect::JsonWebKeySetUrl;
 
 use super::Rejection;
+use crate::outbound;
 
 pub(crate) struct KeyCache {
     url: JsonWebKeySetUrl,
@@ -92,7 +93,7 @@ async fn fetch(
     url: &JsonWebKeySetUrl,
     http: &reqwest::Client,
 ) -> anyhow::Result<CoreJsonWebKeySet> {
-    CoreJsonWebKeySet::fetch_async(url, http)
+    CoreJsonWebKeySet::fetch_async(url, &outbound::capped(http))
         .await
         .map_err(|e| {
             anyhow::Error::new(e).context(format!("cannot read the key set at {}", url.as_str()))

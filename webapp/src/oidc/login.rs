@@ -26,6 +26,7 @@ use super::keys::KeyCache;
 use super::settings::OidcSettings;
 use super::{principal, CognitoGroups, OidcError, Rejection};
 use crate::domain::{Principal, Sha256};
+use crate::outbound;
 
 type CognitoTokenResponse = StandardTokenResponse<
     IdTokenFields<
@@ -146,14 +147,16 @@ async fn read_discovery(
     url: &Url,
     issuer: &IssuerUrl,
 ) -> anyhow::Result<CoreProviderMetadata> {
-    let metadata: CoreProviderMetadata = http
+    let response = http
         .get(url.clone())
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("cannot read the OpenID discovery document at {url}"))?
-        .json()
+        .with_context(|| format!("cannot read the OpenID discovery document at {url}"))?;
+    let body = outbound::read_body(response)
         .await
+        .with_context(|| format!("cannot read the OpenID discovery document at {url}"))?;
+    let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
         .with_context(|| format!("the OpenID discovery document at {url} is not valid"))?;
     anyhow::ensure!(
         metadata.issuer() == issuer,
@@ -271,7 +274,7 @@ impl OidcClient {
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
-            .request_async(&self.http)
+            .request_async(&outbound::capped(&self.http))
             .await
             .map_err(|err| match err {
                 RequestTokenError::ServerResponse(response) => {

@@ -443,3 +443,99 @@ async fn rekognition_labels_an_s3_object() {
     let labels = labeler.detect(&[], &key).await.unwrap();
     assert_eq!(labels[0].name, "Mobile Phone");
 }
+
+/// A captioner that answers with a redirect is not followed: the image never goes to the host
+/// the redirect names, and the job does not count it as an answer.
+#[tokio::test]
+async fn captioner_redirects_are_not_followed() {
+    let elsewhere = sagemaker_answering(invocation_answer("a caption", "another caption")).await;
+    let location = format!("{}/invocations", elsewhere.url);
+    let redirecting = Fake::start(move |_| {
+        Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header("location", &location)
+            .body(Body::empty())
+            .unwrap()
+    })
+    .await;
+    let mut config = test_config();
+    config.captioner.chain = vec![ProviderKind::Endpoint];
+    config.captioner.endpoint.url = Some(format!("{}/invocations", redirecting.url));
+    let app = TestApp::spawn(config).await;
+    let token = app.token("alice", false).await;
+    let response = app.upload(&token, png(1, 64, 48), "image/png").await;
+    assert_eq!(response.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while redirecting.received().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the captioner was never called"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(elsewhere.received().is_empty(), "the redirect was followed");
+    let (_, images) = app.get_json(&token, "/api/v1/images").await;
+    assert_ne!(images["items"][0]["status"], "done", "{images}");
+}
+
+/// An answer that never ends is read up to the cap (1 MiB), not until the call's timeout.
+#[tokio::test]
+async fn an_endless_captioner_answer_is_cut_off_at_the_cap() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A body of spaces that never ends; counts what it handed out.
+    struct Endless(Arc<AtomicU64>);
+    impl hyper::body::Body for Endless {
+        type Data = axum::body::Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+            const CHUNK: &[u8] = &[b' '; 64 * 1024];
+            self.0.fetch_add(CHUNK.len() as u64, Ordering::Relaxed);
+            std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(
+                axum::body::Bytes::from_static(CHUNK),
+            ))))
+        }
+    }
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let endless = Fake::start(move |_| {
+        Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::new(Endless(counter.clone())))
+            .unwrap()
+    })
+    .await;
+    let mut config = test_config();
+    config.captioner.chain = vec![ProviderKind::Endpoint];
+    config.captioner.endpoint.url = Some(format!("{}/invocations", endless.url));
+    config.captioner.endpoint.timeout_ms = 60_000;
+    let app = TestApp::spawn(config).await;
+    let token = app.token("alice", false).await;
+    let response = app.upload(&token, png(2, 64, 48), "image/png").await;
+    assert_eq!(response.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sent.load(Ordering::Relaxed) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the captioner was never called"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Read up to the cap, then dropped: what the fake could hand out is the cap plus what the
+    // sockets buffer, and it stops growing.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let after_two_seconds = sent.load(Ordering::Relaxed);
+    assert!(
+        after_two_seconds < 32 << 20,
+        "{after_two_seconds} bytes read from an endless answer"
+    );
+    let metrics = crate::harness::scrape_metrics(&app).await;
+    assert!(
+        metrics.contains("imgcap_web_caption_jobs_total{outcome=\"waiting_for_captioner\""),
+        "the call failed at once, the job waits: {metrics}"
+    );
+}
