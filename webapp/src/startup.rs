@@ -40,11 +40,11 @@ use crate::http::device::DeviceCookies;
 use crate::http::pages::CognitoSignIn;
 use crate::http::session::{SessionSettings, Sessions};
 use crate::http::{app, content_security_policy, metrics_listener, AppState};
+use crate::outbound::captioner_client;
 use crate::pipeline::PipelineSettings;
 use crate::ports::{
     Captioner, Labeler, Secrets, SessionStore, TokenStore, HF_API_KEY_SECRET, SIGNING_KEY_SECRET,
 };
-use crate::outbound::captioner_client;
 use crate::server::{Listeners, ServerLimits};
 use crate::service::{Engine, EngineSettings, Ports};
 use crate::signing::Signer;

@@ -93,6 +93,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
+-- Each sign-in removes the expired sessions (`embedded::sessions::REMOVE_EXPIRED_SESSIONS`):
+-- found through these, not by reading every session.
+CREATE INDEX IF NOT EXISTS sessions_by_last_seen ON sessions (last_seen_ms);
+CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created_ms);
 
 -- Failed local-account sign-ins in the current window, by `account:<sha256 of the name>` or
 -- `ip:<address>`.

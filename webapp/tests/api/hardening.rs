@@ -1,7 +1,10 @@
-//! Hardening (`docs/security.md`, "Hardening"): a private data directory.
+//! Hardening (`docs/security.md`, "Hardening"): a private data directory, personal answers
+//! not cached, expired sessions found by index.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use imgcap_webapp::embedded::sessions::REMOVE_EXPIRED_SESSIONS;
 
 use crate::harness::{png, test_config, without_captions, TestApp};
 
@@ -123,5 +126,32 @@ async fn personal_answers_are_not_cached() {
     assert_eq!(
         cache_control(&response).as_deref(),
         Some("public, max-age=3600")
+    );
+}
+
+/// Each sign-in removes the expired sessions; the statement finds them through indexes rather
+/// than reading every session (a scan per sign-in grows with the table).
+#[tokio::test]
+async fn sign_in_finds_expired_sessions_by_index() {
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let browser = app.browser();
+    let response = browser.sign_up("dave", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    let db = app.db();
+    let mut plan = db
+        .prepare(&format!("EXPLAIN QUERY PLAN {REMOVE_EXPIRED_SESSIONS}"))
+        .unwrap();
+    let steps: Vec<String> = plan
+        .query_map(rusqlite::params![0, 0], |row| row.get(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        !steps.iter().any(|step| step.starts_with("SCAN")),
+        "{steps:?}"
+    );
+    assert!(
+        steps.iter().any(|step| step.contains("USING INDEX")),
+        "{steps:?}"
     );
 }
