@@ -82,6 +82,7 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub retention: RetentionConfig,
     pub session: SessionConfig,
+    pub api_tokens: ApiTokensConfig,
     pub captioner: CaptionerConfig,
     pub labels: LabelsConfig,
     pub metrics: MetricsConfig,
@@ -289,6 +290,21 @@ pub struct SessionConfig {
     pub absolute_timeout_secs: u64,
 }
 
+/// Personal API tokens (the Account page, `imgcap-webapp create-token`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiTokensConfig {
+    /// Days a new token works; 0: until revoked. Tokens made earlier keep the expiry (or none)
+    /// they were made with.
+    pub lifetime_days: u32,
+}
+
+impl ApiTokensConfig {
+    pub fn lifetime(&self) -> Option<Duration> {
+        (self.lifetime_days > 0).then(|| Duration::from_secs(u64::from(self.lifetime_days) * 86_400))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptionerConfig {
@@ -409,6 +425,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             retention: RetentionConfig::default(),
             session: SessionConfig::default(),
+            api_tokens: ApiTokensConfig::default(),
             captioner: CaptionerConfig::default(),
             labels: LabelsConfig::default(),
             metrics: MetricsConfig::default(),
@@ -805,6 +822,11 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     (
         "IMGCAP_RETENTION_SWEEP_INTERVAL_SECS",
         "retention.sweep_interval_secs",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_API_TOKEN_LIFETIME_DAYS",
+        "api_tokens.lifetime_days",
         EnvKind::Int,
     ),
     ("IMGCAP_CAPTIONER_CHAIN", "captioner.chain", EnvKind::List),
@@ -1251,6 +1273,9 @@ impl Config {
                     .into(),
             );
         }
+        if self.api_tokens.lifetime_days > 3650 {
+            return Err("`api_tokens.lifetime_days` must be at most 3650 (0: no expiry)".into());
+        }
         if self.captioner.chain.is_empty() {
             return Err("`captioner.chain` must name at least one captioner".into());
         }
@@ -1456,6 +1481,7 @@ mod tests {
         assert_eq!(config.server.body_min_bytes_per_sec, 16 * 1024);
         assert_eq!(config.server.body_grace_ms, 10_000);
         assert_eq!(config.metrics.token, None);
+        assert_eq!(config.api_tokens.lifetime(), None, "tokens never expire");
         assert_eq!(config.metrics.listen_addr.to_string(), "127.0.0.1:9090");
         assert_eq!(config.metrics.cloudwatch(), None, "no CloudWatch records");
     }

@@ -27,6 +27,9 @@ pub enum AppError {
     BadRequest { kind: &'static str, message: String },
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// A personal API token past its expiry (`api_tokens.lifetime_days`).
+    #[error("this API token has expired; create a new one on the Account page")]
+    TokenExpired,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]
@@ -73,7 +76,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::TokenExpired => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::UnknownRoute => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -96,6 +99,7 @@ impl AppError {
         match self {
             Self::BadRequest { kind, .. } => kind,
             Self::Unauthorized => "unauthorized",
+            Self::TokenExpired => "token_expired",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
@@ -158,7 +162,7 @@ impl IntoResponse for AppError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, retry_after_value(*retry_after));
             }
-            Self::Unauthorized => {
+            Self::Unauthorized | Self::TokenExpired => {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -283,6 +283,8 @@ pub trait SessionStore: Send + Sync {
 pub struct TokenRecord {
     pub principal: Principal,
     pub created_ms: i64,
+    /// When it stops working (`api_tokens.lifetime_days`); `None`: never.
+    pub expires_ms: Option<i64>,
 }
 
 /// Personal API tokens, keyed by the SHA-256 (hex) of the token: never the token itself.

@@ -211,7 +211,7 @@ pub async fn api_tokens(config: &Config) -> anyhow::Result<TokenAuthenticator> {
             ))
         }
     };
-    Ok(TokenAuthenticator::new(store))
+    Ok(TokenAuthenticator::new(store).with_lifetime(config.api_tokens.lifetime()))
 }
 
 /// Where the sessions and personal API tokens of users live: shared by every instance in AWS
@@ -346,7 +346,9 @@ impl Application {
             )),
             None => None,
         };
-        let api_tokens = Arc::new(TokenAuthenticator::new(stores.tokens));
+        let api_tokens = Arc::new(
+            TokenAuthenticator::new(stores.tokens).with_lifetime(config.api_tokens.lifetime()),
+        );
         let state = AppState {
             engine,
             auth: Arc::new(BearerTokens::new(

@@ -48,6 +48,9 @@ impl DynamoTokens {
 fn token_attributes(token: &TokenRecord) -> Item {
     let mut attributes = Item::from(principal_attributes(&token.principal));
     attributes.insert("created_ms".to_owned(), n(token.created_ms));
+    if let Some(expires_ms) = token.expires_ms {
+        attributes.insert("expires_ms".to_owned(), n(expires_ms));
+    }
     attributes
 }
 
@@ -55,6 +58,10 @@ fn record_of(item: &Item) -> anyhow::Result<TokenRecord> {
     Ok(TokenRecord {
         principal: principal_of(item)?,
         created_ms: get_n(item, "created_ms")?,
+        expires_ms: match item.contains_key("expires_ms") {
+            true => Some(get_n(item, "expires_ms")?),
+            false => None,
+        },
     })
 }
 
@@ -105,7 +112,7 @@ impl TokenStore for DynamoTokens {
                 &self.client,
                 &self.table,
                 &user_tokens_pk(user),
-                &["user", "admin", "created_ms"],
+                &["user", "admin", "created_ms", "expires_ms"],
             )
             .await?;
             items

@@ -16,13 +16,16 @@ impl SqliteTokens {
     }
 }
 
-fn record(user: String, admin: bool, created_ms: i64) -> anyhow::Result<TokenRecord> {
+type Row = (String, bool, i64, Option<i64>);
+
+fn record((user, admin, created_ms, expires_ms): Row) -> anyhow::Result<TokenRecord> {
     Ok(TokenRecord {
         principal: Principal {
             user: user.parse().map_err(anyhow::Error::msg)?,
             admin,
         },
         created_ms,
+        expires_ms,
     })
 }
 
@@ -35,13 +38,14 @@ impl TokenStore for SqliteTokens {
         let (hash, token) = (token_sha256.to_owned(), token.clone());
         Box::pin(self.db.call(move |conn| {
             conn.execute(
-                "INSERT INTO api_tokens (token_sha256, user_id, admin, created_ms) \
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO api_tokens (token_sha256, user_id, admin, created_ms, expires_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     hash,
                     token.principal.user.as_str(),
                     token.principal.admin,
-                    token.created_ms
+                    token.created_ms,
+                    token.expires_ms
                 ],
             )
             .map(drop)
@@ -55,15 +59,15 @@ impl TokenStore for SqliteTokens {
                 .db
                 .call(move |conn| {
                     conn.query_row(
-                        "SELECT user_id, admin, created_ms FROM api_tokens WHERE token_sha256 = ?1",
+                        "SELECT user_id, admin, created_ms, expires_ms FROM api_tokens \
+                         WHERE token_sha256 = ?1",
                         params![hash],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                     )
                     .optional()
                 })
                 .await?;
-            row.map(|(user, admin, created_ms)| record(user, admin, created_ms))
-                .transpose()
+            row.map(record).transpose()
         })
     }
 
@@ -73,21 +77,24 @@ impl TokenStore for SqliteTokens {
     ) -> BoxFuture<'a, PortResult<Vec<(String, TokenRecord)>>> {
         let user = user.as_str().to_owned();
         Box::pin(async move {
-            let rows: Vec<(String, String, bool, i64)> = self
+            let rows: Vec<(String, Row)> = self
                 .db
                 .call(move |conn| {
                     let mut stmt = conn.prepare_cached(
-                        "SELECT token_sha256, user_id, admin, created_ms FROM api_tokens \
-                         WHERE user_id = ?1",
+                        "SELECT token_sha256, user_id, admin, created_ms, expires_ms \
+                         FROM api_tokens WHERE user_id = ?1",
                     )?;
                     let rows = stmt.query_map(params![user], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                        Ok((
+                            row.get(0)?,
+                            (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
+                        ))
                     })?;
                     rows.collect()
                 })
                 .await?;
             rows.into_iter()
-                .map(|(hash, user, admin, created_ms)| Ok((hash, record(user, admin, created_ms)?)))
+                .map(|(hash, row)| Ok((hash, record(row)?)))
                 .collect()
         })
     }

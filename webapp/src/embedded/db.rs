@@ -119,12 +119,14 @@ CREATE TABLE IF NOT EXISTS invites (
 
 /// Columns added after the first release of a table: `(table, column, type)`. Databases created
 /// before them get them on open.
-const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
     ("images", "concise_edited", "TEXT"),
     ("images", "creative_edited", "TEXT"),
     ("images", "edited_ms", "INTEGER"),
     // 1 while the job waits for a captioner (`JobQueue::defer`).
     ("jobs", "waiting", "INTEGER NOT NULL DEFAULT 0"),
+    // NULL: the token never expires (tokens made before `api_tokens.lifetime_days`, or with 0).
+    ("api_tokens", "expires_ms", "INTEGER"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {

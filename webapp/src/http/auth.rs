@@ -65,12 +65,14 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
-        state
-            .auth
-            .authenticate(token)
-            .await?
-            .map(Caller)
-            .ok_or(AppError::Unauthorized)
+        if let Some(principal) = state.auth.authenticate(token).await? {
+            return Ok(Caller(principal));
+        }
+        // A refused personal token is looked up again only to say why.
+        if is_personal_token(token) && state.api_tokens.expired(token).await? {
+            return Err(AppError::TokenExpired);
+        }
+        Err(AppError::Unauthorized)
     }
 }
 

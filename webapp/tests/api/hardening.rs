@@ -155,3 +155,48 @@ async fn sign_in_finds_expired_sessions_by_index() {
         "{steps:?}"
     );
 }
+
+/// With `api_tokens.lifetime_days`, tokens are made with an expiry the Account page shows, and
+/// an expired one is refused with 401 saying so.
+#[tokio::test]
+async fn api_tokens_expire_when_a_lifetime_is_set() {
+    let mut config = without_captions(test_config());
+    config.api_tokens.lifetime_days = 30;
+    let app = TestApp::spawn(config).await;
+    let browser = app.browser();
+    browser.sign_up("dave", PASSWORD).await;
+    let response = browser.submit("/account", "/account/tokens", &[]).await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    let marker = "<code id=\"new-token\" class=\"token\">";
+    let start = html.find(marker).unwrap() + marker.len();
+    let token = html[start..].split('<').next().unwrap().to_owned();
+    let in_30_days = chrono::Utc::now() + chrono::Duration::days(30);
+    let expiry = in_30_days.format("%Y-%m-%d").to_string();
+    assert!(html.contains("<th scope=\"col\">Expires</th>"), "{html}");
+    assert!(
+        html.contains(&format!("<time datetime=\"{expiry}")),
+        "{expiry}: {html}"
+    );
+    let (status, _) = app.get_json(&token, "/api/v1/images").await;
+    assert_eq!(status, 200);
+
+    app.db()
+        .execute("UPDATE api_tokens SET expires_ms = 1", [])
+        .unwrap();
+    let (status, body) = app.get_json(&token, "/api/v1/images").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error_type"], "token_expired");
+    assert!(
+        body["error"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    // An unknown token is still just unauthorized.
+    let (status, body) = app
+        .get_json(&format!("imgcap_{}", "A".repeat(43)), "/api/v1/images")
+        .await;
+    assert_eq!(
+        (status, body["error_type"].as_str()),
+        (401, Some("unauthorized"))
+    );
+}

@@ -263,6 +263,8 @@ async fn sign_out(State(state): State<AppState>, visitor: Visitor) -> Result<Res
 struct TokenRow {
     id: String,
     created_at: String,
+    /// `None`: the token works until revoked.
+    expires_at: Option<String>,
     admin: bool,
 }
 
@@ -295,10 +297,12 @@ async fn account_view(
                  id,
                  admin,
                  created_ms,
+                 expires_ms,
              }| TokenRow {
                 id,
                 admin,
                 created_at: rfc3339_ms(created_ms),
+                expires_at: expires_ms.map(rfc3339_ms),
             },
         )
         .collect();

@@ -12,6 +12,7 @@ use super::{user, Adapters};
 contract!(
     a_token_authenticates_its_owner_until_revoked,
     only_the_owner_lists_and_revokes_a_token,
+    a_token_with_a_lifetime_stops_working_when_it_expires,
 );
 
 async fn a_token_authenticates_its_owner_until_revoked(adapters: Adapters) {
@@ -58,4 +59,28 @@ async fn only_the_owner_lists_and_revokes_a_token(adapters: Adapters) {
         tokens.authenticate(&first).await.unwrap().is_some(),
         "a stranger's revocation changed nothing"
     );
+}
+
+async fn a_token_with_a_lifetime_stops_working_when_it_expires(adapters: Adapters) {
+    let lifetime = std::time::Duration::from_millis(300);
+    let tokens =
+        TokenAuthenticator::new(Arc::clone(&adapters.tokens)).with_lifetime(Some(lifetime));
+    let owner = user();
+    let token = tokens.create_token(&owner, false).await.unwrap();
+    let listed = tokens.list_tokens(&owner).await.unwrap();
+    assert_eq!(
+        listed[0].expires_ms,
+        Some(listed[0].created_ms + 300),
+        "the expiry is stored"
+    );
+    assert!(tokens.authenticate(&token).await.unwrap().is_some());
+    assert!(!tokens.expired(&token).await.unwrap());
+    tokio::time::sleep(lifetime).await;
+    assert_eq!(tokens.authenticate(&token).await.unwrap(), None);
+    assert!(tokens.expired(&token).await.unwrap());
+    // Without a lifetime a token never expires.
+    let forever = TokenAuthenticator::new(Arc::clone(&adapters.tokens));
+    forever.create_token(&owner, false).await.unwrap();
+    let listed = forever.list_tokens(&owner).await.unwrap();
+    assert_eq!(listed[0].expires_ms, None);
 }
