@@ -301,7 +301,8 @@ pub struct ApiTokensConfig {
 
 impl ApiTokensConfig {
     pub fn lifetime(&self) -> Option<Duration> {
-        (self.lifetime_days > 0).then(|| Duration::from_secs(u64::from(self.lifetime_days) * 86_400))
+        (self.lifetime_days > 0)
+            .then(|| Duration::from_secs(u64::from(self.lifetime_days) * 86_400))
     }
 }
 
