@@ -378,3 +378,25 @@ async fn sign_out_url_ends_the_cognito_session() {
         )
     );
 }
+
+/// The provider's answers are read up to 1 MiB: a discovery document past it fails the start
+/// instead of being buffered whole.
+#[tokio::test]
+async fn an_oversized_discovery_document_is_refused_at_start() {
+    let provider = TestProvider::start().await;
+    let huge = format!("{{\"padding\": \"{}\"}}", " ".repeat(2 << 20));
+    let router = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || async move { huge }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let settings = OidcSettings {
+        metadata_url: Some(format!("{base}/.well-known/openid-configuration")),
+        ..provider.settings()
+    };
+    let err = OidcClient::connect(&settings).await.err().unwrap();
+    let err = format!("{err:#}");
+    assert!(err.contains("larger than 1048576 bytes"), "{err}");
+}
