@@ -1,15 +1,18 @@
-//! Wire types shared by the imgcap servers. No I/O and no heavy dependencies.
+//! Wire types shared by the imgcap servers. Without features: no I/O and no heavy dependencies.
 //!
 //! The inference server's `POST /invocations` contract lives here ([`CaptionRequest`] in,
 //! [`CaptionResponse`] or [`ErrorBody`] out), so the web app deserializes exactly what the
 //! server serializes. With the `openapi` feature every type also derives `utoipa::ToSchema`;
-//! the `prometheus` feature adds the exporter settings both servers share.
+//! the `prometheus` feature adds the exporter settings both servers share, and the `server`
+//! feature the HTTP/1.1 accept loop they both serve with ([`server::serve`]).
 
 use serde::{Deserialize, Serialize};
 
 mod invocation;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use invocation::*;
 
