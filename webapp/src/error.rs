@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use imgcap_models::preprocess::budget::BudgetError;
 use imgcap_models::ImageError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -46,6 +47,10 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error(transparent)]
     InvalidImage(#[from] ImageError),
+    /// The image memory budget is spent (503 with `Retry-After`), or this image alone needs
+    /// more than all of it (422).
+    #[error(transparent)]
+    ImageMemory(#[from] BudgetError),
     #[error("the upload limit is spent; try again later")]
     RateLimited { retry_after: Duration },
     /// The user's budget of regenerations (each one a captioner call) is spent.
@@ -86,6 +91,8 @@ impl AppError {
             Self::InvalidImage(ImageError::Empty) => StatusCode::BAD_REQUEST,
             Self::InvalidImage(ImageError::UnsupportedFormat) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidImage(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ImageMemory(BudgetError::Busy { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ImageMemory(BudgetError::TooLarge { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } | Self::RegenerateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -112,6 +119,8 @@ impl AppError {
             Self::InvalidImage(ImageError::TooLarge { .. }) => "image_too_large",
             Self::InvalidImage(ImageError::TooSmall { .. }) => "image_too_small",
             Self::InvalidImage(ImageError::Decode(_)) => "invalid_image",
+            Self::ImageMemory(BudgetError::Busy { .. }) => "server_busy",
+            Self::ImageMemory(BudgetError::TooLarge { .. }) => "image_too_large",
             Self::RateLimited { .. } | Self::RegenerateLimited { .. } => "rate_limited",
             Self::NotReady => "not_ready",
             Self::TooManyConnections { .. } => "too_many_connections",
@@ -157,7 +166,9 @@ impl IntoResponse for AppError {
         }
         let mut response = (status, Json(self.body())).into_response();
         match &self {
-            Self::RateLimited { retry_after } | Self::RegenerateLimited { retry_after } => {
+            Self::RateLimited { retry_after }
+            | Self::RegenerateLimited { retry_after }
+            | Self::ImageMemory(BudgetError::Busy { retry_after }) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, retry_after_value(*retry_after));

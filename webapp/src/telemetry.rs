@@ -46,6 +46,8 @@ pub enum UploadOutcome {
     UnsupportedType,
     InvalidImage,
     RateLimited,
+    /// The image memory budget stayed spent (503 with `Retry-After`).
+    Busy,
     /// A malformed request: unreadable body or form, no `file` field.
     InvalidRequest,
     /// Our side failed (5xx).
@@ -62,6 +64,10 @@ impl UploadOutcome {
             }
             AppError::InvalidImage(_) => Self::InvalidImage,
             AppError::RateLimited { .. } => Self::RateLimited,
+            AppError::ImageMemory(imgcap_models::preprocess::budget::BudgetError::Busy {
+                ..
+            }) => Self::Busy,
+            AppError::ImageMemory(_) => Self::InvalidImage,
             error if error.status().is_client_error() => Self::InvalidRequest,
             _ => Self::Error,
         }
@@ -75,6 +81,7 @@ impl UploadOutcome {
             Self::UnsupportedType => "unsupported_type",
             Self::InvalidImage => "invalid_image",
             Self::RateLimited => "rate_limited",
+            Self::Busy => "busy",
             Self::InvalidRequest => "invalid_request",
             Self::Error => "error",
         }
@@ -416,6 +423,7 @@ mod tests {
 
     #[test]
     fn upload_refusals_are_labelled_by_reason() {
+        use imgcap_models::preprocess::budget::BudgetError;
         use imgcap_models::ImageError;
         let cases = [
             (AppError::PayloadTooLarge { limit: 1 }, "too_large"),
@@ -433,6 +441,19 @@ mod tests {
                     retry_after: Duration::from_secs(1),
                 },
                 "rate_limited",
+            ),
+            (
+                AppError::ImageMemory(BudgetError::Busy {
+                    retry_after: Duration::from_secs(2),
+                }),
+                "busy",
+            ),
+            (
+                AppError::ImageMemory(BudgetError::TooLarge {
+                    needed_mib: 600,
+                    budget_mib: 512,
+                }),
+                "invalid_image",
             ),
             (
                 AppError::bad_request("missing_file_field", "no file"),

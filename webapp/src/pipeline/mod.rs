@@ -1,14 +1,21 @@
 //! The CPU half of the upload pipeline, shared by pages and API: sniff, decode under limits,
-//! strip metadata losslessly, make the thumbnail. Runs on a blocking thread; storage and
-//! records are `crate::service`'s job.
+//! strip metadata losslessly, make the thumbnail. Runs on a blocking thread once the image
+//! memory budget has room for it ([`prepare_within`]); storage and records are
+//! `crate::service`'s job.
 
 pub mod strip;
 
+use anyhow::Context;
 use image::codecs::jpeg::JpegEncoder;
-use imgcap_models::preprocess::{decode_image, resize_bicubic, ImageFormatKind, ImageLimits};
+use imgcap_models::preprocess::budget::MemoryBudget;
+use imgcap_models::preprocess::{
+    decode_image_with_header, read_header, resize_bicubic, IccProfile, ImageFormatKind,
+    ImageHeader, ImageLimits,
+};
 use imgcap_models::ImageError;
 
 use crate::domain::UploadBytes;
+use crate::error::AppResult;
 
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineSettings {
@@ -33,16 +40,46 @@ pub struct PreparedImage {
     pub orientation: u8,
 }
 
+/// [`prepare`] under the process's image memory budget: the header is read first, the memory
+/// its decode needs is reserved (waiting a bounded time; 503 when the budget stays spent, 422
+/// when the image alone needs more than all of it), and given back when the work is done.
+pub async fn prepare_within(
+    budget: &MemoryBudget,
+    upload: UploadBytes,
+    settings: PipelineSettings,
+) -> AppResult<PreparedImage> {
+    let header = read_header(upload.as_slice(), &settings.limits)?;
+    let reservation = budget.reserve(header.memory_needed()).await?;
+    let prepared = tokio::task::spawn_blocking(move || {
+        let prepared = prepare_read(&upload, &header, &settings);
+        drop(reservation);
+        prepared
+    })
+    .await
+    .context("image processing was interrupted")??;
+    Ok(prepared)
+}
+
 /// Validates the upload and produces what is stored. Every error is the uploader's fault
 /// (415 for a type that is not JPEG/PNG, 422 for a bomb or a broken file).
 pub fn prepare(
     upload: &UploadBytes,
     settings: &PipelineSettings,
 ) -> Result<PreparedImage, ImageError> {
-    // Reads and checks the header before allocating pixels, refuses truncated JPEGs, applies
-    // the EXIF orientation.
-    let decoded = decode_image(upload.as_slice(), &settings.limits)?;
-    let original = strip::strip_metadata(upload.as_slice(), decoded.format)?;
+    let header = read_header(upload.as_slice(), &settings.limits)?;
+    prepare_read(upload, &header, settings)
+}
+
+fn prepare_read(
+    upload: &UploadBytes,
+    header: &ImageHeader,
+    settings: &PipelineSettings,
+) -> Result<PreparedImage, ImageError> {
+    // Checks the header before allocating pixels, refuses truncated JPEGs, applies the EXIF
+    // orientation.
+    let decoded = decode_image_with_header(upload.as_slice(), header, &settings.limits)?;
+    let keep_icc = !matches!(header.icc_profile, IccProfile::OverCap);
+    let original = strip::strip_metadata(upload.as_slice(), decoded.format, keep_icc)?;
     let (width, height) = decoded.image.dimensions();
     let thumbnail = thumbnail_jpeg(&decoded.image, settings)?;
     Ok(PreparedImage {

@@ -6,14 +6,24 @@
 //! copied byte for byte. PNG: `eXIf`, `tEXt`, `zTXt`, `iTXt` and `tIME` chunks are dropped;
 //! every other chunk (`iCCP` included) is copied verbatim with its CRC. Bytes after the end of
 //! the image (EOI / IEND) are dropped: they are not part of the picture and can carry anything.
+//!
+//! A colour profile over `MAX_ICC_PROFILE_BYTES` once inflated (JPEG APP2 `ICC_PROFILE`
+//! segments, PNG `iCCP`) is dropped too: decoding ignored it, and every later reader of the
+//! original (the caption worker, a browser) would otherwise inflate it again.
 
 use imgcap_models::preprocess::ImageFormatKind;
 use imgcap_models::ImageError;
 
-pub fn strip_metadata(bytes: &[u8], format: ImageFormatKind) -> Result<Vec<u8>, ImageError> {
+/// The upload without its personal metadata; without its colour profile as well unless
+/// `keep_icc` (the profile is within the cap, `imgcap_models::preprocess::IccProfile`).
+pub fn strip_metadata(
+    bytes: &[u8],
+    format: ImageFormatKind,
+    keep_icc: bool,
+) -> Result<Vec<u8>, ImageError> {
     match format {
-        ImageFormatKind::Jpeg => strip_jpeg(bytes),
-        ImageFormatKind::Png => strip_png(bytes),
+        ImageFormatKind::Jpeg => strip_jpeg(bytes, keep_icc),
+        ImageFormatKind::Png => strip_png(bytes, keep_icc),
     }
 }
 
@@ -22,12 +32,14 @@ fn truncated() -> ImageError {
 }
 
 const APP1: u8 = 0xE1;
+const APP2: u8 = 0xE2;
+const ICC_SIGNATURE: &[u8] = b"ICC_PROFILE\0";
 const APP13: u8 = 0xED;
 const COM: u8 = 0xFE;
 const SOS: u8 = 0xDA;
 const EOI: u8 = 0xD9;
 
-fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, ImageError> {
+fn strip_jpeg(bytes: &[u8], keep_icc: bool) -> Result<Vec<u8>, ImageError> {
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return Err(ImageError::UnsupportedFormat);
     }
@@ -63,7 +75,8 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, ImageError> {
                 if end > bytes.len() {
                     return Err(truncated());
                 }
-                if !matches!(code, APP1 | APP13 | COM) {
+                let icc = code == APP2 && bytes[pos + 2..end].starts_with(ICC_SIGNATURE);
+                if !matches!(code, APP1 | APP13 | COM) && (keep_icc || !icc) {
                     out.extend_from_slice(&bytes[marker_start..end]);
                 }
                 pos = end;
@@ -93,7 +106,7 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, ImageError> {
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 const DROPPED_CHUNKS: [&[u8; 4]; 5] = [b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"];
 
-fn strip_png(bytes: &[u8]) -> Result<Vec<u8>, ImageError> {
+fn strip_png(bytes: &[u8], keep_icc: bool) -> Result<Vec<u8>, ImageError> {
     if !bytes.starts_with(PNG_SIGNATURE) {
         return Err(ImageError::UnsupportedFormat);
     }
@@ -109,7 +122,9 @@ fn strip_png(bytes: &[u8]) -> Result<Vec<u8>, ImageError> {
             .and_then(|p| p.checked_add(len))
             .filter(|&end| end <= bytes.len())
             .ok_or_else(truncated)?;
-        if !DROPPED_CHUNKS.iter().any(|dropped| kind == &dropped[..]) {
+        let dropped = DROPPED_CHUNKS.iter().any(|dropped| kind == &dropped[..])
+            || (!keep_icc && kind == b"iCCP");
+        if !dropped {
             out.extend_from_slice(&bytes[pos..end]);
         }
         pos = end;
@@ -156,13 +171,25 @@ mod tests {
         expected.extend(&sos);
         expected.extend(scan);
         expected.extend([0xFF, EOI]);
-        assert_eq!(strip_jpeg(&jpeg).unwrap(), expected);
+        assert_eq!(strip_jpeg(&jpeg, true).unwrap(), expected);
         // Stripping is idempotent.
-        assert_eq!(strip_jpeg(&expected).unwrap(), expected);
+        assert_eq!(strip_jpeg(&expected, true).unwrap(), expected);
         // Cut anywhere after the header, the walker refuses rather than guessing.
         for cut in [3, 10, jpeg.len() - 12] {
-            assert!(strip_jpeg(&jpeg[..cut]).is_err(), "cut at {cut}");
+            assert!(strip_jpeg(&jpeg[..cut], true).is_err(), "cut at {cut}");
         }
+        // A profile over the cap goes as well; other APP2 segments stay.
+        let flashpix = segment(APP2, b"FPXR\0\0");
+        let mut with_fpxr = expected[..2].to_vec();
+        with_fpxr.extend(&flashpix);
+        with_fpxr.extend(&expected[2..]);
+        let mut without_icc = with_fpxr.clone();
+        let at = without_icc
+            .windows(icc.len())
+            .position(|w| w == &icc[..])
+            .unwrap();
+        without_icc.drain(at..at + icc.len());
+        assert_eq!(strip_jpeg(&with_fpxr, false).unwrap(), without_icc);
     }
 
     fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
@@ -188,8 +215,17 @@ mod tests {
         png.extend(&idat);
         png.extend(&iend);
         png.extend(b"junk");
-        let expected = [PNG_SIGNATURE.to_vec(), ihdr, iccp, idat, iend].concat();
-        assert_eq!(strip_png(&png).unwrap(), expected);
-        assert!(strip_png(&png[..png.len() - 20]).is_err());
+        let expected = [
+            PNG_SIGNATURE.to_vec(),
+            ihdr.clone(),
+            iccp,
+            idat.clone(),
+            iend.clone(),
+        ]
+        .concat();
+        assert_eq!(strip_png(&png, true).unwrap(), expected);
+        assert!(strip_png(&png[..png.len() - 20], true).is_err());
+        let without_icc = [PNG_SIGNATURE.to_vec(), ihdr, idat, iend].concat();
+        assert_eq!(strip_png(&png, false).unwrap(), without_icc);
     }
 }

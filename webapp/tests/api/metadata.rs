@@ -165,3 +165,39 @@ fn png_chunks(bytes: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
     }
     out
 }
+
+/// A colour profile larger than 1 MiB once inflated is dropped from the stored original (a
+/// JPEG's APP2 segments, a PNG's `iCCP` that inflates to 300 MB from a few hundred KB), and the
+/// upload is accepted: decoding never needed it. Text that inflates (`zTXt`) goes as before.
+#[tokio::test]
+async fn oversized_colour_profiles_are_dropped_from_stored_originals() {
+    use imgcap_models::preprocess::hostile;
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let token = app.token("carol", false).await;
+    let is_icc = |(code, payload): &(u8, Vec<u8>)| *code == 0xE2 && payload.starts_with(b"ICC_");
+
+    let jpeg = hostile::jpeg_with_profile(64, 48, 2 << 20, 1);
+    assert!(jpeg_markers(&jpeg).iter().any(is_icc), "the upload has one");
+    let (status, body) = json(app.upload(&token, jpeg, "image/jpeg").await).await;
+    assert_eq!(status, 202, "{body}");
+    let stored = stored_original(&app, &token, &body).await;
+    assert!(
+        !jpeg_markers(&stored).iter().any(is_icc),
+        "kept in the original"
+    );
+    image::load_from_memory(&stored).expect("the original still decodes");
+
+    let png = hostile::png_with_inflating_profile(64, 48, 300 << 20, 2);
+    let text = hostile::png_with_inflating_text(64, 48, 300 << 20, 3);
+    for (upload, chunk) in [(png, b"iCCP"), (text, b"zTXt")] {
+        let kind = String::from_utf8_lossy(chunk);
+        assert!(upload.len() < 400 << 10, "{kind}: {} bytes", upload.len());
+        let has_chunk = |bytes: &[u8]| png_chunks(bytes).iter().any(|(k, _)| k == chunk);
+        assert!(has_chunk(&upload), "{kind}");
+        let (status, body) = json(app.upload(&token, upload, "image/png").await).await;
+        assert_eq!(status, 202, "{kind}: {body}");
+        let stored = stored_original(&app, &token, &body).await;
+        assert!(!has_chunk(&stored), "{kind} kept in the original");
+        image::load_from_memory(&stored).expect("the original still decodes");
+    }
+}
