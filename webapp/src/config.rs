@@ -121,6 +121,12 @@ pub struct UploadConfig {
     /// Longest side of the thumbnail.
     pub thumbnail_side: u32,
     pub thumbnail_quality: u8,
+    /// Memory all image decoding in the process (uploads and the embedded captioner) may hold
+    /// at once, in MiB; each image reserves what its header says it needs. The default suits a
+    /// 1 GB container.
+    pub image_memory_budget_mb: u64,
+    /// How long an image waits for room in that budget before it is answered 503.
+    pub image_memory_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -457,6 +463,8 @@ impl Default for UploadConfig {
             min_side: 16,
             thumbnail_side: 300,
             thumbnail_quality: 85,
+            image_memory_budget_mb: 512,
+            image_memory_wait_ms: 2000,
         }
     }
 }
@@ -706,6 +714,16 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     (
         "IMGCAP_UPLOAD_THUMBNAIL_QUALITY",
         "upload.thumbnail_quality",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_IMAGE_MEMORY_BUDGET_MB",
+        "upload.image_memory_budget_mb",
+        EnvKind::Int,
+    ),
+    (
+        "IMGCAP_IMAGE_MEMORY_WAIT_MS",
+        "upload.image_memory_wait_ms",
         EnvKind::Int,
     ),
     (
@@ -1197,6 +1215,14 @@ impl Config {
         if !(1..=100).contains(&self.upload.thumbnail_quality) {
             return Err("`upload.thumbnail_quality` must be between 1 and 100".into());
         }
+        if !(16..=1 << 20).contains(&self.upload.image_memory_budget_mb) {
+            return Err(
+                "`upload.image_memory_budget_mb` must be between 16 and 1048576 (MiB)".into(),
+            );
+        }
+        if self.upload.image_memory_wait_ms > 60_000 {
+            return Err("`upload.image_memory_wait_ms` must be at most 60000".into());
+        }
         positive(
             "rate_limit.uploads_per_hour",
             self.rate_limit.uploads_per_hour.into(),
@@ -1476,11 +1502,13 @@ mod tests {
         assert_eq!(config.retention.days, 90);
         assert_eq!(config.blobs.url_ttl_secs, 300);
         assert_eq!(config.blobs.orphan_grace_secs, 3600);
+        assert_eq!(config.upload.image_memory_budget_mb, 512);
         assert_eq!(config.server.max_connections, 1024);
         assert_eq!(config.server.header_read_timeout_ms, 10_000);
         assert_eq!(config.server.keep_alive_timeout_ms, 5_000);
         assert_eq!(config.server.body_min_bytes_per_sec, 16 * 1024);
         assert_eq!(config.server.body_grace_ms, 10_000);
+        assert_eq!(config.upload.image_memory_wait_ms, 2000);
         assert_eq!(config.metrics.token, None);
         assert_eq!(config.api_tokens.lifetime(), None, "tokens never expire");
         assert_eq!(config.metrics.listen_addr.to_string(), "127.0.0.1:9090");
@@ -1675,6 +1703,16 @@ mod tests {
                 "[server]\nbody_min_bytes_per_sec = 0",
                 &[],
                 "server.body_min_bytes_per_sec",
+            ),
+            (
+                "",
+                &[("IMGCAP_IMAGE_MEMORY_BUDGET_MB", "8")],
+                "upload.image_memory_budget_mb",
+            ),
+            (
+                "",
+                &[("IMGCAP_IMAGE_MEMORY_WAIT_MS", "600000")],
+                "upload.image_memory_wait_ms",
             ),
             (
                 "",

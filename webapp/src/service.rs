@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use imgcap_models::preprocess::budget::MemoryBudget;
 use serde::Serialize;
 use tokio::sync::Notify;
 use utoipa::ToSchema;
@@ -42,6 +43,8 @@ pub struct Ports {
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     pub pipeline: PipelineSettings,
+    /// The process's image memory budget, shared with the embedded captioner.
+    pub image_budget: MemoryBudget,
     pub url_ttl: Duration,
     pub retention_days: u32,
     pub worker: WorkerConfig,
@@ -201,10 +204,9 @@ impl Engine {
         if let Some(existing) = self.ports.repo.find_by_sha256(user, sha256).await? {
             return Ok(Uploaded::Existing(existing));
         }
-        let settings = self.settings.pipeline;
-        let prepared = tokio::task::spawn_blocking(move || pipeline::prepare(&upload, &settings))
-            .await
-            .context("image processing was interrupted")??;
+        let prepared =
+            pipeline::prepare_within(&self.settings.image_budget, upload, self.settings.pipeline)
+                .await?;
 
         let now = now_ms();
         let record = ImageRecord {

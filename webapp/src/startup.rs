@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use imgcap_models::preprocess::budget::MemoryBudget;
 use imgcap_models::preprocess::ImageLimits;
 use imgcap_models::source::{HubModel, ModelSource};
 use imgcap_models::LoadOptions;
@@ -94,6 +95,7 @@ async fn load_captioners(
     config: &Config,
     sdk: Option<&aws_config::SdkConfig>,
     local_secrets: &EnvFileSecrets,
+    image_budget: &MemoryBudget,
 ) -> anyhow::Result<CaptionerChain> {
     let captioner = &config.captioner;
     let sdk = || sdk.context("the AWS SDK configuration was not built");
@@ -102,14 +104,14 @@ async fn load_captioners(
         match kind {
             ProviderKind::Embedded => {
                 let settings = &captioner.embedded;
-                let source = match &settings.model_dir {
-                    Some(dir) => ModelSource::Dir(dir.clone()),
-                    None => ModelSource::Hub(HubModel {
+                let source = ModelSource::dir_or_hub(
+                    settings.model_dir.clone(),
+                    HubModel {
                         endpoint: settings.hub_endpoint.clone(),
                         cache_dir: settings.hub_cache_dir.clone(),
                         ..HubModel::new(settings.model_id.clone())
-                    }),
-                };
+                    },
+                );
                 let options = LoadOptions {
                     device: imgcap_models::parse_device(&settings.device)
                         .context("`captioner.embedded.device`")?,
@@ -118,7 +120,7 @@ async fn load_captioners(
                 // The app serves while the model downloads and loads; `/readyz` and the pages
                 // show the progress, and jobs wait for it.
                 providers.push((
-                    EmbeddedCaptioner::load_in_background(source, options),
+                    EmbeddedCaptioner::load_in_background(source, options, image_budget.clone()),
                     settings.breaker(),
                 ));
             }
@@ -236,6 +238,11 @@ impl Application {
             false => None,
         };
         let local_secrets = EnvFileSecrets::new(config.secrets_dir());
+        // One image memory budget for the process: uploads and the embedded captioner.
+        let image_budget = MemoryBudget::new(
+            config.upload.image_memory_budget_mb << 20,
+            Duration::from_millis(config.upload.image_memory_wait_ms),
+        );
         let (ports, stores, signing_key, adapter_routes, image_origin) = match (config.mode, &sdk) {
             (Mode::Aws, Some(sdk)) => {
                 let aws = AwsAdapters::connect(&config, sdk).await?;
@@ -250,7 +257,8 @@ impl Application {
                     repo: aws.repo,
                     queue: aws.queue,
                     limiter: aws.limiter,
-                    chain: load_captioners(&config, Some(sdk), &local_secrets).await?,
+                    chain: load_captioners(&config, Some(sdk), &local_secrets, &image_budget)
+                        .await?,
                     labeler: load_labeler(&config, Some(sdk), Some(aws.bucket))?,
                 };
                 let stores = UserStores {
@@ -281,7 +289,8 @@ impl Application {
                     repo: Arc::new(SqliteRepo::new(db.clone())),
                     queue: Arc::new(SqliteQueue::new(db.clone())),
                     limiter: Arc::new(SqliteRateLimiter::new(db.clone())),
-                    chain: load_captioners(&config, sdk.as_ref(), &local_secrets).await?,
+                    chain: load_captioners(&config, sdk.as_ref(), &local_secrets, &image_budget)
+                        .await?,
                     labeler: load_labeler(&config, sdk.as_ref(), None)?,
                 };
                 let stores = UserStores {
@@ -309,6 +318,7 @@ impl Application {
                 thumbnail_side: upload.thumbnail_side,
                 thumbnail_quality: upload.thumbnail_quality,
             },
+            image_budget,
             url_ttl: Duration::from_secs(config.blobs.url_ttl_secs),
             retention_days: config.retention.days,
             worker: config.worker.clone(),

@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use imgcap_models::preprocess::{decode_image, ImageLimits};
+use imgcap_models::preprocess::budget::{BudgetError, MemoryBudget};
+use imgcap_models::preprocess::{decode_image_with_header, read_header, ImageLimits};
 use imgcap_models::source::ModelSource;
 use imgcap_models::{CaptionOptions, LoadOptions, LoadPhase, LoadProgress, ModelError};
 
@@ -29,15 +30,22 @@ pub const RETRY_MAX: Duration = Duration::from_secs(600);
 pub struct EmbeddedCaptioner {
     model: OnceLock<Arc<imgcap_models::Captioner>>,
     progress: LoadProgress,
+    /// The process's image memory budget, which each decode reserves from.
+    image_budget: MemoryBudget,
 }
 
 impl EmbeddedCaptioner {
     /// A provider whose model loads from `source` on a background task; until then its
     /// [`Captioner::state`] is `loading` (with the download's percent) or `failed`.
-    pub fn load_in_background(source: ModelSource, options: LoadOptions) -> Arc<Self> {
+    pub fn load_in_background(
+        source: ModelSource,
+        options: LoadOptions,
+        image_budget: MemoryBudget,
+    ) -> Arc<Self> {
         let provider = Arc::new(Self {
             model: OnceLock::new(),
             progress: LoadProgress::default(),
+            image_budget,
         });
         tokio::spawn(load(provider.clone(), source, options));
         provider
@@ -113,8 +121,20 @@ impl Captioner for EmbeddedCaptioner {
         let bytes = input.image.to_vec();
         Box::pin(async move {
             let model = model.context("the model is not loaded yet")?;
+            let limits = ImageLimits::default();
+            let header = read_header(&bytes, &limits).map_err(CaptionError::rejected)?;
+            // A spent budget is this process's state, not the image's: the job comes back.
+            let reservation = self
+                .image_budget
+                .reserve(header.memory_needed())
+                .await
+                .map_err(|err| match err {
+                    BudgetError::Busy { .. } => CaptionError::Unavailable(err.into()),
+                    BudgetError::TooLarge { .. } => CaptionError::rejected(err),
+                })?;
             tokio::task::spawn_blocking(move || {
-                let decoded = decode_image(&bytes, &ImageLimits::default())
+                let _reservation = reservation;
+                let decoded = decode_image_with_header(&bytes, &header, &limits)
                     .map_err(CaptionError::rejected)?;
                 let mut captions = model
                     .caption_batch(&[decoded.image], &CaptionOptions::default())

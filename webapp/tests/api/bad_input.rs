@@ -211,3 +211,79 @@ async fn a_chunked_body_is_cut_off_at_the_limit_while_it_streams() {
     assert!(answer.contains("payload_too_large"));
     assert!(app.blob_files().is_empty());
 }
+
+/// Uploads that decode to far more than they weigh share the image memory budget: a burst
+/// beyond it is answered 503 with `Retry-After` and a sentence for people, never a crash or
+/// another 5xx; an image needing more than the whole budget is 422; the app serves normal
+/// uploads afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn amplifying_uploads_share_the_memory_budget() {
+    use imgcap_models::preprocess::hostile;
+    let mut config = without_captions(test_config());
+    config.upload.image_memory_budget_mb = 64;
+    config.upload.image_memory_wait_ms = 0;
+    let app = TestApp::spawn(config).await;
+    let token = app.token("mallory", false).await;
+
+    // 2000×2000 16-bit RGBA: about 30 KB that decode to 32 MB (about 52 MB with the RGB8
+    // copy and the working set), so the budget holds one at a time.
+    let burst = (0..8).map(|seed| {
+        let request = app
+            .client
+            .post(app.url("/api/v1/images"))
+            .bearer_auth(&token)
+            .header("content-type", "image/png")
+            .body(hostile::png_rgba16(2000, 2000, seed));
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").cloned();
+            let (status, body) = json(response).await;
+            (status, retry_after, body)
+        })
+    });
+    let mut statuses = Vec::new();
+    for answer in burst.collect::<Vec<_>>() {
+        let (status, retry_after, body) = answer.await.unwrap();
+        match status {
+            202 => {}
+            503 => {
+                assert_eq!(body["error_type"], "server_busy", "{body}");
+                assert_eq!(
+                    body["error"],
+                    "The server is busy processing other images; please try again in a few \
+                     seconds."
+                );
+                assert_eq!(retry_after.unwrap(), "1");
+            }
+            _ => panic!("unexpected answer {status}: {body}"),
+        }
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&202) && statuses.contains(&503),
+        "{statuses:?}"
+    );
+
+    let huge = hostile::png_rgba16(3000, 3000, 99);
+    let (status, body) = json(app.upload(&token, huge, "image/png").await).await;
+    assert_eq!(
+        (status, body["error_type"].as_str()),
+        (422, Some("image_too_large"))
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("at most 64 MiB"),
+        "{body}"
+    );
+
+    let (status, body) = json(
+        app.upload(&token, test_data("rocket.jpg"), "image/jpeg")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let stored = app.count("SELECT COUNT(*) FROM images");
+    assert_eq!(
+        stored as usize,
+        statuses.iter().filter(|&&s| s == 202).count() + 1
+    );
+}
