@@ -152,8 +152,8 @@ fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend(crc.to_be_bytes());
 }
 
-/// CRC-32 with PNG's polynomial.
-fn crc32(bytes: &[u8]) -> u32 {
+/// CRC-32 with PNG's polynomial (also for tests that patch or build PNG chunks).
+pub fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in bytes {
         crc ^= u32::from(b);

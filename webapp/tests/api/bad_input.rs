@@ -14,7 +14,7 @@ fn png_bomb() -> Vec<u8> {
         c.extend(data);
         let mut crc_input = kind.to_vec();
         crc_input.extend(data);
-        c.extend(crc32(&crc_input).to_be_bytes());
+        c.extend(imgcap_models::preprocess::hostile::crc32(&crc_input).to_be_bytes());
         c
     };
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -25,21 +25,6 @@ fn png_bomb() -> Vec<u8> {
     ));
     out.extend(chunk(b"IEND", &[]));
     out
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[tokio::test]
