@@ -100,11 +100,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
 }
 
 resource "aws_s3_bucket_logging" "state" {
-  bucket        = aws_s3_bucket.state.id
-  target_bucket = aws_s3_bucket.logs.id
-  target_prefix = "s3-access/${local.bucket_name}/"
-
-  depends_on = [aws_s3_bucket_policy.logs]
+  bucket = aws_s3_bucket.state.id
+  # bucket_name is read once the log bucket's policy grants S3 log delivery (S3 checks it).
+  target_bucket = module.log_bucket.bucket_name
+  target_prefix = module.log_bucket.s3_access_log_prefixes[local.bucket_name]
 }
 
 data "aws_iam_policy_document" "state" {
@@ -148,108 +147,46 @@ resource "aws_s3_bucket_policy" "state" {
 }
 
 # --- access-log bucket ------------------------------------------------------------------------
-resource "aws_s3_bucket" "logs" {
-  #checkov:skip=CKV_AWS_18:This is the access-log target bucket; logging it into itself would loop.
-  #checkov:skip=CKV_AWS_144:Access logs stay in-region.
-  #checkov:skip=CKV2_AWS_62:No consumer for events on log objects.
-  #checkov:skip=CKV_AWS_145:S3 server access logs can only be delivered to SSE-S3 (AES256) buckets, not SSE-KMS.
-  bucket = "${local.bucket_name}-logs"
+module "log_bucket" {
+  source              = "../modules/log-bucket"
+  bucket_name         = "${local.bucket_name}-logs"
+  source_bucket_names = [local.bucket_name]
 }
 
-resource "aws_s3_bucket_public_access_block" "logs" {
-  bucket                  = aws_s3_bucket.logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
+# The access-log bucket was written out here before modules/log-bucket existed.
+moved {
+  from = aws_s3_bucket.logs
+  to   = module.log_bucket.aws_s3_bucket.this
 }
 
-resource "aws_s3_bucket_ownership_controls" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
+moved {
+  from = aws_s3_bucket_public_access_block.logs
+  to   = module.log_bucket.aws_s3_bucket_public_access_block.this
 }
 
-resource "aws_s3_bucket_versioning" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
+moved {
+  from = aws_s3_bucket_ownership_controls.logs
+  to   = module.log_bucket.aws_s3_bucket_ownership_controls.this
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
+moved {
+  from = aws_s3_bucket_versioning.logs
+  to   = module.log_bucket.aws_s3_bucket_versioning.this
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
-
-  rule {
-    id     = "expire-logs"
-    status = "Enabled"
-    filter {}
-
-    expiration {
-      days = 365
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = 1
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.logs]
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.logs
+  to   = module.log_bucket.aws_s3_bucket_server_side_encryption_configuration.this
 }
 
-data "aws_iam_policy_document" "logs" {
-  # Keep the log-delivery grant first: S3 emulators (moto) stop at the first statement whose
-  # principal is not a service when checking that logging may be enabled.
-  statement {
-    sid       = "S3ServerAccessLogs"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3-access/${local.bucket_name}/*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logging.s3.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.logs
+  to   = module.log_bucket.aws_s3_bucket_lifecycle_configuration.this
 }
 
-resource "aws_s3_bucket_policy" "logs" {
-  bucket     = aws_s3_bucket.logs.id
-  policy     = data.aws_iam_policy_document.logs.json
-  depends_on = [aws_s3_bucket_public_access_block.logs]
+moved {
+  from = aws_s3_bucket_policy.logs
+  to   = module.log_bucket.aws_s3_bucket_policy.this
 }
 
 # --- lock table -------------------------------------------------------------------------------

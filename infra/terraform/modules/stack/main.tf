@@ -204,6 +204,7 @@ module "web" {
   kms_key_arn                = module.kms.key_arn
   log_retention_days         = var.log_retention_days
   alb_log_bucket             = module.storage.log_bucket_name
+  alb_log_prefix             = module.storage.alb_log_prefix
   alb_deletion_protection    = var.deletion_protection
   waf_rate_limit             = var.waf_rate_limit
   enable_cloudfront          = var.enable_cloudfront

@@ -2,7 +2,6 @@
 # bucket for S3 server access logs and ALB access logs.
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
-data "aws_elb_service_account" "current" {}
 
 locals {
   account_id      = data.aws_caller_identity.current.account_id
@@ -90,12 +89,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "images" {
 }
 
 resource "aws_s3_bucket_logging" "images" {
-  bucket        = aws_s3_bucket.images.id
-  target_bucket = aws_s3_bucket.logs.id
-  target_prefix = "s3-access/${local.bucket_name}/"
-
-  # S3 checks that the log-delivery permission exists when logging is switched on.
-  depends_on = [aws_s3_bucket_policy.logs]
+  bucket = aws_s3_bucket.images.id
+  # bucket_name is read once the log bucket's policy grants S3 log delivery (S3 checks it).
+  target_bucket = module.log_bucket.bucket_name
+  target_prefix = module.log_bucket.s3_access_log_prefixes[local.bucket_name]
 }
 
 resource "aws_s3_bucket_cors_configuration" "images" {
@@ -207,137 +204,48 @@ resource "aws_s3_bucket_policy" "images" {
 # ---------------------------------------------------------------------------------------------
 # Log bucket (S3 server access logs + ALB access logs)
 # ---------------------------------------------------------------------------------------------
-resource "aws_s3_bucket" "logs" {
-  #checkov:skip=CKV_AWS_18:This is the access-log target bucket; logging it into itself would loop and a third bucket adds nothing.
-  #checkov:skip=CKV_AWS_144:Access logs are operational data kept in-region; replication is not worth its cost here.
-  #checkov:skip=CKV2_AWS_62:No consumer for events on log objects.
-  #checkov:skip=CKV_AWS_145:S3 server access logging and ALB access logs can only be delivered to buckets with SSE-S3 (AES256) default encryption, not SSE-KMS.
-  bucket        = local.log_bucket_name
-  force_destroy = var.force_destroy
-  tags          = var.tags
+module "log_bucket" {
+  source                  = "../log-bucket"
+  bucket_name             = local.log_bucket_name
+  source_bucket_names     = [local.bucket_name]
+  retention_days          = var.log_retention_days
+  enable_alb_log_delivery = var.enable_alb_log_delivery
+  force_destroy           = var.force_destroy
+  tags                    = var.tags
 }
 
-resource "aws_s3_bucket_public_access_block" "logs" {
-  bucket                  = aws_s3_bucket.logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
+# The log bucket was written out here before modules/log-bucket existed.
+moved {
+  from = aws_s3_bucket.logs
+  to   = module.log_bucket.aws_s3_bucket.this
 }
 
-resource "aws_s3_bucket_ownership_controls" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
+moved {
+  from = aws_s3_bucket_public_access_block.logs
+  to   = module.log_bucket.aws_s3_bucket_public_access_block.this
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
+moved {
+  from = aws_s3_bucket_ownership_controls.logs
+  to   = module.log_bucket.aws_s3_bucket_ownership_controls.this
 }
 
-resource "aws_s3_bucket_versioning" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.logs
+  to   = module.log_bucket.aws_s3_bucket_server_side_encryption_configuration.this
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
-
-  rule {
-    id     = "expire-logs"
-    status = "Enabled"
-    filter {}
-
-    expiration {
-      days = var.log_retention_days
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = 1
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.logs]
+moved {
+  from = aws_s3_bucket_versioning.logs
+  to   = module.log_bucket.aws_s3_bucket_versioning.this
 }
 
-data "aws_iam_policy_document" "logs" {
-  # Keep the log-delivery grant first: S3 emulators (moto) stop at the first statement whose
-  # principal is not a service when checking that logging may be enabled.
-  statement {
-    sid       = "S3ServerAccessLogs"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3-access/${local.bucket_name}/*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logging.s3.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  dynamic "statement" {
-    # Regions launched before August 2022 deliver ALB logs from the regional ELB account.
-    for_each = var.enable_alb_log_delivery ? [1] : []
-    content {
-      sid       = "AlbAccessLogsElbAccount"
-      actions   = ["s3:PutObject"]
-      resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${local.account_id}/*"]
-      principals {
-        type        = "AWS"
-        identifiers = [data.aws_elb_service_account.current.arn]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    # Newer regions deliver ALB logs from the log-delivery service principal.
-    for_each = var.enable_alb_log_delivery ? [1] : []
-    content {
-      sid       = "AlbAccessLogsServicePrincipal"
-      actions   = ["s3:PutObject"]
-      resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${local.account_id}/*"]
-      principals {
-        type        = "Service"
-        identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
-      }
-    }
-  }
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.logs
+  to   = module.log_bucket.aws_s3_bucket_lifecycle_configuration.this
 }
 
-resource "aws_s3_bucket_policy" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  policy = data.aws_iam_policy_document.logs.json
-
-  depends_on = [aws_s3_bucket_public_access_block.logs]
+moved {
+  from = aws_s3_bucket_policy.logs
+  to   = module.log_bucket.aws_s3_bucket_policy.this
 }

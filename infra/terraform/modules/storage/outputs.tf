@@ -10,17 +10,17 @@ output "bucket_arn" {
 
 output "log_bucket_name" {
   description = "Name of the access-log bucket."
-  value       = aws_s3_bucket.logs.id
+  value       = module.log_bucket.bucket_name
 }
 
 output "log_bucket_arn" {
   description = "ARN of the access-log bucket."
-  value       = aws_s3_bucket.logs.arn
+  value       = module.log_bucket.bucket_arn
 }
 
 output "alb_log_prefix" {
   description = "Key prefix under which ALB access logs are delivered in the log bucket."
-  value       = "alb"
+  value       = module.log_bucket.alb_log_prefix
 }
 
 output "originals_prefix" {

@@ -317,7 +317,7 @@ resource "aws_lb" "this" {
 
   access_logs {
     bucket  = var.alb_log_bucket
-    prefix  = "alb"
+    prefix  = var.alb_log_prefix
     enabled = true
   }
 

@@ -211,7 +211,12 @@ variable "log_retention_days" {
 
 variable "alb_log_bucket" {
   type        = string
-  description = "Bucket for ALB access logs (written under alb/)."
+  description = "Bucket for ALB access logs (modules/storage's log_bucket_name)."
+}
+
+variable "alb_log_prefix" {
+  type        = string
+  description = "Key prefix of the ALB access logs in alb_log_bucket: the one the bucket's policy lets ELB write to (modules/storage's alb_log_prefix)."
 }
 
 variable "ssl_policy" {
