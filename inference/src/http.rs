@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use base64::Engine;
 use http_body_util::BodyExt;
 use imgcap_common::{
@@ -24,13 +24,13 @@ use imgcap_models::preprocess::{decode_image_with_header, read_header, ImageLimi
 use imgcap_models::Caption;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
-use tracing::Instrument;
+
+use imgcap_common::server::{request_context, RequestId, RequestLog};
 
 use crate::error::ApiError;
 use crate::state::{Backend, Model};
 use crate::telemetry;
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static(imgcap_common::REQUEST_ID_HEADER);
 pub const CUSTOM_ATTRIBUTES: HeaderName =
     HeaderName::from_static("x-amzn-sagemaker-custom-attributes");
 const TOTAL_TIME: HeaderName = HeaderName::from_static("x-total-time");
@@ -126,51 +126,36 @@ pub fn router(state: SharedState) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(REQUEST_LOG, request_context))
         .with_state(state)
 }
 
-/// The request id every log line of a request carries (`x-request-id`, echoed back).
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-/// The client's id when [`imgcap_common::accepted_request_id`] accepts it: `x-request-id`, or
+/// Request ids (`x-request-id`, echoed back): the client's when
+/// [`imgcap_common::accepted_request_id`] accepts it, from `x-request-id` or else from
 /// `request_id=...` in the SageMaker custom attributes (the only header InvokeEndpoint passes
-/// through to the container); otherwise a ULID.
-fn request_id(headers: &HeaderMap) -> String {
-    let header = headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok());
-    header
-        .and_then(imgcap_common::accepted_request_id)
-        .map(str::to_string)
-        .or_else(|| {
-            custom_attribute(headers, "request_id")
-                .filter(|id| imgcap_common::accepted_request_id(id).is_some())
-        })
-        .unwrap_or_else(|| ulid::Ulid::new().to_string())
+/// through to the container); otherwise a ULID. Every log line of a request carries it.
+const REQUEST_LOG: RequestLog = RequestLog {
+    fallback: sagemaker_request_id,
+    span: request_span,
+    answered,
+};
+
+fn sagemaker_request_id(headers: &HeaderMap) -> Option<String> {
+    custom_attribute(headers, "request_id")
 }
 
-async fn request_context(mut request: Request, next: Next) -> Response {
-    let id = request_id(request.headers());
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, %method, %path);
-    let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+fn request_span(id: &str, method: &Method, path: &str) -> tracing::Span {
+    tracing::info_span!("request", request_id = %id, %method, %path)
+}
+
+fn answered(method: &Method, status: StatusCode, elapsed_ms: f64) {
+    let status = status.as_u16();
+    // Health checks and scrapes arrive every few seconds; keep them out of the info log.
+    if method == Method::POST {
+        tracing::info!(status, elapsed_ms, "answered");
+    } else {
+        tracing::debug!(status, elapsed_ms, "answered");
     }
-    let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-    span.in_scope(|| {
-        // Health checks and scrapes arrive every few seconds; keep them out of the info log.
-        if method == Method::POST {
-            tracing::info!(status, elapsed_ms, "answered");
-        } else {
-            tracing::debug!(status, elapsed_ms, "answered");
-        }
-    });
-    response
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -300,7 +285,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     ))]
 async fn invocations(
     State(state): State<SharedState>,
-    Extension(RequestId(id)): Extension<RequestId>,
+    RequestId(id): RequestId,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -730,6 +715,10 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    fn request_id(headers: &HeaderMap) -> String {
+        RequestId::from_headers(headers, sagemaker_request_id).0
     }
 
     #[test]

@@ -207,7 +207,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     });
     tokio::spawn(async move {
-        shutdown_signal().await;
+        imgcap_common::server::shutdown_signal().await;
         tracing::info!("shutdown signal received: finishing in-flight requests");
         let _ = stop.send(Some(ExitCode::SUCCESS));
     });
@@ -236,28 +236,4 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let code = (*stopped.borrow()).unwrap_or(ExitCode::SUCCESS);
     tracing::info!("stopped");
     Ok(code)
-}
-
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(%err, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
 }

@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
+use imgcap_common::server;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusHandle};
+use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogArgs, LogFormat};
@@ -177,21 +179,24 @@ pub fn connection_timeout(timeout: &'static str) {
     counter!(CONNECTION_TIMEOUTS, "timeout" => timeout).increment(1);
 }
 
-/// JSON lines by default (containers), text for people; the filter in `tracing` syntax.
+/// To standard error: JSON lines by default (containers), the event's fields at the top level
+/// and the current span only; text without colours for people. The filter in `tracing` syntax.
 pub fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&args.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = match args.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+    server::init_logging(server::Logging {
+        format: match args.log_format {
+            LogFormat::Json => server::LogFormat::Json,
+            LogFormat::Text => server::LogFormat::Text,
+        },
+        filter,
+        stream: server::LogStream::Stderr,
+        json: server::JsonLayout {
+            flatten_event: true,
+            span_list: false,
+        },
+        text_colours: false,
+        text_fields: DefaultFields::new(),
+    })
+    .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }

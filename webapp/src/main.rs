@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use imgcap_common::server;
 use imgcap_webapp::config::SignUpPolicy;
 use imgcap_webapp::config::{LogFormat, CONFIG_FILE_VAR};
 use imgcap_webapp::domain::UserId;
@@ -73,14 +74,26 @@ fn admin_password() -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
+/// To standard output: JSON lines with every enclosing span, or text with control characters
+/// escaped; the filter from `RUST_LOG`, else `info`.
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.fmt_fields(text_log::fields()).init(),
-    }
+    server::init_logging(server::Logging {
+        format: match format {
+            LogFormat::Json => server::LogFormat::Json,
+            LogFormat::Text => server::LogFormat::Text,
+        },
+        filter,
+        stream: server::LogStream::Stdout,
+        json: server::JsonLayout {
+            flatten_event: false,
+            span_list: true,
+        },
+        text_colours: true,
+        text_fields: text_log::fields(),
+    })
+    .expect("Unable to install global subscriber")
 }
 
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {

@@ -476,7 +476,8 @@ impl Application {
             metrics_addr = %listeners.metrics.local_addr()?,
             "imgcap-webapp listening"
         );
-        self.serve_until(listeners, shutdown_signal()).await;
+        self.serve_until(listeners, imgcap_common::server::shutdown_signal())
+            .await;
         background.shutdown().await;
         Ok(())
     }
@@ -494,26 +495,5 @@ impl Background {
         for task in self.tasks {
             let _ = task.await;
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }

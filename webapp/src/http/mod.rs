@@ -1,5 +1,6 @@
-//! The HTTP surface: [`app`] builds the router from [`AppState`]; request ids, JSON errors for
-//! unknown routes and methods, liveness, readiness and metrics.
+//! The HTTP surface: [`app`] builds the router from [`AppState`]; request ids (the middleware is
+//! `imgcap_common::server`'s), JSON errors for unknown routes and methods, liveness, readiness
+//! and metrics.
 
 pub mod api;
 pub mod auth;
@@ -10,18 +11,17 @@ pub mod pages;
 pub mod session;
 pub mod upload;
 
-use imgcap_common::{accepted_request_id, REQUEST_ID_HEADER};
+pub use imgcap_common::server::RequestId;
+use imgcap_common::server::{no_fallback, request_context, RequestLog};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tracing::Instrument;
 
 use sha2::Digest;
 
@@ -77,22 +77,6 @@ impl AppState {
     }
 }
 
-/// The request's id: the caller's `x-request-id` when it is sane, else a new ULID.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(|| RequestId(ulid::Ulid::new().to_string())))
-    }
-}
-
 pub fn app(state: AppState) -> Router {
     let adapter_routes = state.adapter_routes.clone();
     Router::new()
@@ -111,7 +95,8 @@ pub fn app(state: AppState) -> Router {
             record_request_metrics,
         ))
         .layer(middleware::from_fn_with_state(state, security_headers))
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(REQUEST_LOG, request_context))
+        .layer(middleware::from_fn(nosniff))
 }
 
 /// JSON for API paths, the HTML 404 page for everything else.
@@ -146,7 +131,7 @@ pub fn content_security_policy(
     HeaderValue::from_str(&policy).expect("origins are visible ASCII")
 }
 
-/// Security headers on every answer (`nosniff` is set by [`request_context`]).
+/// Security headers on every answer (`nosniff` is set by [`nosniff`]).
 async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -182,38 +167,26 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
     response
 }
 
-/// Request id in and out, one span per request (path only: query strings can hold
-/// signatures), and `nosniff` on every answer.
-async fn request_context(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(accepted_request_id)
-        .map(str::to_owned)
-        .unwrap_or_else(|| ulid::Ulid::new().to_string());
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
-    );
-    let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        )
-    });
-    let headers = response.headers_mut();
-    headers.insert(
-        REQUEST_ID_HEADER,
-        HeaderValue::from_str(&id).expect("checked to be visible ASCII"),
-    );
-    headers.insert(
+/// Request ids: the caller's `x-request-id` when it is sane, else a new ULID; one span per
+/// request (path only: query strings can hold signatures).
+const REQUEST_LOG: RequestLog = RequestLog {
+    fallback: no_fallback,
+    span: request_span,
+    answered: request_finished,
+};
+
+fn request_span(id: &str, method: &Method, path: &str) -> tracing::Span {
+    tracing::info_span!("request", request_id = %id, method = %method, path = %path)
+}
+
+fn request_finished(_: &Method, status: StatusCode, elapsed_ms: f64) {
+    tracing::info!(status = status.as_u16(), elapsed_ms, "request finished")
+}
+
+/// `nosniff` on every answer.
+async fn nosniff(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );

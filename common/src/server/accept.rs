@@ -1,4 +1,4 @@
-//! The accept loop both servers use. `axum::serve` has no timeouts and no connection cap, so
+//! The HTTP/1.1 accept loop. `axum::serve` has no timeouts and no connection cap, so
 //! connections are served here with hyper's HTTP/1.1 server:
 //!
 //! - a header-read timeout: a request head (request line and headers) must arrive in full
@@ -21,16 +21,16 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::body::{Body, Bytes, Incoming};
-use hyper::header::{CONNECTION, CONTENT_LENGTH};
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::{service_fn, Service};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use super::refusal::{refuse, Refusal};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -74,52 +74,6 @@ pub trait ConnectionEvents: Send + Sync + 'static {
     /// A served connection was closed for slowness.
     fn timed_out(&self, _timeout: Timeout) {}
 }
-
-/// The answer to a connection over the cap, serialized once: the status line, the response's
-/// headers, `content-length`, `connection: close` and the body.
-#[derive(Debug, Clone)]
-pub struct Refusal(Bytes);
-
-impl Refusal {
-    /// `content-length` and `connection` of `response` are replaced.
-    pub fn new(response: Response<impl AsRef<[u8]>>) -> Self {
-        let (parts, body) = response.into_parts();
-        let body = body.as_ref();
-        let status = parts.status;
-        let mut raw = format!(
-            "HTTP/1.1 {} {}\r\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or_default()
-        )
-        .into_bytes();
-        for (name, value) in &parts.headers {
-            if name == CONTENT_LENGTH || name == CONNECTION {
-                continue;
-            }
-            raw.extend_from_slice(name.as_str().as_bytes());
-            raw.extend_from_slice(b": ");
-            raw.extend_from_slice(value.as_bytes());
-            raw.extend_from_slice(b"\r\n");
-        }
-        raw.extend_from_slice(
-            format!(
-                "content-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        raw.extend_from_slice(body);
-        Self(raw.into())
-    }
-
-    /// The bytes written to a refused connection.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-/// How long a refused connection may take to receive its answer and close.
-const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves `listener` until `stop` completes, then drains the open connections. Each connection
 /// within the cap is served by `make_service(peer)`; one over it is answered `refusal`.
@@ -308,34 +262,15 @@ async fn serve_connection<S, B, E>(
     events.closed();
 }
 
-/// Answers a connection over the cap and closes it. What the client sent is read (a little,
-/// briefly) after the answer, so that closing does not reset the connection under the answer
-/// before the client has read it.
-async fn refuse(mut stream: TcpStream, refusal: Refusal) {
-    let answer = async {
-        stream.write_all(refusal.as_bytes()).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 4096];
-        let mut left: usize = 64 * 1024;
-        while left > 0 {
-            match stream.read(&mut sink).await? {
-                0 => break,
-                n => left = left.saturating_sub(n),
-            }
-        }
-        Ok::<_, io::Error>(())
-    };
-    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, answer).await;
-}
-
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use hyper::StatusCode;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::oneshot;
 
+    use super::super::refusal::tests::refusal;
     use super::*;
 
     #[derive(Default)]
@@ -364,17 +299,6 @@ mod tests {
             }
             .fetch_add(1, Ordering::SeqCst);
         }
-    }
-
-    fn refusal() -> Refusal {
-        Refusal::new(
-            Response::builder()
-                .status(StatusCode::SERVICE_UNAVAILABLE)
-                .header("retry-after", "1")
-                .header(CONNECTION, "keep-alive")
-                .body("full")
-                .unwrap(),
-        )
     }
 
     struct Server {
@@ -431,16 +355,6 @@ mod tests {
             .expect("the server closes the connection")
             .unwrap();
         String::from_utf8(raw).unwrap()
-    }
-
-    #[test]
-    fn a_refusal_closes_the_connection_and_counts_its_body() {
-        let raw = String::from_utf8(refusal().as_bytes().to_vec()).unwrap();
-        assert_eq!(
-            raw,
-            "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 4\r\n\
-             connection: close\r\n\r\nfull"
-        );
     }
 
     #[tokio::test]
