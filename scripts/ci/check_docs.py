@@ -268,7 +268,7 @@ def documents(root, extra):
 def self_test():
     """A document that names one missing thing of each kind fails once per thing; the same
     document without them passes."""
-    good = ("Run `scripts/ci/check_docs.py`; see [the README](../README.md) and `webapp/src/config.rs`.\n"
+    good = ("Run `scripts/ci/check_docs.py`; see [the README](../README.md) and `webapp/src/config/mod.rs`.\n"
             "Set `IMGCAP_MODE`; `IMGCAP_CAPTIONER_<NAME>_TIMEOUT_MS`; `GET /readyz`, `/api/v1/images/{id}`.\n")
     bad = ("See `webapp/src/no_such_module.rs` and [gone](../NO_SUCH_FILE.md).\n"
            "Run `scripts/no-such-script.sh`. Set `IMGCAP_NO_SUCH_SETTING`. Call `GET /api/v1/no-such-route`.\n")
