@@ -43,13 +43,13 @@ covered, coverable = defaultdict(int), defaultdict(int)
 for f in report["files"]:
     # Paths are absolute and split into components: the crate is the folder under the repo.
     parts = f["path"]
-    crate = next((p for p in parts if p in ("common", "models", "inference", "webapp")), None)
+    crate = next((p for p in parts if p in ("common", "imaging", "models", "inference", "webapp")), None)
     if crate is None:
         continue
     covered[crate] += f["covered"]
     coverable[crate] += f["coverable"]
 print(f"{'crate':<12}{'lines':>10}{'covered':>10}{'coverage':>10}")
-for crate in ("common", "models", "inference", "webapp"):
+for crate in ("common", "imaging", "models", "inference", "webapp"):
     n, c = coverable[crate], covered[crate]
     print(f"{crate:<12}{n:>10}{c:>10}{100 * c / max(n, 1):>9.1f}%")
 n, c = sum(coverable.values()), sum(covered.values())

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates the Pillow reference outputs for the resize and colour-conversion tests.
 
-Writes small PNG/JPEG files into models/tests/fixtures/preprocess/ (prefixes `resize_`, `cmyk_`
+Writes small PNG/JPEG files into imaging/tests/fixtures/ (prefixes `resize_`, `cmyk_`
 and `alpha_`): synthetic inputs plus what Pillow makes of them. The Rust resize must reproduce the
 `*_to_*` outputs byte for byte, and decoding the `alpha_*` inputs must give their `*_rgb.png`
 (transformers' `convert_to_rgb`: transparency composited onto white).
@@ -20,7 +20,7 @@ import numpy as np
 import PIL
 from PIL import Image
 
-OUT = Path(__file__).resolve().parent.parent / "models" / "tests" / "fixtures" / "preprocess"
+OUT = Path(__file__).resolve().parent.parent / "imaging" / "tests" / "fixtures"
 
 
 def synthetic(width: int, height: int, seed: int, noise: float = 12.0) -> Image.Image:

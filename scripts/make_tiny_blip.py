@@ -12,7 +12,8 @@ test photos from the `scikit-image` wheel. The output is deterministic (run it t
 
 Sections (each one a function below):
   1. photos       tests/data/{astronaut,chelsea,coffee}.png, rocket.jpg, rocket_orient6.jpg
-  2. preprocess   models/tests/fixtures/preprocess/* (PIL bicubic resize + BlipImageProcessorPil output)
+  2. preprocess   imaging/tests/fixtures/{chelsea,rocket_orient6}_384.png (PIL bicubic resize) and
+                  models/tests/fixtures/preprocess/chelsea_pixel_values.safetensors (BlipImageProcessorPil output)
   3. tokenizer    models/tests/fixtures/tiny-blip/{tokenizer.json,vocab.txt,tokenizer_config.json,special_tokens_map.json}
   4. model        models/tests/fixtures/tiny-blip/{config.json,preprocessor_config.json,model.safetensors}
                   + models/tests/fixtures/tiny-blip-pt/{pytorch_model.bin,config.json,...}
@@ -70,6 +71,8 @@ FIX = ROOT / "models" / "tests" / "fixtures"
 TINY = FIX / "tiny-blip"
 TINY_PT = FIX / "tiny-blip-pt"
 PRE = FIX / "preprocess"
+# The Pillow resize references belong to imgcap-imaging's tests.
+RESIZED = ROOT / "imaging" / "tests" / "fixtures"
 CONFIGS = FIX / "configs"
 
 SITE = Path(transformers.__file__).resolve().parent.parent
@@ -184,13 +187,14 @@ def section_photos() -> None:
 # =====================================================================================================
 def section_preprocess() -> dict:
     PRE.mkdir(parents=True, exist_ok=True)
+    RESIZED.mkdir(parents=True, exist_ok=True)
     info = {}
     chelsea = Image.open(DATA / "chelsea.png").convert("RGB")
     rocket6 = ImageOps.exif_transpose(Image.open(DATA / "rocket_orient6.jpg")).convert("RGB")
     for name, img in [("chelsea_384.png", chelsea), ("rocket_orient6_384.png", rocket6)]:
         r = img.resize((384, 384), resample=Image.BICUBIC)
-        r.save(PRE / name, format="PNG")
-        back = np.asarray(Image.open(PRE / name))
+        r.save(RESIZED / name, format="PNG")
+        back = np.asarray(Image.open(RESIZED / name))
         assert np.array_equal(back, np.asarray(r)), "PNG round trip is not lossless"
         info[name] = {"source_size_wh": list(img.size)}
 
@@ -199,7 +203,7 @@ def section_preprocess() -> dict:
     assert pv.shape == (1, 3, 384, 384) and pv.dtype == np.float32, (pv.shape, pv.dtype)
 
     # by hand from the PIL-resized uint8 image
-    u8 = np.asarray(Image.open(PRE / "chelsea_384.png")).transpose(2, 0, 1)  # CHW uint8
+    u8 = np.asarray(Image.open(RESIZED / "chelsea_384.png")).transpose(2, 0, 1)  # CHW uint8
     mean = np.array(CLIP_MEAN, dtype=np.float32)[:, None, None]
     std = np.array(CLIP_STD, dtype=np.float32)[:, None, None]
     # exactly what transformers does: float64 * (1/255) -> float32, then (x - mean_f32) / std_f32 in float32

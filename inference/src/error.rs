@@ -5,8 +5,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use imgcap_common::{ErrorBody, ErrorType};
-use imgcap_models::preprocess::budget::BudgetError;
-use imgcap_models::ImageError;
+use imgcap_imaging::budget::BudgetError;
+use imgcap_imaging::ImageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -19,8 +19,8 @@ use imgcap_common::{
     CaptionMode, CaptionParameters, CaptionRequest, CaptionResponse, Captions, GeneratedCaption,
     HealthResponse, InfoResponse, ServerLimits, ServerStatus, Timings,
 };
-use imgcap_models::preprocess::budget::MemoryBudget;
-use imgcap_models::preprocess::{decode_image_with_header, read_header, ImageLimits};
+use imgcap_imaging::budget::MemoryBudget;
+use imgcap_imaging::{decode_image_with_header, read_header, ImageLimits};
 use imgcap_models::Caption;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;

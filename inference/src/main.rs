@@ -21,8 +21,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use imgcap_common::ServerLimits;
-use imgcap_models::preprocess::budget::MemoryBudget;
-use imgcap_models::preprocess::ImageLimits;
+use imgcap_imaging::budget::MemoryBudget;
+use imgcap_imaging::ImageLimits;
 use imgcap_models::{parse_device, parse_dtype, LoadOptions};
 use tokio::sync::{watch, Semaphore};
 

@@ -1271,7 +1271,7 @@ async fn a_request_over_the_work_budget_gets_422_before_its_image_is_decoded() {
 /// the server keeps captioning afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn amplifying_images_share_a_memory_budget_and_a_burst_gets_503() {
-    use imgcap_models::preprocess::hostile;
+    use imgcap_imaging::hostile;
     let server = Server::tiny(&[
         "--image-memory-budget-mb",
         "64",

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use criterion::{criterion_group, Criterion};
-use imgcap_models::preprocess::{decode_image, ImageLimits, ImageProcessor};
+use imgcap_imaging::{decode_image, ImageLimits};
+use imgcap_models::preprocess::ImageProcessor;
 use imgcap_models::source::WeightFiles;
 use imgcap_models::synthetic::{random_normal, random_weights};
 use imgcap_models::{BlipConfig, BlipModel, DecoderCache};

@@ -26,7 +26,7 @@ pub use captioner::{
     ImageCaptions, LoadOptions, ModelInfo,
 };
 pub use config::BlipConfig;
-pub use error::{ImageError, ModelError, Result};
+pub use error::{ModelError, Result};
 pub use generate::{GeneratedSequence, GenerationOptions, Strategy};
 pub use imgcap_common::CaptionMode;
 pub use model::BlipModel;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::codecs::jpeg::JpegEncoder;
-use imgcap_models::preprocess::{resize_bicubic, ImageLimits};
+use imgcap_imaging::{resize_bicubic, ImageLimits};
 use imgcap_webapp::config::ProviderKind;
 use imgcap_webapp::domain::{BlobKey, ImageId, UploadBytes, UserId};
 use imgcap_webapp::embedded::auth::SqliteTokens;

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imgcap_models::preprocess::hostile;
+use imgcap_imaging::hostile;
 use imgcap_webapp::config::ProviderKind;
 use imgcap_webapp::embedded::auth::SqliteTokens;
 use imgcap_webapp::embedded::db::Db;

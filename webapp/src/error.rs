@@ -6,8 +6,8 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use imgcap_models::preprocess::budget::BudgetError;
-use imgcap_models::ImageError;
+use imgcap_imaging::budget::BudgetError;
+use imgcap_imaging::ImageError;
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use imgcap_models::preprocess::budget::MemoryBudget;
+use imgcap_imaging::budget::MemoryBudget;
 use serde::Serialize;
 use tokio::sync::Notify;
 use utoipa::ToSchema;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use imgcap_models::preprocess::budget::MemoryBudget;
-use imgcap_models::preprocess::ImageLimits;
+use imgcap_imaging::budget::MemoryBudget;
+use imgcap_imaging::ImageLimits;
 use imgcap_models::source::{HubModel, ModelSource};
 use imgcap_models::LoadOptions;
 use tokio::sync::watch;

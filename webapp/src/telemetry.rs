@@ -59,14 +59,12 @@ impl UploadOutcome {
         match error {
             AppError::PayloadTooLarge { .. } => Self::TooLarge,
             AppError::UnsupportedMediaType(_)
-            | AppError::InvalidImage(imgcap_models::ImageError::UnsupportedFormat) => {
+            | AppError::InvalidImage(imgcap_imaging::ImageError::UnsupportedFormat) => {
                 Self::UnsupportedType
             }
             AppError::InvalidImage(_) => Self::InvalidImage,
             AppError::RateLimited { .. } => Self::RateLimited,
-            AppError::ImageMemory(imgcap_models::preprocess::budget::BudgetError::Busy {
-                ..
-            }) => Self::Busy,
+            AppError::ImageMemory(imgcap_imaging::budget::BudgetError::Busy { .. }) => Self::Busy,
             AppError::ImageMemory(_) => Self::InvalidImage,
             error if error.status().is_client_error() => Self::InvalidRequest,
             _ => Self::Error,
@@ -423,8 +421,8 @@ mod tests {
 
     #[test]
     fn upload_refusals_are_labelled_by_reason() {
-        use imgcap_models::preprocess::budget::BudgetError;
-        use imgcap_models::ImageError;
+        use imgcap_imaging::budget::BudgetError;
+        use imgcap_imaging::ImageError;
         let cases = [
             (AppError::PayloadTooLarge { limit: 1 }, "too_large"),
             (

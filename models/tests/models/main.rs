@@ -2,7 +2,7 @@
 //!
 //! - `parity`: against `transformers` outputs recorded in `fixtures/tiny-blip`.
 //! - `generation`: batching, caching, precisions, quantized and broken checkpoints.
-//! - `preprocess`: decoding and Pillow-exact resizing.
+//! - `preprocess`: BLIP preprocessing into tensors (decoding and resizing: `imgcap-imaging`).
 //! - `source`: local, SageMaker and hub checkpoint resolution.
 //! - `real_weights`: real BLIP weights, when `IMGCAP_TEST_MODEL_DIR` is set.
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use imgcap_models::preprocess::{decode_image, ImageLimits};
+use imgcap_imaging::{decode_image, ImageLimits};
 use imgcap_models::source::ModelSource;
 use imgcap_models::{
     BlipModel, CaptionMode, CaptionOptions, Captioner, DecoderCache, GenerationOptions,

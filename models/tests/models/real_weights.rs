@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use imgcap_models::preprocess::{decode_image, ImageLimits};
+use imgcap_imaging::{decode_image, ImageLimits};
 use imgcap_models::source::ModelSource;
 use imgcap_models::{CaptionMode, CaptionOptions, Captioner, LoadOptions};
 

@@ -11,7 +11,7 @@ use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ImageBlock, ImageFormat, ImageSource, InferenceConfiguration,
     Message, SystemContentBlock,
 };
-use imgcap_models::preprocess::{sniff_format, ImageFormatKind};
+use imgcap_imaging::{sniff_format, ImageFormatKind};
 use serde::Deserialize;
 
 use super::{prompts, ruled_captions};

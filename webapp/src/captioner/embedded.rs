@@ -12,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use imgcap_models::preprocess::budget::{BudgetError, MemoryBudget};
-use imgcap_models::preprocess::{decode_image_with_header, read_header, ImageLimits};
+use imgcap_imaging::budget::{BudgetError, MemoryBudget};
+use imgcap_imaging::{decode_image_with_header, read_header, ImageLimits};
 use imgcap_models::source::ModelSource;
 use imgcap_models::{CaptionOptions, LoadOptions, LoadPhase, LoadProgress, ModelError};
 

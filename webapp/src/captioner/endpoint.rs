@@ -6,7 +6,7 @@
 
 use anyhow::Context;
 use imgcap_common::{CaptionResponse, ErrorBody, GeneratedCaption};
-use imgcap_models::preprocess::sniff_format;
+use imgcap_imaging::sniff_format;
 
 use crate::domain::ScoredCaption;
 use crate::outbound;

@@ -10,7 +10,7 @@
 use anyhow::Context;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use imgcap_models::preprocess::sniff_format;
+use imgcap_imaging::sniff_format;
 use serde::Deserialize;
 
 use super::ruled_captions;

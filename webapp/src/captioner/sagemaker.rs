@@ -8,7 +8,7 @@
 use aws_sdk_sagemakerruntime::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
 use aws_sdk_sagemakerruntime::primitives::Blob;
-use imgcap_models::preprocess::sniff_format;
+use imgcap_imaging::sniff_format;
 
 use super::endpoint::{invocation_captions, invocation_error};
 use crate::ports::{BoxFuture, CaptionError, CaptionInput, Captioner, ProviderCaptions};

@@ -265,7 +265,7 @@ async fn serve_blob(
         .get(&key)
         .await?
         .ok_or(AppError::NotFound("no such image"))?;
-    let content_type = match imgcap_models::preprocess::sniff_format(&bytes) {
+    let content_type = match imgcap_imaging::sniff_format(&bytes) {
         Ok(format) => format.mime_type(),
         Err(_) => "application/octet-stream",
     };

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::BodyExt;
-use imgcap_models::ImageError;
+use imgcap_imaging::ImageError;
 
 use super::AppState;
 use crate::domain::{UploadBytes, UserId};

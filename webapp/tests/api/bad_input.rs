@@ -14,7 +14,7 @@ fn png_bomb() -> Vec<u8> {
         c.extend(data);
         let mut crc_input = kind.to_vec();
         crc_input.extend(data);
-        c.extend(imgcap_models::preprocess::hostile::crc32(&crc_input).to_be_bytes());
+        c.extend(imgcap_imaging::hostile::crc32(&crc_input).to_be_bytes());
         c
     };
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -203,7 +203,7 @@ async fn a_chunked_body_is_cut_off_at_the_limit_while_it_streams() {
 /// uploads afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn amplifying_uploads_share_the_memory_budget() {
-    use imgcap_models::preprocess::hostile;
+    use imgcap_imaging::hostile;
     let mut config = without_captions(test_config());
     config.upload.image_memory_budget_mb = 64;
     config.upload.image_memory_wait_ms = 0;

@@ -171,7 +171,7 @@ fn png_chunks(bytes: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
 /// upload is accepted: decoding never needed it. Text that inflates (`zTXt`) goes as before.
 #[tokio::test]
 async fn oversized_colour_profiles_are_dropped_from_stored_originals() {
-    use imgcap_models::preprocess::hostile;
+    use imgcap_imaging::hostile;
     let app = TestApp::spawn(without_captions(test_config())).await;
     let token = app.token("carol", false).await;
     let is_icc = |(code, payload): &(u8, Vec<u8>)| *code == 0xE2 && payload.starts_with(b"ICC_");

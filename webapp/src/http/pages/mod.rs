@@ -17,7 +17,7 @@ use axum::middleware;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use imgcap_models::ImageError;
+use imgcap_imaging::ImageError;
 
 use super::session::{visitor_context, Visitor};
 use super::AppState;

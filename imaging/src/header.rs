@@ -10,8 +10,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use super::ImageFormatKind;
-use crate::error::ImageError;
+use crate::ImageError;
+use crate::ImageFormatKind;
 
 /// The largest colour profile, once inflated, that is read or kept in a stored original. Real
 /// profiles are a few hundred bytes to a few hundred KB; a larger one is ignored by decoding and
@@ -96,11 +96,11 @@ impl ImageHeader {
     }
 }
 
-/// Reads the header of a JPEG or PNG (see [`super::sniff_format`]) and checks its dimensions
+/// Reads the header of a JPEG or PNG (see [`crate::sniff_format`]) and checks its dimensions
 /// against `limits`. Cheap: it walks chunk and segment lengths, and inflates at most
 /// [`MAX_ICC_PROFILE_BYTES`] + 1 bytes of a PNG colour profile.
-pub fn read_header(bytes: &[u8], limits: &super::ImageLimits) -> Result<ImageHeader, ImageError> {
-    let header = match super::sniff_format(bytes)? {
+pub fn read_header(bytes: &[u8], limits: &crate::ImageLimits) -> Result<ImageHeader, ImageError> {
+    let header = match crate::sniff_format(bytes)? {
         ImageFormatKind::Png => png_header(bytes)?,
         ImageFormatKind::Jpeg => jpeg_header(bytes)?,
     };
@@ -225,7 +225,7 @@ fn measure_iccp(data: &[u8]) -> IccProfile {
 // ---------------------------------------------------------------------------------------------
 
 /// One marker segment: its code and its payload (after the length field).
-pub(super) struct Segment<'a> {
+pub(crate) struct Segment<'a> {
     pub marker: u8,
     pub payload: &'a [u8],
 }
@@ -233,7 +233,7 @@ pub(super) struct Segment<'a> {
 /// Walks a JPEG's marker structure from after SOI: segments by their lengths, entropy-coded
 /// scans up to the next real marker. Yields each segment with a length field; ends after EOI,
 /// and yields an error instead when the data ends first or a length is impossible.
-pub(super) struct JpegSegments<'a> {
+pub(crate) struct JpegSegments<'a> {
     bytes: &'a [u8],
     pos: usize,
     /// The last segment was SOS: entropy-coded data comes next.
@@ -242,7 +242,7 @@ pub(super) struct JpegSegments<'a> {
 }
 
 impl<'a> JpegSegments<'a> {
-    pub(super) fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self {
             bytes,
             pos: 2, // after SOI, which `sniff_format` checked
@@ -382,6 +382,6 @@ fn jpeg_header(bytes: &[u8]) -> Result<ImageHeader, ImageError> {
 /// zune-jpeg fills missing scan data with grey instead of failing, in the lenient mode the
 /// image crate uses; Pillow refuses such a file ("image file is truncated"), and so do we:
 /// the marker walk must reach the end-of-image marker.
-pub(super) fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
+pub(crate) fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
     JpegSegments::new(bytes).try_for_each(|segment| segment.map(drop))
 }

@@ -11,11 +11,10 @@
 //! segments, PNG `iCCP`) is dropped too: decoding ignored it, and every later reader of the
 //! original (the caption worker, a browser) would otherwise inflate it again.
 
-use imgcap_models::preprocess::ImageFormatKind;
-use imgcap_models::ImageError;
+use crate::{ImageError, ImageFormatKind};
 
 /// The upload without its personal metadata; without its colour profile as well unless
-/// `keep_icc` (the profile is within the cap, `imgcap_models::preprocess::IccProfile`).
+/// `keep_icc` (the profile is within the cap, [`crate::IccProfile`]).
 pub fn strip_metadata(
     bytes: &[u8],
     format: ImageFormatKind,

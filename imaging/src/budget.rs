@@ -1,5 +1,5 @@
 //! A process-wide memory budget for image work. Every decode reserves, before it starts, the
-//! bytes its header says it will hold at its peak ([`super::ImageHeader::memory_needed`]); the
+//! bytes its header says it will hold at its peak ([`crate::ImageHeader::memory_needed`]); the
 //! reservation is released when the work is done. When the budget is spent a decode waits a
 //! bounded time and is then refused with [`BudgetError::Busy`], so a burst of images that decode
 //! to hundreds of MB each queues or is turned away instead of ending the process.
