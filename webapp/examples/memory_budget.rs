@@ -53,6 +53,8 @@ fn rss_bytes() -> u64 {
 
 #[tokio::main]
 async fn main() {
+    // As the binary does: the figure is the one a deployment gets.
+    imgcap_webapp::allocator::return_freed_memory_promptly();
     let dir = tempfile::tempdir().unwrap();
     let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
     let listeners = Listeners {

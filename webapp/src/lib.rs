@@ -1,6 +1,7 @@
 //! The imgcap web app: upload pipeline, storage, caption jobs, history and the REST API, built
 //! as ports and adapters (`ports` are the traits, `embedded` the single-machine adapters).
 
+pub mod allocator;
 pub mod aws;
 pub mod captioner;
 pub mod config;

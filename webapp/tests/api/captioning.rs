@@ -114,6 +114,10 @@ async fn jobs_wait_out_a_captioner_outage_longer_than_their_retry_budget() {
     config.captioner.endpoint.cooldown_ms = 200;
     let app = TestApp::spawn(config).await;
     let token = app.token("olga", false).await;
+    // The timeline, printed with `--nocapture` (the note quotes it).
+    let start = Instant::now();
+    let at = |event: &str| eprintln!("outage timeline: {:>6} ms  {event}", start.elapsed().as_millis());
+    at("captioner down (503); 3 uploads");
     let mut ids = Vec::new();
     for seed in 0..3 {
         let (status, body) = json(
@@ -139,16 +143,23 @@ async fn jobs_wait_out_a_captioner_outage_longer_than_their_retry_budget() {
         let (_, image) = app.get_json(&token, &format!("/api/v1/images/{id}")).await;
         assert_eq!(image["status"], "pending", "{image}");
     }
+    at(&format!(
+        "{} deliveries refused, all 3 images pending, max attempts spent {}",
+        calls.load(Ordering::SeqCst),
+        app.count("SELECT MAX(attempts) FROM jobs")
+    ));
     assert!(
         app.count("SELECT MAX(attempts) FROM jobs") < 2,
         "no attempt spent on the outage"
     );
 
     up.store(true, Ordering::SeqCst);
+    at("captioner back");
     for id in &ids {
         let done = app.wait_for(&token, id, "done").await;
         assert_eq!(done["result"]["provider"], "endpoint");
     }
+    at("all 3 captioned, nobody pressed retry");
     assert_eq!(app.count("SELECT COUNT(*) FROM jobs"), 0);
     let (_, ready) = json(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(ready["jobs_waiting_for_captioner"], 0, "{ready}");

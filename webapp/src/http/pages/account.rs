@@ -17,13 +17,14 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use super::visitor::SignedIn;
 use super::{friendly_message, minutes, render, render_with, Nav, PageError};
 use crate::config::SignUpPolicy;
 use crate::domain::rfc3339_ms;
 use crate::embedded::accounts::{check_new, MIN_PASSWORD_CHARS};
 use crate::embedded::sign_in_throttle::SignInClient;
 use crate::error::{retry_after_value, AppError};
-use crate::http::session::{SignedIn, Visitor};
+use crate::http::session::Visitor;
 use crate::http::AppState;
 use crate::ports::RateDecision;
 use crate::telemetry::SignInOutcome;

@@ -7,10 +7,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::visitor::AdminUser;
 use super::{render, Nav, PageError};
 use crate::config::SignUpPolicy;
 use crate::embedded::sign_up::INVITE_LIFETIME;
-use crate::http::session::AdminUser;
 use crate::http::{AppState, RequestId};
 use crate::service::AdminStats;
 

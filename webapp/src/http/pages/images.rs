@@ -8,11 +8,11 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::{Deserialize, Serialize};
 
+use super::visitor::SignedIn;
 use super::{friendly_message, is_htmx, megabytes, render, render_with, Nav, PageError};
 use crate::domain::{rfc3339_ms, ImageRecord, ImageStatus, UserId};
 use crate::error::AppError;
 use crate::http::api::parse_id;
-use crate::http::session::SignedIn;
 use crate::http::upload::accept_upload;
 use crate::http::{AppState, RequestId};
 use crate::service::{CaptionChange, Uploaded};

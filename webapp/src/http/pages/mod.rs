@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod cognito;
 mod images;
+mod visitor;
 
 pub use cognito::CognitoSignIn;
 
@@ -19,9 +20,10 @@ use axum::routing::get;
 use axum::Router;
 use imgcap_imaging::ImageError;
 
-use super::session::{visitor_context, Visitor};
+use super::session::Visitor;
 use super::AppState;
 use crate::error::AppError;
+use visitor::visitor_context;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     let sign_in = match &state.oidc {
