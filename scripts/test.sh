@@ -38,5 +38,8 @@ scripts/ensure-tools-venv.sh
 step "Rust workspace: build and run every test (dev profile, built once)"
 cargo test --workspace --locked
 
+step "Web app without the embedded captioner (--no-default-features, the AWS-only build): compiles"
+cargo check --locked -p imgcap-webapp --no-default-features --all-targets
+
 step "Infrastructure, containers, workflows, scripts and docs checks"
 scripts/test-infra.sh

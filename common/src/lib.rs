@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod caption;
 mod invocation;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;

@@ -5,10 +5,9 @@ use std::str::FromStr;
 
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
-use imgcap_common::CaptionMode;
+use imgcap_common::{caption, CaptionMode};
 use tokenizers::Tokenizer;
 
-use crate::caption;
 use crate::config::BlipConfig;
 use crate::error::{ModelError, Result};
 use crate::generate::{GeneratedSequence, GenerationOptions, Strategy};

@@ -5,7 +5,6 @@
 //! decoded images into a concise and a creative caption each. [`BlipModel`] exposes the network
 //! itself (vision encoding, cached decoding, generation) for finer control.
 
-pub mod caption;
 pub mod captioner;
 pub mod config;
 pub mod error;

@@ -141,7 +141,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     imgcap_webapp::allocator::return_freed_memory_promptly();
     // SAFETY: no other thread exists yet; the async runtime starts below.
-    unsafe { imgcap_models::pin_cpu_thread_count() };
+    #[cfg(feature = "embedded-captioner")]
+    unsafe {
+        imgcap_models::pin_cpu_thread_count()
+    };
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(serve_cli()),
         Err(err) => {

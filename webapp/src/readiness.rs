@@ -2,7 +2,6 @@
 //! blob store, and each captioner of the chain in turn (ready, loading with its percent,
 //! circuit open, or failed with the reason), plus the jobs waiting for a captioner.
 
-use imgcap_models::LoadPhase;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -79,7 +78,8 @@ pub fn captioning_notice(captioners: &[CaptionerReadiness]) -> Option<String> {
         .find(|c| c.state == CaptionerState::Loading)
     {
         let progress = match (loading.percent, loading.phase.as_deref()) {
-            (_, Some(phase)) if phase == LoadPhase::LoadingWeights.label() => {
+            #[cfg(feature = "embedded-captioner")]
+            (_, Some(phase)) if phase == imgcap_models::LoadPhase::LoadingWeights.label() => {
                 " — loading its weights".to_owned()
             }
             (Some(percent), _) => format!(" — {percent:.0} %"),
@@ -128,14 +128,18 @@ mod tests {
                  is ready."
             )
         );
-        let weights = captioner(
-            CaptionerState::Loading,
-            Some("loading weights"),
-            Some(100.0),
-        );
-        assert!(captioning_notice(&[weights])
-            .unwrap()
-            .contains("loading its weights"));
+        // The phase names are the in-process model's.
+        #[cfg(feature = "embedded-captioner")]
+        {
+            let weights = captioner(
+                CaptionerState::Loading,
+                Some("loading weights"),
+                Some(100.0),
+            );
+            assert!(captioning_notice(&[weights])
+                .unwrap()
+                .contains("loading its weights"));
+        }
         let failed = captioner(CaptionerState::Failed, None, None);
         assert!(captioning_notice(std::slice::from_ref(&failed))
             .unwrap()

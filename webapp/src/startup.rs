@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use imgcap_imaging::budget::MemoryBudget;
 use imgcap_imaging::ImageLimits;
+#[cfg(feature = "embedded-captioner")]
 use imgcap_models::source::{HubModel, ModelSource};
+#[cfg(feature = "embedded-captioner")]
 use imgcap_models::LoadOptions;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -18,6 +20,7 @@ use crate::aws::rekognition::RekognitionLabeler;
 use crate::aws::secrets::SecretsManagerSecrets;
 use crate::aws::AwsAdapters;
 use crate::captioner::bedrock::BedrockCaptioner;
+#[cfg(feature = "embedded-captioner")]
 use crate::captioner::embedded::EmbeddedCaptioner;
 use crate::captioner::endpoint::EndpointCaptioner;
 use crate::captioner::hf::HfCaptioner;
@@ -91,6 +94,14 @@ async fn hf_api_key(
     Ok(key)
 }
 
+/// Why a web app built without the `embedded-captioner` feature refuses to start with the
+/// `embedded` captioner in its chain.
+#[cfg(not(feature = "embedded-captioner"))]
+pub const EMBEDDED_CAPTIONER_NOT_BUILT: &str =
+    "`captioner.chain` names `embedded`, but this binary was built without the \
+     `embedded-captioner` feature, so it has no model in the process: choose another captioner \
+     (`endpoint`, `sagemaker`, `bedrock`, `hf`) or build imgcap-webapp with its default features";
+
 async fn load_captioners(
     config: &Config,
     sdk: Option<&aws_config::SdkConfig>,
@@ -102,6 +113,7 @@ async fn load_captioners(
     let mut providers: Vec<(Arc<dyn Captioner>, _)> = Vec::new();
     for kind in &captioner.chain {
         match kind {
+            #[cfg(feature = "embedded-captioner")]
             ProviderKind::Embedded => {
                 let settings = &captioner.embedded;
                 let source = ModelSource::dir_or_hub(
@@ -123,6 +135,12 @@ async fn load_captioners(
                     EmbeddedCaptioner::load_in_background(source, options, image_budget.clone()),
                     settings.breaker(),
                 ));
+            }
+            #[cfg(not(feature = "embedded-captioner"))]
+            ProviderKind::Embedded => {
+                // Only the in-process model would decode with the budget here.
+                let _ = image_budget;
+                anyhow::bail!("{EMBEDDED_CAPTIONER_NOT_BUILT}");
             }
             ProviderKind::Endpoint => {
                 let settings = &captioner.endpoint;

@@ -4,6 +4,7 @@
 //! the image was refused or no captioner was available at all.
 
 pub mod bedrock;
+#[cfg(feature = "embedded-captioner")]
 pub mod embedded;
 pub mod endpoint;
 pub mod hf;
@@ -25,8 +26,8 @@ use crate::readiness::{CaptionerReadiness, CaptionerState};
 fn ruled_captions(concise: &str, creative: &str, model: &str) -> anyhow::Result<ProviderCaptions> {
     const CONCISE_MAX_WORDS: usize = 10;
     const CREATIVE_MAX_SENTENCES: usize = 2;
-    let concise = imgcap_models::caption::concise(concise, CONCISE_MAX_WORDS);
-    let creative = imgcap_models::caption::creative(creative, CREATIVE_MAX_SENTENCES);
+    let concise = imgcap_common::caption::concise(concise, CONCISE_MAX_WORDS);
+    let creative = imgcap_common::caption::creative(creative, CREATIVE_MAX_SENTENCES);
     let has_words = |s: &str| s.chars().any(char::is_alphanumeric);
     anyhow::ensure!(has_words(&concise), "the concise caption is empty");
     anyhow::ensure!(has_words(&creative), "the creative caption is empty");

@@ -1,4 +1,6 @@
-//! Turning generated text into the two published caption styles.
+//! Turning generated text into the two published caption styles: the rules every captioner's
+//! output is held to (the in-process model's in `imgcap-models`, the text of the web app's
+//! foreign-model providers).
 
 /// Words that must not end a concise caption ("a dog sitting on a").
 const DANGLING: &[&str] = &[
