@@ -21,7 +21,7 @@
 #                 (Dockerfile.web), imgcap-inference:local (Dockerfile.inference, cpu),
 #                 imgcap-moto:local (compose/moto.Dockerfile), imgcap-provision:local
 #                 (compose/provision.Dockerfile)
-#   5. inference  the inference server's black-box tests (inference/tests/server.rs) against
+#   5. inference  the inference server's black-box tests (inference/tests/server/) against
 #                 imgcap-inference:local (scripts/inference-in-container.sh)
 #   6. up         `docker-compose up -d`, nothing else: moto, provision (terraform apply
 #                 envs/emulator, the web app's environment), inference, web in AWS mode; wait
@@ -362,7 +362,7 @@ passed || exit 1
 step "images: imgcap-inference, imgcap-web, imgcap-moto, imgcap-provision (docker build --network=host)" build_images
 passed || exit 1
 step "smoke binary: cargo build -p imgcap-e2e-smoke" build_smoke; passed || exit 1
-step "inference: black-box tests (inference/tests/server.rs) against imgcap-inference:local" \
+step "inference: black-box tests (inference/tests/server/) against imgcap-inference:local" \
   inference_container_tests
 step "up: docker-compose up -d (moto, provision, inference, web in AWS mode), /readyz 200, healthy" stack_up
 if passed; then

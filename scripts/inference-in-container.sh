@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs `imgcap-inference ARGS...` inside the built CPU image instead of on this machine, for the
-# black-box tests (inference/tests/server.rs) to target the container:
+# black-box tests (inference/tests/server/) to target the container:
 #
 #   IMGCAP_INFERENCE_TEST_RUNNER="$PWD/scripts/inference-in-container.sh" \
 #       cargo test -p imgcap-inference --test server

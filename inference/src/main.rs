@@ -1,15 +1,16 @@
 //! `imgcap-inference`: the imgcap model server (SageMaker bring-your-own-container) and the
 //! checkpoint tools that go with it. See `--help`.
 
+mod backend;
 mod checkpoint;
 mod config;
 mod connections;
 mod error;
+mod health;
 mod http;
 mod openapi;
 mod params;
 mod queue;
-mod state;
 mod telemetry;
 
 use std::io::{Read, Write};
@@ -26,10 +27,10 @@ use imgcap_imaging::ImageLimits;
 use imgcap_models::{parse_device, parse_dtype, LoadOptions};
 use tokio::sync::{watch, Semaphore};
 
+use crate::backend::BackendSlot;
 use crate::config::{Cli, Command, HealthcheckArgs, LogArgs, LogFormat, ServeArgs};
 use crate::connections::ConnectionLimits;
 use crate::queue::BatchConfig;
-use crate::state::Model;
 
 /// Every layer allocates and frees activations of several MB; glibc's malloc hands them back to
 /// the kernel and page-faults them in again each time (about 12% of the vision encoder's time on
@@ -150,9 +151,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_batch_size: args.max_batch_size as usize,
         max_batch_wait: Duration::from_millis(args.max_batch_wait_ms),
     };
-    let model = Arc::new(Model::new());
+    let backend = Arc::new(BackendSlot::new());
     let state = Arc::new(http::AppState {
-        model: model.clone(),
+        backend: backend.clone(),
         settings: http::Settings {
             limits: ServerLimits {
                 max_batch_size: args.max_batch_size,
@@ -175,7 +176,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             max_request_work: args.max_request_work,
         },
-        limiter: Arc::new(Semaphore::new(args.max_concurrent_requests as usize)),
+        request_slots: Arc::new(Semaphore::new(args.max_concurrent_requests as usize)),
         preprocess_slots: Semaphore::new(args.preprocess_workers.map_or_else(
             || std::thread::available_parallelism().map_or(2, |n| n.get()),
             |n| n as usize,
@@ -188,7 +189,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let source = args.model.detect();
     let load_stop = stop.clone();
     tokio::spawn(async move {
-        match model
+        match backend
             .load(
                 &source,
                 &load_options,

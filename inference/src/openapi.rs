@@ -12,12 +12,12 @@ use utoipa::OpenApi;
                        requests. Every error answer is `{\"error\", \"error_type\"}`."
     ),
     paths(
-        crate::http::ping,
-        crate::http::invocations,
-        crate::http::health,
-        crate::http::info,
-        crate::http::metrics,
-        crate::http::openapi,
+        crate::http::operations::ping,
+        crate::http::invocations::invocations,
+        crate::http::operations::health,
+        crate::http::operations::info,
+        crate::http::operations::metrics,
+        crate::http::operations::openapi,
     ),
     components(schemas(imgcap_common::ErrorType, imgcap_common::GenerationStrategy)),
     tags(

@@ -19,7 +19,7 @@ use imgcap_models::{CaptionOptions, Captioner, ImageCaptions, ModelError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
-use crate::state::Health;
+use crate::health::Health;
 use crate::telemetry;
 
 /// One request waiting for a batch.

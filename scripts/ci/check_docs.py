@@ -13,7 +13,7 @@ docs/*.md (plus any files given on the command line) and checks:
   reason; `IMGCAP_FOO_*` and `IMGCAP_FOO_<NAME>_...` match any variable with that prefix;
 - routes: every word in inline code that starts with `/` and is not a file-system path
   (`/var/...`, `/opt/...`) is a route of the web app (`.route("...")` under webapp/src, the REST
-  API under /api/v1) or of the inference server (inference/src/http.rs), or a prefix of one.
+  API under /api/v1) or of the inference server (inference/src/http/), or a prefix of one.
 
 Prints what it checked and every failure; exits 1 on any failure.
 
@@ -93,9 +93,8 @@ def route_templates(root):
             templates.add(m.group(1))
         for m in re.finditer(r'\.nest\(\s*"(/[^"]*)"', text):
             templates.add(m.group(1))
-    inference = root / "inference" / "src" / "http.rs"
-    if inference.exists():
-        for m in re.finditer(r'route\(\s*Verb::\w+,\s*"(/[^"]*)"', inference.read_text()):
+    for path in (root / "inference" / "src" / "http").rglob("*.rs"):
+        for m in re.finditer(r'route\(\s*Verb::\w+,\s*"(/[^"]*)"', path.read_text()):
             templates.add(m.group(1))
     return templates
 

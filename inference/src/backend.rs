@@ -1,7 +1,6 @@
-//! What the server knows about its model, readable without waiting on anything: `/ping` and
-//! `/health` answer from here, never from behind the queue.
+//! The model behind the server: loaded once (with its queue) into a [`BackendSlot`], which
+//! `/ping` and `/health` read without waiting on anything, never from behind the queue.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -10,35 +9,9 @@ use imgcap_common::{LoadedModel, ModelDescription, ServerStatus};
 use imgcap_models::source::ModelSource;
 use imgcap_models::{CaptionOptions, Captioner, LoadOptions};
 
+use crate::health::Health;
 use crate::queue::{BatchConfig, Queue};
 use crate::telemetry;
-
-/// Readiness, set once the model is loaded and warmed up, cleared for good by a device failure.
-#[derive(Default)]
-pub struct Health {
-    ready: AtomicBool,
-    unhealthy: AtomicBool,
-}
-
-impl Health {
-    pub fn status(&self) -> ServerStatus {
-        if self.unhealthy.load(Ordering::Acquire) {
-            ServerStatus::Unhealthy
-        } else if self.ready.load(Ordering::Acquire) {
-            ServerStatus::Ready
-        } else {
-            ServerStatus::Loading
-        }
-    }
-
-    fn mark_ready(&self) {
-        self.ready.store(true, Ordering::Release);
-    }
-
-    pub fn mark_unhealthy(&self) {
-        self.unhealthy.store(true, Ordering::Release);
-    }
-}
 
 /// Both captions with their default strategies (beam search, sampling), two tokens each: every
 /// code path of a real request, at a fraction of its cost.
@@ -59,13 +32,14 @@ pub struct Backend {
     pub loaded: LoadedModel,
 }
 
-/// Shared by every handler.
-pub struct Model {
+/// Where the [`Backend`] goes once the model is loaded and warmed up, with the server's
+/// [`Health`]; shared by every handler.
+pub struct BackendSlot {
     pub health: Arc<Health>,
     backend: OnceLock<Backend>,
 }
 
-impl Model {
+impl BackendSlot {
     pub fn new() -> Self {
         Self {
             health: Arc::new(Health::default()),
@@ -74,7 +48,7 @@ impl Model {
     }
 
     /// The backend once loaded, warmed up and healthy.
-    pub fn backend(&self) -> Option<&Backend> {
+    pub fn ready(&self) -> Option<&Backend> {
         match self.health.status() {
             ServerStatus::Ready => self.backend.get(),
             _ => None,

@@ -1,0 +1,14 @@
+//! Black-box tests of the `imgcap-inference` binary. Each server test starts the real binary on a
+//! free port (`--port 0`, the address read from its "listening" log line) with the tiny BLIP
+//! checkpoint, and talks HTTP to it; the checkpoint tools run as the binary's subcommands.
+
+mod batching;
+mod connections;
+mod docs;
+mod harness;
+mod hub;
+mod images;
+mod invocations;
+mod lifecycle;
+mod limits;
+mod tools;
