@@ -1,11 +1,19 @@
-//! Lossless metadata removal: the stored original keeps every byte of the image data and of
-//! the segments/chunks that matter for display, and loses the ones that carry personal data.
+//! Lossless metadata removal by allow-list: the stored original keeps every byte of the image
+//! data and of the segments/chunks that change how the image looks, and nothing else — whatever
+//! a camera, an editor or an uploader put beside the pixels (location, names, times, private
+//! application data) is dropped without having to be recognised.
 //!
-//! JPEG: APP1 (Exif, XMP, extended XMP), APP13 (Photoshop IRB / IPTC) and COM segments are
-//! dropped; everything else (APP0 JFIF, APP2 ICC profile, APP14 Adobe, tables, frames, scans) is
-//! copied byte for byte. PNG: `eXIf`, `tEXt`, `zTXt`, `iTXt` and `tIME` chunks are dropped;
-//! every other chunk (`iCCP` included) is copied verbatim with its CRC. Bytes after the end of
-//! the image (EOI / IEND) are dropped: they are not part of the picture and can carry anything.
+//! JPEG keeps: SOI; every marker that is not an application segment or a comment (DQT, DHT,
+//! SOFn, DRI, SOS with its entropy-coded data, RSTn, DNL, EOI, ...); APP0 `JFIF`; APP2
+//! `ICC_PROFILE`; APP14 `Adobe` (its colour transform flag decides how the decoder reads the
+//! channels). It drops every other APPn (APP1 Exif and XMP, APP0 `JFXX`, APP2 FlashPix, APP3 to
+//! APP13, APP15) and COM. PNG keeps the critical chunks (`IHDR`, `PLTE`, `IDAT`, `IEND`) and the
+//! ancillary ones that change how the image looks: `tRNS`, `gAMA`, `cHRM`, `sRGB`, `iCCP`, `sBIT`,
+//! `cICP`, `mDCv`, `cLLi`, `bKGD`, `pHYs`. It drops everything else: text (`tEXt`, `zTXt`,
+//! `iTXt`), `eXIf`, `tIME`, unknown and private chunks, and APNG's `acTL`/`fcTL`/`fdAT` (the file
+//! stays a valid PNG that shows its default image). Kept segments and chunks are copied byte for
+//! byte (PNG CRCs included). Bytes after the end of the image (EOI / IEND) are dropped: they are
+//! not part of the picture and can carry anything.
 //!
 //! A colour profile over `MAX_ICC_PROFILE_BYTES` once inflated (JPEG APP2 `ICC_PROFILE`
 //! segments, PNG `iCCP`) is dropped too: decoding ignored it, and every later reader of the
@@ -13,7 +21,7 @@
 
 use crate::{ImageError, ImageFormatKind};
 
-/// The upload without its personal metadata; without its colour profile as well unless
+/// The upload with only what the image needs; without its colour profile as well unless
 /// `keep_icc` (the profile is within the cap, [`crate::IccProfile`]).
 pub fn strip_metadata(
     bytes: &[u8],
@@ -30,11 +38,25 @@ fn truncated() -> ImageError {
     ImageError::Decode("the file ends in the middle of a segment".into())
 }
 
-const APP1: u8 = 0xE1;
+const APP0: u8 = 0xE0;
 const APP2: u8 = 0xE2;
-const ICC_SIGNATURE: &[u8] = b"ICC_PROFILE\0";
-const APP13: u8 = 0xED;
+const APP14: u8 = 0xEE;
+const APP15: u8 = 0xEF;
 const COM: u8 = 0xFE;
+const JFIF_SIGNATURE: &[u8] = b"JFIF\0";
+const ICC_SIGNATURE: &[u8] = b"ICC_PROFILE\0";
+const ADOBE_SIGNATURE: &[u8] = b"Adobe";
+
+/// Whether a segment with marker `code` and `payload` (after the length) stays in the original.
+fn keep_jpeg_segment(code: u8, payload: &[u8], keep_icc: bool) -> bool {
+    match code {
+        APP0 => payload.starts_with(JFIF_SIGNATURE),
+        APP2 => keep_icc && payload.starts_with(ICC_SIGNATURE),
+        APP14 => payload.starts_with(ADOBE_SIGNATURE),
+        APP0..=APP15 | COM => false,
+        _ => true,
+    }
+}
 const SOS: u8 = 0xDA;
 const EOI: u8 = 0xD9;
 
@@ -74,8 +96,7 @@ fn strip_jpeg(bytes: &[u8], keep_icc: bool) -> Result<Vec<u8>, ImageError> {
                 if end > bytes.len() {
                     return Err(truncated());
                 }
-                let icc = code == APP2 && bytes[pos + 2..end].starts_with(ICC_SIGNATURE);
-                if !matches!(code, APP1 | APP13 | COM) && (keep_icc || !icc) {
+                if keep_jpeg_segment(code, &bytes[pos + 2..end], keep_icc) {
                     out.extend_from_slice(&bytes[marker_start..end]);
                 }
                 pos = end;
@@ -103,7 +124,12 @@ fn strip_jpeg(bytes: &[u8], keep_icc: bool) -> Result<Vec<u8>, ImageError> {
 }
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
-const DROPPED_CHUNKS: [&[u8; 4]; 5] = [b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"];
+/// The chunks a stored PNG keeps (`iCCP` only within the cap): the critical ones and the
+/// ancillary ones that change how the image looks.
+const KEPT_CHUNKS: [&[u8; 4]; 15] = [
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
+    b"cICP", b"mDCv", b"cLLi", b"bKGD", b"pHYs",
+];
 
 fn strip_png(bytes: &[u8], keep_icc: bool) -> Result<Vec<u8>, ImageError> {
     if !bytes.starts_with(PNG_SIGNATURE) {
@@ -121,9 +147,9 @@ fn strip_png(bytes: &[u8], keep_icc: bool) -> Result<Vec<u8>, ImageError> {
             .and_then(|p| p.checked_add(len))
             .filter(|&end| end <= bytes.len())
             .ok_or_else(truncated)?;
-        let dropped = DROPPED_CHUNKS.iter().any(|dropped| kind == &dropped[..])
-            || (!keep_icc && kind == b"iCCP");
-        if !dropped {
+        let kept =
+            KEPT_CHUNKS.iter().any(|kept| kind == &kept[..]) && (keep_icc || kind != b"iCCP");
+        if kept {
             out.extend_from_slice(&bytes[pos..end]);
         }
         pos = end;
@@ -145,29 +171,43 @@ mod tests {
     }
 
     #[test]
-    fn jpeg_walker_drops_exif_xmp_iptc_comments_and_keeps_the_rest_verbatim() {
-        let icc = segment(0xE2, b"ICC_PROFILE\0\x01\x01profile");
+    fn jpeg_walker_keeps_only_what_the_image_needs_verbatim() {
+        let jfif = segment(APP0, b"JFIF\0\x01\x02");
+        let icc = segment(APP2, b"ICC_PROFILE\0\x01\x01profile");
+        let adobe = segment(APP14, b"Adobe\0\x64\0\0\0\0\x01");
         let dqt = segment(0xDB, &[0; 65]);
+        let dri = segment(0xDD, &[0, 4]);
+        let sof = segment(0xC0, &[8, 0, 16, 0, 16, 1, 1, 0x11, 0]);
+        let dht = segment(0xC4, &[0; 17]);
         let sos = segment(SOS, &[1, 1, 0, 0, 63, 0]);
         let scan = [0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56];
         let mut jpeg = vec![0xFF, 0xD8];
-        jpeg.extend(segment(0xE0, b"JFIF\0\x01\x02"));
-        jpeg.extend(segment(APP1, b"Exif\0\0MM"));
+        jpeg.extend(&jfif);
+        jpeg.extend(segment(APP0, b"JFXX\0\x10thumbnail"));
+        jpeg.extend(segment(0xE1, b"Exif\0\0MM"));
         jpeg.extend(&icc);
-        jpeg.extend(segment(APP1, b"http://ns.adobe.com/xap/1.0/\0<x/>"));
-        jpeg.extend(segment(APP13, b"Photoshop 3.0\0"));
+        jpeg.extend(segment(APP2, b"FPXR\0\0"));
+        jpeg.extend(segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0<x/>"));
+        for code in 0xE3..=0xED {
+            jpeg.extend(segment(code, b"private"));
+        }
+        jpeg.extend(segment(APP14, b"not adobe"));
+        jpeg.extend(&adobe);
+        jpeg.extend(segment(APP15, b"private"));
         jpeg.extend(segment(COM, b"secret"));
         jpeg.extend(&dqt);
+        jpeg.extend(&dri);
+        jpeg.extend(&sof);
+        jpeg.extend(&dht);
         jpeg.extend(&sos);
         jpeg.extend(scan);
         jpeg.extend([0xFF, EOI]);
         jpeg.extend(b"trailing");
 
         let mut expected = vec![0xFF, 0xD8];
-        expected.extend(segment(0xE0, b"JFIF\0\x01\x02"));
-        expected.extend(&icc);
-        expected.extend(&dqt);
-        expected.extend(&sos);
+        for kept in [&jfif, &icc, &adobe, &dqt, &dri, &sof, &dht, &sos] {
+            expected.extend(kept);
+        }
         expected.extend(scan);
         expected.extend([0xFF, EOI]);
         assert_eq!(strip_jpeg(&jpeg, true).unwrap(), expected);
@@ -177,18 +217,14 @@ mod tests {
         for cut in [3, 10, jpeg.len() - 12] {
             assert!(strip_jpeg(&jpeg[..cut], true).is_err(), "cut at {cut}");
         }
-        // A profile over the cap goes as well; other APP2 segments stay.
-        let flashpix = segment(APP2, b"FPXR\0\0");
-        let mut with_fpxr = expected[..2].to_vec();
-        with_fpxr.extend(&flashpix);
-        with_fpxr.extend(&expected[2..]);
-        let mut without_icc = with_fpxr.clone();
+        // A profile over the cap goes as well.
+        let mut without_icc = expected.clone();
         let at = without_icc
             .windows(icc.len())
             .position(|w| w == &icc[..])
             .unwrap();
         without_icc.drain(at..at + icc.len());
-        assert_eq!(strip_jpeg(&with_fpxr, false).unwrap(), without_icc);
+        assert_eq!(strip_jpeg(&jpeg, false).unwrap(), without_icc);
     }
 
     fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
@@ -200,31 +236,52 @@ mod tests {
     }
 
     #[test]
-    fn png_walker_drops_text_and_time_chunks_and_keeps_iccp() {
+    fn png_walker_keeps_critical_and_appearance_chunks_only() {
         let ihdr = chunk(b"IHDR", &[0; 13]);
         let iccp = chunk(b"iCCP", b"sRGB\0\0compressed");
         let idat = chunk(b"IDAT", b"pixels");
         let iend = chunk(b"IEND", b"");
+        let appearance: Vec<Vec<u8>> = [
+            b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"cICP", b"mDCv", b"cLLi",
+            b"bKGD", b"pHYs",
+        ]
+        .into_iter()
+        .map(|kind| chunk(kind, b"look"))
+        .collect();
         let mut png = PNG_SIGNATURE.to_vec();
         png.extend(&ihdr);
         png.extend(&iccp);
-        for kind in DROPPED_CHUNKS {
+        png.extend(appearance.concat());
+        for kind in [
+            b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"prVt", b"acTL", b"fcTL", b"hIST",
+            b"sPLT", b"dSIG",
+        ] {
             png.extend(chunk(kind, b"private"));
         }
         png.extend(&idat);
+        png.extend(chunk(b"fdAT", b"frame"));
         png.extend(&iend);
         png.extend(b"junk");
         let expected = [
             PNG_SIGNATURE.to_vec(),
             ihdr.clone(),
             iccp,
+            appearance.concat(),
             idat.clone(),
             iend.clone(),
         ]
         .concat();
         assert_eq!(strip_png(&png, true).unwrap(), expected);
+        assert_eq!(strip_png(&expected, true).unwrap(), expected);
         assert!(strip_png(&png[..png.len() - 20], true).is_err());
-        let without_icc = [PNG_SIGNATURE.to_vec(), ihdr, idat, iend].concat();
+        let without_icc = [
+            PNG_SIGNATURE.to_vec(),
+            ihdr,
+            appearance.concat(),
+            idat,
+            iend,
+        ]
+        .concat();
         assert_eq!(strip_png(&png, false).unwrap(), without_icc);
     }
 }

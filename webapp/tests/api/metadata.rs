@@ -201,3 +201,112 @@ async fn oversized_colour_profiles_are_dropped_from_stored_originals() {
         image::load_from_memory(&stored).expect("the original still decodes");
     }
 }
+
+/// Whether `needle` occurs anywhere in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Stored originals keep only what the image needs (an allow-list): a JPEG loses every APPn
+/// segment other than JFIF, an ICC profile and Adobe's, and its comments; the pixels stay.
+#[tokio::test]
+async fn jpeg_segments_the_image_does_not_need_go() {
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let token = app.token("carol", false).await;
+    let original = test_data("rocket.jpg");
+    let segment = |code: u8, payload: &[u8]| {
+        let mut s = vec![0xFF, code];
+        s.extend(((payload.len() + 2) as u16).to_be_bytes());
+        s.extend(payload);
+        s
+    };
+    let private: [(u8, &[u8]); 4] = [
+        (0xE3, b"imgcap-private-app3 Meta"),
+        (0xEC, b"Ducky imgcap-private-app12"),
+        (0xEF, b"imgcap-private-app15"),
+        (0xFE, b"imgcap-private-comment"),
+    ];
+    // After SOI and the JFIF segment, where cameras and editors put theirs.
+    let at = if original[3] == 0xE0 {
+        4 + usize::from(u16::from_be_bytes([original[4], original[5]]))
+    } else {
+        2
+    };
+    let mut upload = original[..at].to_vec();
+    for (code, payload) in private {
+        upload.extend(segment(code, payload));
+    }
+    upload.extend(&original[at..]);
+    assert!(
+        image::load_from_memory(&upload).is_ok(),
+        "the upload decodes"
+    );
+
+    let (status, body) = json(app.upload(&token, upload, "image/jpeg").await).await;
+    assert_eq!(status, 202, "{body}");
+    let stored = stored_original(&app, &token, &body).await;
+    for (code, payload) in private {
+        assert!(
+            !contains(&stored, payload),
+            "segment {code:#04X} kept in the original"
+        );
+    }
+    let codes: Vec<u8> = jpeg_markers(&stored).iter().map(|m| m.0).collect();
+    assert!(
+        codes
+            .iter()
+            .all(|c| !matches!(c, 0xE1 | 0xE3..=0xED | 0xEF | 0xFE)),
+        "{codes:02X?}"
+    );
+    let decode = |bytes: &[u8]| image::load_from_memory(bytes).unwrap().to_rgb8();
+    assert!(
+        decode(&stored) == decode(&original),
+        "the pixels are unchanged"
+    );
+}
+
+/// A PNG keeps its critical chunks and the ancillary ones that change how it looks; a private
+/// chunk and the modification time go, and the pixels stay.
+#[tokio::test]
+async fn png_private_and_time_chunks_go_pixels_stay() {
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    let token = app.token("carol", false).await;
+    let original = test_data("chelsea.png");
+    let chunk = |kind: &[u8; 4], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        let mut crc_input = kind.to_vec();
+        crc_input.extend(data);
+        c.extend(&crc_input);
+        c.extend(imgcap_imaging::hostile::crc32(&crc_input).to_be_bytes());
+        c
+    };
+    let private = b"imgcap-private-chunk: where this photo was taken";
+    let time = [7, 0xE9, 6, 1, 12, 34, 56];
+    // After IHDR (8 + 25 bytes).
+    let mut upload = original[..33].to_vec();
+    upload.extend(chunk(b"prVt", private));
+    upload.extend(chunk(b"tIME", &time));
+    upload.extend(&original[33..]);
+    assert!(
+        image::load_from_memory(&upload).is_ok(),
+        "the upload decodes"
+    );
+
+    let (status, body) = json(app.upload(&token, upload, "image/png").await).await;
+    assert_eq!(status, 202, "{body}");
+    let stored = stored_original(&app, &token, &body).await;
+    assert!(!contains(&stored, private), "the private chunk is kept");
+    let kinds: Vec<String> = png_chunks(&stored)
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    assert!(
+        !kinds.iter().any(|k| k == "prVt" || k == "tIME"),
+        "{kinds:?}"
+    );
+    let decode = |bytes: &[u8]| image::load_from_memory(bytes).unwrap().to_rgb8();
+    assert!(
+        decode(&stored) == decode(&original),
+        "the pixels are unchanged"
+    );
+}
