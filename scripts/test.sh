@@ -41,5 +41,9 @@ cargo test --workspace --locked
 step "Web app without the embedded captioner (--no-default-features, the AWS-only build): compiles"
 cargo check --locked -p imgcap-webapp --no-default-features --all-targets
 
+step "Crate layering: dependencies follow docs/design.md's arrows (scripts/ci/check_layering.py, with its self-test)"
+python3 scripts/ci/check_layering.py --self-test
+python3 scripts/ci/check_layering.py
+
 step "Infrastructure, containers, workflows, scripts and docs checks"
 scripts/test-infra.sh
