@@ -15,16 +15,16 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::codecs::jpeg::JpegEncoder;
 use imgcap_imaging::{resize_bicubic, ImageLimits};
+use imgcap_webapp::adapters::embedded::api_tokens::SqliteTokens;
+use imgcap_webapp::adapters::embedded::blobs::FileBlobs;
+use imgcap_webapp::adapters::embedded::db::Db;
+use imgcap_webapp::auth::api_tokens::TokenAuthenticator;
+use imgcap_webapp::auth::signing::Signer;
 use imgcap_webapp::config::ProviderKind;
-use imgcap_webapp::domain::{BlobKey, ImageId, UploadBytes, UserId};
-use imgcap_webapp::embedded::auth::SqliteTokens;
-use imgcap_webapp::embedded::blobs::FileBlobs;
-use imgcap_webapp::embedded::db::Db;
-use imgcap_webapp::pipeline::{prepare, PipelineSettings};
-use imgcap_webapp::ports::BlobStore;
-use imgcap_webapp::server::Listeners;
-use imgcap_webapp::signing::Signer;
-use imgcap_webapp::tokens::TokenAuthenticator;
+use imgcap_webapp::core::domain::{BlobKey, ImageId, UploadBytes, UserId};
+use imgcap_webapp::core::pipeline::{prepare, PipelineSettings};
+use imgcap_webapp::core::ports::BlobStore;
+use imgcap_webapp::http::server::Listeners;
 use imgcap_webapp::{Application, Config};
 
 const SETTINGS: PipelineSettings = PipelineSettings {

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use imgcap_imaging::hostile;
+use imgcap_webapp::adapters::embedded::api_tokens::SqliteTokens;
+use imgcap_webapp::adapters::embedded::db::Db;
+use imgcap_webapp::auth::api_tokens::TokenAuthenticator;
 use imgcap_webapp::config::ProviderKind;
-use imgcap_webapp::embedded::auth::SqliteTokens;
-use imgcap_webapp::embedded::db::Db;
-use imgcap_webapp::server::Listeners;
-use imgcap_webapp::tokens::TokenAuthenticator;
+use imgcap_webapp::http::server::Listeners;
 use imgcap_webapp::{Application, Config};
 
 /// The allocator the web app's binary uses: what it keeps from the OS is part of the figure.

@@ -8,13 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use imgcap_common::server;
+use imgcap_webapp::adapters::embedded::db::Db;
+use imgcap_webapp::auth::local_accounts::LocalAccounts;
+use imgcap_webapp::auth::sign_up::{SignUp, INVITE_LIFETIME};
 use imgcap_webapp::config::SignUpPolicy;
 use imgcap_webapp::config::{LogFormat, CONFIG_FILE_VAR};
-use imgcap_webapp::domain::UserId;
-use imgcap_webapp::embedded::accounts::LocalAccounts;
-use imgcap_webapp::embedded::db::Db;
-use imgcap_webapp::embedded::sign_up::{SignUp, INVITE_LIFETIME};
-use imgcap_webapp::server::Listeners;
+use imgcap_webapp::core::domain::UserId;
+use imgcap_webapp::http::server::Listeners;
 use imgcap_webapp::telemetry::text_log;
 use imgcap_webapp::{Application, Config};
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::oidc::OidcSettings;
+use crate::auth::oidc::OidcSettings;
 
 mod api_tokens;
 mod aws;

@@ -1,5 +1,5 @@
 //! `[oidc]`: sign-in with an OpenID provider. The section's type and validation live with the
-//! sign-in code (`crate::oidc::OidcSettings`); only its variables are listed here.
+//! sign-in code (`crate::auth::oidc::OidcSettings`); only its variables are listed here.
 
 use super::env::EnvKind;
 

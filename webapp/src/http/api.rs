@@ -12,9 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{Admin, Caller};
 use super::upload::accept_upload;
 use super::{AppState, RequestId};
-use crate::domain::{rfc3339_ms, CaptionResult, ImageId, ImageRecord, ImageStatus};
+use crate::core::domain::{rfc3339_ms, CaptionResult, ImageId, ImageRecord, ImageStatus};
+use crate::core::engine::{AdminStats, CaptionChange, Uploaded};
 use crate::error::{ApiErrorBody, AppError, AppResult};
-use crate::service::{AdminStats, CaptionChange, Uploaded};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -9,11 +9,11 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
 use super::AppState;
-use crate::domain::Principal;
+use crate::auth::api_tokens::{is_personal_token, TokenAuthenticator};
+use crate::auth::oidc::AccessTokenVerifier;
+use crate::core::domain::Principal;
+use crate::core::ports::{Authenticator, BoxFuture, PortResult};
 use crate::error::AppError;
-use crate::oidc::AccessTokenVerifier;
-use crate::ports::{Authenticator, BoxFuture, PortResult};
-use crate::tokens::{is_personal_token, TokenAuthenticator};
 
 /// The REST API's tokens: personal API tokens (`imgcap_...`, made on the Account page or with
 /// `imgcap-webapp create-token`) and, when the identity provider is configured, its access

@@ -1,7 +1,7 @@
 //! Device cookies of the local sign-in (OWASP's "Slow down online guessing attacks with device
 //! cookies"): after a successful sign-in the browser gets a cookie, signed for that account,
 //! that marks it as a trusted device of the account. The sign-in throttle counts a trusted
-//! device's failures apart from everyone else's (`crate::embedded::sign_in_throttle`), so a
+//! device's failures apart from everyone else's (`crate::auth::sign_in_throttle`), so a
 //! stranger's wrong passwords cannot lock the owner out of a browser they have used before.
 //!
 //! The cookie is `<device id>.<expiry, epoch seconds>.<HMAC over user name, id and expiry>`.
@@ -16,9 +16,9 @@ use base64::Engine as _;
 use rand::RngCore;
 
 use super::session::{cookie_value, http_only_cookie};
-use crate::domain::{now_ms, UserId};
-use crate::embedded::accounts::normalised_user_name;
-use crate::signing::Signer;
+use crate::auth::local_accounts::normalised_user_name;
+use crate::auth::signing::Signer;
+use crate::core::domain::{now_ms, UserId};
 
 const DEVICE_COOKIE: &str = "imgcap_device";
 /// How long a browser stays a trusted device without signing in again (each sign-in issues a

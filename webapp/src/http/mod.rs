@@ -8,6 +8,7 @@ pub mod device;
 pub mod metrics_listener;
 pub mod openapi;
 pub mod pages;
+pub mod server;
 pub mod session;
 pub mod upload;
 
@@ -28,15 +29,15 @@ use sha2::Digest;
 use self::auth::bearer_token;
 use self::pages::CognitoSignIn;
 use self::session::Sessions;
+use crate::auth::api_tokens::TokenAuthenticator;
+use crate::auth::local_accounts::LocalAccounts;
+use crate::auth::sign_in_throttle::SignInThrottle;
+use crate::auth::sign_up::SignUp;
 use crate::config::SignUpPolicy;
-use crate::embedded::accounts::LocalAccounts;
-use crate::embedded::sign_in_throttle::SignInThrottle;
-use crate::embedded::sign_up::SignUp;
+use crate::core::engine::{Engine, Readiness};
+use crate::core::ports::Authenticator;
 use crate::error::{ApiErrorBody, AppError};
-use crate::ports::Authenticator;
-use crate::service::{Engine, Readiness};
 use crate::telemetry::UNMATCHED_ROUTE;
-use crate::tokens::TokenAuthenticator;
 
 /// Everything a handler needs, built once by `startup::Application`.
 #[derive(Clone)]

@@ -19,10 +19,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
 
-use crate::domain::{now_ms, Principal, Sha256};
+use crate::auth::signing::Signer;
+use crate::core::domain::{now_ms, Principal, Sha256};
+use crate::core::ports::{SessionRecord, SessionStore};
 use crate::error::AppResult;
-use crate::ports::{SessionRecord, SessionStore};
-use crate::signing::Signer;
 
 const SESSION_COOKIE: &str = "imgcap_session";
 const PRESESSION_COOKIE: &str = "imgcap_presession";
@@ -38,8 +38,10 @@ pub(crate) const MAX_FORM_BYTES: usize = 64 * 1024;
 /// A session's last use is written at most this often.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
+/// How long sessions last and how their cookies are set: the `[session]` section
+/// (`crate::config::SessionConfig`) and the public URL, resolved.
 #[derive(Debug, Clone, Copy)]
-pub struct SessionSettings {
+pub struct SessionPolicy {
     pub idle: Duration,
     pub absolute: Duration,
     /// `Secure` cookie attribute (everywhere but plain-HTTP localhost).
@@ -53,7 +55,7 @@ pub struct Sessions {
     store: Arc<dyn SessionStore>,
     cookie_signer: Signer,
     csrf_signer: Signer,
-    settings: SessionSettings,
+    settings: SessionPolicy,
     session_cookie: &'static str,
     presession_cookie: &'static str,
 }
@@ -119,11 +121,7 @@ pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a
 }
 
 impl Sessions {
-    pub fn new(
-        store: Arc<dyn SessionStore>,
-        signing_key: &[u8],
-        settings: SessionSettings,
-    ) -> Self {
+    pub fn new(store: Arc<dyn SessionStore>, signing_key: &[u8], settings: SessionPolicy) -> Self {
         Self {
             store,
             cookie_signer: Signer::derive(signing_key, "session-cookie"),

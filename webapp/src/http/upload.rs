@@ -8,9 +8,9 @@ use http_body_util::BodyExt;
 use imgcap_imaging::ImageError;
 
 use super::AppState;
-use crate::domain::{UploadBytes, UserId};
+use crate::core::domain::{UploadBytes, UserId};
+use crate::core::engine::Uploaded;
 use crate::error::{AppError, AppResult};
-use crate::service::Uploaded;
 use crate::telemetry::UploadOutcome;
 
 /// Room for multipart boundaries and part headers on top of the file itself.

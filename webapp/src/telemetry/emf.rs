@@ -121,7 +121,7 @@ impl Emf {
     /// Writes one record now, as a single line in one write (lines of `tracing`, on the same
     /// stdout, never interleave with it).
     pub fn emit(&self, values: &[(Metric, u64)]) {
-        let mut line = self.document(crate::domain::now_ms(), values);
+        let mut line = self.document(crate::core::domain::now_ms(), values);
         line.push('\n');
         let mut out = self.output.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(err) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
@@ -146,7 +146,7 @@ mod tests {
         );
         let doc: Value = serde_json::from_str(text.trim_end()).unwrap();
 
-        let now = crate::domain::now_ms();
+        let now = crate::core::domain::now_ms();
         let timestamp = doc["_aws"]["Timestamp"].as_i64().expect("milliseconds");
         assert!((now - 60_000..=now).contains(&timestamp), "{timestamp}");
         assert_eq!(doc["_aws"].as_object().unwrap().len(), 2, "{doc}");

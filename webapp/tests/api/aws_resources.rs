@@ -38,7 +38,7 @@ impl Resources {
     }
 
     pub async fn sdk(&self) -> aws_config::SdkConfig {
-        imgcap_webapp::aws::sdk_config(&self.aws).await
+        imgcap_webapp::adapters::aws::sdk_config(&self.aws).await
     }
 
     /// An S3 client for these resources (path-style, as the emulator needs).
@@ -68,7 +68,7 @@ impl Resources {
         let config = Config::from_sources("", std::env::vars())
             .expect("the IMGCAP_* environment is a valid AWS-mode configuration");
         let aws = config.aws;
-        let sdk = imgcap_webapp::aws::sdk_config(&aws).await;
+        let sdk = imgcap_webapp::adapters::aws::sdk_config(&aws).await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let redrive = sqs
             .get_queue_attributes()
@@ -95,7 +95,7 @@ impl Resources {
     pub async fn create(max_receive_count: u32) -> Self {
         let moto = Moto::shared();
         let mut aws = moto.aws_config();
-        let sdk = imgcap_webapp::aws::sdk_config(&aws).await;
+        let sdk = imgcap_webapp::adapters::aws::sdk_config(&aws).await;
         let name = unique_name("imgcap");
         let kms_key_arn = format!("arn:aws:kms:us-east-1:123456789012:key/{}", random_token());
 

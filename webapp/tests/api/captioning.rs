@@ -116,7 +116,12 @@ async fn jobs_wait_out_a_captioner_outage_longer_than_their_retry_budget() {
     let token = app.token("olga", false).await;
     // The timeline, printed with `--nocapture` (the note quotes it).
     let start = Instant::now();
-    let at = |event: &str| eprintln!("outage timeline: {:>6} ms  {event}", start.elapsed().as_millis());
+    let at = |event: &str| {
+        eprintln!(
+            "outage timeline: {:>6} ms  {event}",
+            start.elapsed().as_millis()
+        )
+    };
     at("captioner down (503); 3 uploads");
     let mut ids = Vec::new();
     for seed in 0..3 {

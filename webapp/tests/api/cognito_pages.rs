@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use imgcap_webapp::oidc::OidcSettings;
+use imgcap_webapp::auth::oidc::OidcSettings;
 use imgcap_webapp::Application;
 use openidconnect::url::Url;
 use serde_json::json;

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use imgcap_webapp::embedded::sessions::REMOVE_EXPIRED_SESSIONS;
+use imgcap_webapp::adapters::embedded::sessions::REMOVE_EXPIRED_SESSIONS;
 
 use crate::harness::{png, test_config, without_captions, TestApp};
 

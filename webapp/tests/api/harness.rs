@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use imgcap_webapp::adapters::embedded::db::Db;
+use imgcap_webapp::auth::local_accounts::LocalAccounts;
 use imgcap_webapp::config::ProviderKind;
-use imgcap_webapp::domain::UserId;
-use imgcap_webapp::embedded::accounts::LocalAccounts;
-use imgcap_webapp::embedded::db::Db;
-use imgcap_webapp::server::Listeners;
+use imgcap_webapp::core::domain::UserId;
+use imgcap_webapp::http::server::Listeners;
 use imgcap_webapp::startup::Background;
 use imgcap_webapp::{Application, Config};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! Upload → job → done → history → get (signed URLs) → delete → gone.
 
-use imgcap_webapp::signing::Signer;
+use imgcap_webapp::auth::signing::Signer;
 
 use crate::harness::{json, test_config, test_data, TestApp};
 
@@ -198,8 +198,8 @@ async fn orphan_sweep_removes_old_blobs_without_a_record_only() {
     // What a crash between the blobs and the record leaves: an old original and thumbnail
     // with no record; and the blobs of an upload still in progress (written just now).
     let blobs = app.data_dir.join("blobs");
-    let orphan = imgcap_webapp::domain::ImageId::generate();
-    let in_progress = imgcap_webapp::domain::ImageId::generate();
+    let orphan = imgcap_webapp::core::domain::ImageId::generate();
+    let in_progress = imgcap_webapp::core::domain::ImageId::generate();
     for (dir, name) in [
         ("originals/alice", orphan.to_string()),
         ("thumbnails/alice", format!("{orphan}.jpg")),

@@ -115,7 +115,7 @@ fn start() -> Moto {
 #[tokio::test]
 async fn sdk_config_reaches_the_emulator() {
     let moto = Moto::shared();
-    let sdk = imgcap_webapp::aws::sdk_config(&moto.aws_config()).await;
+    let sdk = imgcap_webapp::adapters::aws::sdk_config(&moto.aws_config()).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)

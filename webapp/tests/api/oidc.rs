@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use imgcap_webapp::oidc::{OidcClient, OidcError, OidcSettings, PendingLogin, Rejection};
-use imgcap_webapp::ports::Authenticator;
+use imgcap_webapp::auth::oidc::{OidcClient, OidcError, OidcSettings, PendingLogin, Rejection};
+use imgcap_webapp::core::ports::Authenticator;
 use serde_json::{json, Value};
 
 use crate::oidc_provider::{
@@ -19,7 +19,7 @@ async fn connect(settings: &OidcSettings) -> OidcClient {
 async fn sign_in(
     provider: &TestProvider,
     client: &OidcClient,
-) -> Result<imgcap_webapp::domain::Principal, OidcError> {
+) -> Result<imgcap_webapp::core::domain::Principal, OidcError> {
     let (url, pending) = client.begin_login();
     let (code, state) = provider.authorize(&url).await;
     client.complete_login(pending, &state, &code).await

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use imgcap_webapp::oidc::OidcSettings;
+use imgcap_webapp::auth::oidc::OidcSettings;
 use openidconnect::core::{CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
 use openidconnect::url::{form_urlencoded, Url};
 use openidconnect::{JsonWebKeyId, PrivateSigningKey};

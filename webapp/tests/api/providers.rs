@@ -14,7 +14,7 @@ use base64::Engine as _;
 use imgcap_common::{
     CaptionMode, CaptionResponse, Captions, GeneratedCaption, ModelDescription, Timings,
 };
-use imgcap_webapp::captioner::prompts::BEDROCK_SYSTEM;
+use imgcap_webapp::adapters::providers::prompts::BEDROCK_SYSTEM;
 use imgcap_webapp::config::{AwsConfig, ProviderKind};
 use imgcap_webapp::Config;
 use serde_json::{json, Value};
@@ -359,7 +359,7 @@ async fn invalid_bedrock_json_fails_over_to_hf_with_its_key_from_secrets_manager
     let bedrock = bedrock_answering("Sure! The photo shows a rocket.").await;
     let hf = hf_fake().await;
     let moto = Moto::shared();
-    let sdk = imgcap_webapp::aws::sdk_config(&moto.aws_config()).await;
+    let sdk = imgcap_webapp::adapters::aws::sdk_config(&moto.aws_config()).await;
     let secret = aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name(unique_name("hf-api-key"))
@@ -418,11 +418,11 @@ async fn invalid_bedrock_json_fails_over_to_hf_with_its_key_from_secrets_manager
 /// With the blobs in S3, Rekognition reads the stored object itself.
 #[tokio::test]
 async fn rekognition_labels_an_s3_object() {
-    use imgcap_webapp::aws::rekognition::RekognitionLabeler;
-    use imgcap_webapp::domain::{BlobKey, ImageId};
-    use imgcap_webapp::ports::Labeler;
+    use imgcap_webapp::adapters::aws::rekognition::RekognitionLabeler;
+    use imgcap_webapp::core::domain::{BlobKey, ImageId};
+    use imgcap_webapp::core::ports::Labeler;
 
-    let sdk = imgcap_webapp::aws::sdk_config(&Moto::shared().aws_config()).await;
+    let sdk = imgcap_webapp::adapters::aws::sdk_config(&Moto::shared().aws_config()).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)

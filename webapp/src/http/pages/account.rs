@@ -19,16 +19,16 @@ use serde::Deserialize;
 
 use super::visitor::SignedIn;
 use super::{friendly_message, minutes, render, render_with, Nav, PageError};
+use crate::auth::api_tokens::TokenInfo;
+use crate::auth::local_accounts::{check_new, MIN_PASSWORD_CHARS};
+use crate::auth::sign_in_throttle::SignInClient;
 use crate::config::SignUpPolicy;
-use crate::domain::rfc3339_ms;
-use crate::embedded::accounts::{check_new, MIN_PASSWORD_CHARS};
-use crate::embedded::sign_in_throttle::SignInClient;
+use crate::core::domain::rfc3339_ms;
+use crate::core::ports::RateDecision;
 use crate::error::{retry_after_value, AppError};
 use crate::http::session::Visitor;
 use crate::http::AppState;
-use crate::ports::RateDecision;
 use crate::telemetry::SignInOutcome;
-use crate::tokens::TokenInfo;
 
 /// The local accounts' forms, served when no identity provider is configured.
 pub fn local_sign_in_routes() -> Router<AppState> {
@@ -133,7 +133,7 @@ async fn sign_up_page(
 /// and goes to the upload page.
 async fn signed_in_redirect(
     state: &AppState,
-    principal: &crate::domain::Principal,
+    principal: &crate::core::domain::Principal,
 ) -> Result<Response, PageError> {
     let cookie = state.sessions.start_session(principal).await?;
     let device = state.device_cookies.issue(&principal.user);

@@ -9,10 +9,10 @@ use axum::Router;
 
 use super::visitor::AdminUser;
 use super::{render, Nav, PageError};
+use crate::auth::sign_up::INVITE_LIFETIME;
 use crate::config::SignUpPolicy;
-use crate::embedded::sign_up::INVITE_LIFETIME;
+use crate::core::engine::AdminStats;
 use crate::http::{AppState, RequestId};
-use crate::service::AdminStats;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -23,11 +23,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{not_found, render_with, Nav};
-use crate::domain::Principal;
+use crate::auth::oidc::{AccessTokenVerifier, OidcClient, OidcError, OidcSettings, PendingLogin};
+use crate::auth::signing::Signer;
+use crate::core::domain::Principal;
 use crate::http::session::{cookie_value, http_only_cookie, Visitor};
 use crate::http::AppState;
-use crate::oidc::{AccessTokenVerifier, OidcClient, OidcError, OidcSettings, PendingLogin};
-use crate::signing::Signer;
 
 const PENDING_COOKIE: &str = "imgcap_sign_in";
 const PENDING_COOKIE_PATH: &str = "/auth";

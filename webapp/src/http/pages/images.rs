@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::visitor::SignedIn;
 use super::{friendly_message, is_htmx, megabytes, render, render_with, Nav, PageError};
-use crate::domain::{rfc3339_ms, ImageRecord, ImageStatus, UserId};
+use crate::core::domain::{rfc3339_ms, ImageRecord, ImageStatus, UserId};
+use crate::core::engine::{CaptionChange, Uploaded};
 use crate::error::AppError;
 use crate::http::api::parse_id;
 use crate::http::upload::accept_upload;
 use crate::http::{AppState, RequestId};
-use crate::service::{CaptionChange, Uploaded};
 
 /// Thumbnails on one history page.
 const HISTORY_PAGE: usize = 24;

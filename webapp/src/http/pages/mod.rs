@@ -1,5 +1,5 @@
 //! The server-rendered pages (askama templates under `webapp/templates/`, htmx for partial
-//! updates) and the files under `/static/`. Every page calls the same [`crate::service::Engine`]
+//! updates) and the files under `/static/`. Every page calls the same [`crate::core::engine::Engine`]
 //! as the REST API; only the presentation differs.
 
 mod account;

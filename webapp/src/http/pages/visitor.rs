@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::PageError;
-use crate::domain::Principal;
+use crate::core::domain::Principal;
 use crate::error::AppError;
 use crate::http::session::{Visitor, CSRF_FIELD, CSRF_HEADER, MAX_FORM_BYTES};
 use crate::http::AppState;

@@ -1,10 +1,10 @@
-//! [`BlobStore`](imgcap_webapp::ports::BlobStore): atomic put, get, idempotent delete, per-user
+//! [`BlobStore`](imgcap_webapp::core::ports::BlobStore): atomic put, get, idempotent delete, per-user
 //! deletion of both prefixes, short-lived URLs, listing by age (the orphan sweep).
 
 use std::time::Duration;
 
 use aws_sdk_s3::types::ServerSideEncryption;
-use imgcap_webapp::domain::{BlobKey, ImageId};
+use imgcap_webapp::core::domain::{BlobKey, ImageId};
 
 use super::{user, Adapters, Family};
 

@@ -5,26 +5,26 @@
 
 use std::sync::Arc;
 
-use imgcap_webapp::aws::blobs::S3Blobs;
-use imgcap_webapp::aws::queue::{SqsQueue, SqsQueueSettings};
-use imgcap_webapp::aws::ratelimit::DynamoRateLimiter;
-use imgcap_webapp::aws::repo::DynamoRepo;
-use imgcap_webapp::aws::secrets::SecretsManagerSecrets;
-use imgcap_webapp::aws::sessions::DynamoSessions;
-use imgcap_webapp::aws::tokens::DynamoTokens;
-use imgcap_webapp::domain::{now_ms, ImageId, ImageRecord, ImageStatus, Sha256, UserId};
-use imgcap_webapp::embedded::auth::SqliteTokens;
-use imgcap_webapp::embedded::blobs::FileBlobs;
-use imgcap_webapp::embedded::db::Db;
-use imgcap_webapp::embedded::queue::SqliteQueue;
-use imgcap_webapp::embedded::ratelimit::SqliteRateLimiter;
-use imgcap_webapp::embedded::repo::SqliteRepo;
-use imgcap_webapp::embedded::secrets::EnvFileSecrets;
-use imgcap_webapp::embedded::sessions::SqliteSessions;
-use imgcap_webapp::ports::{
+use imgcap_webapp::adapters::aws::api_tokens::DynamoTokens;
+use imgcap_webapp::adapters::aws::blobs::S3Blobs;
+use imgcap_webapp::adapters::aws::queue::{SqsQueue, SqsQueueSettings};
+use imgcap_webapp::adapters::aws::rate_limits::DynamoRateLimiter;
+use imgcap_webapp::adapters::aws::repo::DynamoRepo;
+use imgcap_webapp::adapters::aws::secrets::SecretsManagerSecrets;
+use imgcap_webapp::adapters::aws::sessions::DynamoSessions;
+use imgcap_webapp::adapters::embedded::api_tokens::SqliteTokens;
+use imgcap_webapp::adapters::embedded::blobs::FileBlobs;
+use imgcap_webapp::adapters::embedded::db::Db;
+use imgcap_webapp::adapters::embedded::queue::SqliteQueue;
+use imgcap_webapp::adapters::embedded::rate_limits::SqliteRateLimiter;
+use imgcap_webapp::adapters::embedded::repo::SqliteRepo;
+use imgcap_webapp::adapters::embedded::secrets::EnvFileSecrets;
+use imgcap_webapp::adapters::embedded::sessions::SqliteSessions;
+use imgcap_webapp::auth::signing::Signer;
+use imgcap_webapp::core::domain::{now_ms, ImageId, ImageRecord, ImageStatus, Sha256, UserId};
+use imgcap_webapp::core::ports::{
     BlobStore, CaptionRepo, JobQueue, RateLimiter, Secrets, SessionStore, TokenStore,
 };
-use imgcap_webapp::signing::Signer;
 
 use crate::aws_resources::Resources;
 use crate::moto::unique_name;

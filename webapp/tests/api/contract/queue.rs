@@ -1,12 +1,12 @@
-//! [`JobQueue`](imgcap_webapp::ports::JobQueue): at-least-once delivery with a visibility
+//! [`JobQueue`](imgcap_webapp::core::ports::JobQueue): at-least-once delivery with a visibility
 //! timeout, attempts, retries, dead-lettering, removal, flush and depth. Every job has a
 //! record in the repo, as the engine guarantees (the SQS adapter keeps a job's liveness in
 //! the record's `job_state`).
 
 use std::time::Duration;
 
-use imgcap_webapp::domain::UserId;
-use imgcap_webapp::ports::{CaptionJob, Lease, QueueDepth};
+use imgcap_webapp::core::domain::UserId;
+use imgcap_webapp::core::ports::{CaptionJob, Lease, QueueDepth};
 
 use super::{record, user, Adapters};
 

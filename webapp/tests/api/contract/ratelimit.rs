@@ -1,10 +1,10 @@
-//! [`RateLimiter`](imgcap_webapp::ports::RateLimiter): a token bucket per user and bucket
+//! [`RateLimiter`](imgcap_webapp::core::ports::RateLimiter): a token bucket per user and bucket
 //! name, refilled over time, exact under concurrent requests from several instances, and kept
 //! when the user's data is deleted.
 
 use std::time::Duration;
 
-use imgcap_webapp::ports::RateDecision;
+use imgcap_webapp::core::ports::RateDecision;
 
 use super::{user, Adapters};
 

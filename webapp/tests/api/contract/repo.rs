@@ -1,11 +1,11 @@
-//! [`CaptionRepo`](imgcap_webapp::ports::CaptionRepo): one record per user and content,
+//! [`CaptionRepo`](imgcap_webapp::core::ports::CaptionRepo): one record per user and content,
 //! history newest first and per user, state changes, retries, deletion, deletion markers,
 //! admin figures.
 
-use imgcap_webapp::domain::{
+use imgcap_webapp::core::domain::{
     CaptionEdits, CaptionResult, ImageId, ImageLabel, ImageStatus, ScoredCaption,
 };
-use imgcap_webapp::ports::Inserted;
+use imgcap_webapp::core::ports::Inserted;
 
 use super::{record, user, Adapters};
 use crate::moto::unique_name;
@@ -314,15 +314,15 @@ async fn deletion_markers_list_unfinished_deletions_oldest_first(adapters: Adapt
 
 async fn figures_count_uploads_captions_and_latencies(adapters: Adapters) {
     let repo = &adapters.repo;
-    let since = imgcap_webapp::domain::now_ms() - 86_400_000;
-    let count = |stats: &imgcap_webapp::ports::RecordStats, status| {
+    let since = imgcap_webapp::core::domain::now_ms() - 86_400_000;
+    let count = |stats: &imgcap_webapp::core::ports::RecordStats, status| {
         stats
             .by_status
             .iter()
             .find(|(s, _)| *s == status)
             .map_or(0, |(_, n)| *n)
     };
-    let today = |stats: &imgcap_webapp::ports::RecordStats| {
+    let today = |stats: &imgcap_webapp::core::ports::RecordStats| {
         let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
         stats
             .per_day

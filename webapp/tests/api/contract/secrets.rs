@@ -1,8 +1,8 @@
-//! [`Secrets`](imgcap_webapp::ports::Secrets): a stored secret reads back the same every time;
+//! [`Secrets`](imgcap_webapp::core::ports::Secrets): a stored secret reads back the same every time;
 //! a secret that is not there is an error naming it (AWS) or is created once (embedded).
 
-use imgcap_webapp::aws::secrets::SecretsManagerSecrets;
-use imgcap_webapp::ports::{Secrets, SIGNING_KEY_SECRET};
+use imgcap_webapp::adapters::aws::secrets::SecretsManagerSecrets;
+use imgcap_webapp::core::ports::{Secrets, SIGNING_KEY_SECRET};
 
 use super::{Adapters, Family};
 

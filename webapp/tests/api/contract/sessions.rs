@@ -1,8 +1,8 @@
-//! [`SessionStore`](imgcap_webapp::ports::SessionStore): a session reads back by the hash of its
+//! [`SessionStore`](imgcap_webapp::core::ports::SessionStore): a session reads back by the hash of its
 //! id, is refreshed, removed (idempotently), and never brought back by a late refresh.
 
-use imgcap_webapp::domain::{now_ms, Principal};
-use imgcap_webapp::ports::SessionRecord;
+use imgcap_webapp::core::domain::{now_ms, Principal};
+use imgcap_webapp::core::ports::SessionRecord;
 
 use super::{user, Adapters};
 use crate::moto::unique_name;

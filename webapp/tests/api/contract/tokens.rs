@@ -1,11 +1,11 @@
-//! [`TokenStore`](imgcap_webapp::ports::TokenStore) through the personal-token authenticator:
+//! [`TokenStore`](imgcap_webapp::core::ports::TokenStore) through the personal-token authenticator:
 //! a token authenticates its owner until revoked, lists only to its owner, and only its owner
 //! can revoke it.
 
 use std::sync::Arc;
 
-use imgcap_webapp::ports::Authenticator;
-use imgcap_webapp::tokens::TokenAuthenticator;
+use imgcap_webapp::auth::api_tokens::TokenAuthenticator;
+use imgcap_webapp::core::ports::Authenticator;
 
 use super::{user, Adapters};
 

@@ -1,0 +1,204 @@
+//! A user's images: one record, signed URLs, the history pages, caption corrections,
+//! regeneration and the full export.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::core::domain::{now_ms, CaptionEdits, ImageId, ImageRecord, ImageStatus, UserId};
+use crate::core::ports::{CaptionJob, RateDecision, SignedUrl};
+use crate::error::{AppError, AppResult};
+
+use super::Engine;
+
+/// A user's correction of the captions; `None` leaves a caption unchanged, an empty text
+/// removes the correction.
+#[derive(Debug, Default, Clone)]
+pub struct CaptionChange {
+    pub concise: Option<String>,
+    pub creative: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CaptionKind {
+    Concise,
+    Creative,
+}
+
+/// Trims a corrected caption and holds it to the same length rules as the model's.
+fn checked_caption(text: String, kind: CaptionKind) -> AppResult<String> {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (words, chars, rule) = match kind {
+        CaptionKind::Concise => (10, 200, "the concise caption must be at most 10 words"),
+        CaptionKind::Creative => (
+            80,
+            600,
+            "the creative caption must be at most 600 characters (one or two sentences)",
+        ),
+    };
+    if text.split(' ').count() > words || text.chars().count() > chars {
+        return Err(AppError::bad_request("invalid_caption", rule));
+    }
+    Ok(text)
+}
+
+impl Engine {
+    pub async fn get(&self, user: &UserId, id: ImageId) -> AppResult<ImageRecord> {
+        self.ports
+            .repo
+            .get(user, id)
+            .await?
+            .ok_or(AppError::NotFound("no such image"))
+    }
+
+    /// Short-lived URLs of the original and the thumbnail.
+    pub async fn urls(&self, record: &ImageRecord) -> AppResult<(SignedUrl, SignedUrl)> {
+        let ttl = self.settings.url_ttl;
+        let (original, thumbnail) = (record.original_key(), record.thumbnail_key());
+        let (original, thumbnail) = tokio::try_join!(
+            self.ports.blobs.signed_url(&original, ttl),
+            self.ports.blobs.signed_url(&thumbnail, ttl),
+        )?;
+        Ok((original, thumbnail))
+    }
+
+    /// One page of history, newest first, and the cursor of the next page.
+    pub async fn list(
+        &self,
+        user: &UserId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> AppResult<(Vec<ImageRecord>, Option<String>)> {
+        let before = cursor.map(|c| self.open_cursor(user, c)).transpose()?;
+        let mut records = self.ports.repo.list(user, before, limit + 1).await?;
+        let next = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|last| self.make_cursor(user, last.id))
+        } else {
+            None
+        };
+        Ok((records, next))
+    }
+
+    /// `<id>.<signature>`: the signature binds the position to the user.
+    fn make_cursor(&self, user: &UserId, last: ImageId) -> String {
+        let id = last.to_bytes();
+        let sig = self.cursor_signer.sign(&[user.as_str().as_bytes(), &id]);
+        format!("{}.{sig}", URL_SAFE_NO_PAD.encode(id))
+    }
+
+    fn open_cursor(&self, user: &UserId, cursor: &str) -> AppResult<ImageId> {
+        let invalid = || AppError::bad_request("invalid_cursor", "the cursor is not valid");
+        let (id, sig) = cursor.split_once('.').ok_or_else(invalid)?;
+        let id: [u8; 16] = URL_SAFE_NO_PAD
+            .decode(id)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(invalid)?;
+        if !self
+            .cursor_signer
+            .verify(&[user.as_str().as_bytes(), &id], sig)
+        {
+            return Err(invalid());
+        }
+        Ok(ImageId::from_bytes(id))
+    }
+
+    /// Stores the user's corrections of a captioned image; the model's captions stay beside
+    /// them. `None` in `change` leaves that caption as it is, `Some("")` goes back to the
+    /// model's text.
+    pub async fn edit_captions(
+        &self,
+        user: &UserId,
+        id: ImageId,
+        change: CaptionChange,
+    ) -> AppResult<ImageRecord> {
+        let record = self.get(user, id).await?;
+        if record.status != ImageStatus::Done {
+            return Err(AppError::Conflict(
+                "the captions can be edited once the image is captioned",
+            ));
+        }
+        let previous = record.edits.clone();
+        let keep = |new: Option<String>, old: Option<String>| match new {
+            None => old,
+            Some(text) if text.is_empty() => None,
+            Some(text) => Some(text),
+        };
+        let concise = keep(
+            change
+                .concise
+                .map(|t| checked_caption(t, CaptionKind::Concise))
+                .transpose()?,
+            previous.as_ref().and_then(|e| e.concise.clone()),
+        );
+        let creative = keep(
+            change
+                .creative
+                .map(|t| checked_caption(t, CaptionKind::Creative))
+                .transpose()?,
+            previous.and_then(|e| e.creative),
+        );
+        let edits = CaptionEdits {
+            concise,
+            creative,
+            edited_ms: now_ms(),
+        };
+        if !self.ports.repo.set_edits(user, id, &edits).await? {
+            return Err(AppError::Conflict(
+                "the image changed meanwhile; reload it and try again",
+            ));
+        }
+        self.get(user, id).await
+    }
+
+    /// Captions an image again: its captions and corrections are dropped and a new job is
+    /// queued. Each regeneration is one more captioner call (billed by Bedrock and Hugging
+    /// Face), so it takes a token of the user's regenerate budget; an image already being
+    /// captioned or not the user's is refused before the budget is touched.
+    pub async fn recaption(
+        &self,
+        user: &UserId,
+        id: ImageId,
+        request_id: &str,
+    ) -> AppResult<ImageRecord> {
+        if self.get(user, id).await?.status == ImageStatus::Pending {
+            return Err(AppError::Conflict("the image is already being captioned"));
+        }
+        let per_hour = self.settings.rate_limit.regenerations_per_hour;
+        if let RateDecision::Limited { retry_after } = self
+            .ports
+            .limiter
+            .acquire(user, "regenerate", per_hour)
+            .await?
+        {
+            return Err(AppError::RegenerateLimited { retry_after });
+        }
+        if !self.ports.repo.reset_for_recaption(user, id).await? {
+            self.get(user, id).await?;
+            return Err(AppError::Conflict("the image is already being captioned"));
+        }
+        let job = CaptionJob {
+            user: user.clone(),
+            image: id,
+            request_id: request_id.to_owned(),
+        };
+        self.ports.queue.enqueue(&job).await?;
+        self.job_queued.notify_one();
+        self.get(user, id).await
+    }
+
+    /// Every record of the user, newest first (for the data export).
+    pub async fn all_records(&self, user: &UserId) -> AppResult<Vec<ImageRecord>> {
+        const PAGE: usize = 200;
+        let mut all: Vec<ImageRecord> = Vec::new();
+        loop {
+            let before = all.last().map(|r| r.id);
+            let page = self.ports.repo.list(user, before, PAGE).await?;
+            let done = page.len() < PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+}
