@@ -5,8 +5,9 @@
 //! While a batch runs, the next one gathers in the channel.
 //!
 //! A request's client has gone when its handler was dropped: the client disconnected or the
-//! request timed out. Such requests are dropped before their batch starts, and a running batch
-//! whose requests have all gone stops at its next decoding step.
+//! request timed out. Such requests are dropped before their batch starts; in a running batch,
+//! the image of a request that has gone leaves the decoding at its next step (the others go on),
+//! and the batch ends once all have gone.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -279,8 +280,8 @@ impl Failure {
 }
 
 /// Stacks the batch's images into one `[n, 3, h, w]` tensor on the model's device and captions
-/// them, each with its own options. Once every request of the batch has gone, generation stops
-/// at its next step: the (partial) captions are for nobody.
+/// them, each with its own options. An image whose request has gone leaves the generation at
+/// its next step: its (partial) captions are for nobody.
 fn caption_batch(
     captioner: &Captioner,
     entries: &[Entry],
@@ -295,7 +296,7 @@ fn caption_batch(
     let options: Vec<CaptionOptions> = entries.iter().map(|e| e.options.clone()).collect();
     let clients: Vec<Weak<()>> = entries.iter().map(|e| e.client.clone()).collect();
     stop_early_when(
-        move || clients.iter().all(|client| client.strong_count() == 0),
+        move |i| clients[i].strong_count() == 0,
         || captioner.caption_pixels(&pixels, &options),
     )
 }
@@ -425,9 +426,12 @@ mod tests {
         assert_eq!(tokens(&full), [20, 20]);
         let stopped = caption_batch(&captioner, &[gone(), gone()]).unwrap();
         assert_eq!(tokens(&stopped), [0, 0, 0, 0], "no decoding step ran");
-        // One client of two is still waiting: the batch runs to the end.
+        // One client of two is still waiting: its image runs to the end, with the beam-search
+        // caption it gets alone (the sample's seed depends on the position in the batch); the
+        // other leaves the batch after the first step (one token each).
         let mixed = caption_batch(&captioner, &[gone(), alive()]).unwrap();
-        assert_eq!(tokens(&mixed), [20, 20, 20, 20]);
+        assert_eq!(tokens(&mixed), [1, 1, 20, 20]);
+        assert_eq!(mixed[1].concise, full[0].concise);
     }
 
     /// The check runs once per decoding step, and the searches end right after it says stop.
@@ -440,15 +444,20 @@ mod tests {
         let checks = std::rc::Rc::new(std::cell::Cell::new(0));
         let counted = checks.clone();
         let captions = stop_early_when(
-            move || {
+            move |image| {
+                assert_eq!(image, 0, "one image");
                 counted.set(counted.get() + 1);
-                counted.get() > 3
+                counted.get() > 8
             },
             || captioner.caption_pixels(&pixels, &options),
         )
         .unwrap();
-        assert_eq!(checks.get(), 4);
-        assert_eq!(tokens(&captions), [3, 3]);
+        let (checked, made) = (checks.get(), tokens(&captions));
+        assert!(checked > 8, "{checked} checks");
+        assert!(
+            made.iter().all(|&n| n > 0 && n < 20),
+            "stopped part-way: {made:?}"
+        );
         // Outside `stop_early_when`, nothing is checked.
         let full = captioner.caption_pixels(&pixels, &options).unwrap();
         assert_eq!(tokens(&full), [20, 20]);

@@ -10,7 +10,7 @@ use tokenizers::Tokenizer;
 
 use crate::config::BlipConfig;
 use crate::error::{ModelError, Result};
-use crate::generate::{GeneratedSequence, GenerationOptions, Strategy};
+use crate::generate::{self, GeneratedSequence, GenerationOptions, Strategy};
 use crate::model::BlipModel;
 use crate::preprocess::ImageProcessor;
 use crate::progress::{LoadPhase, LoadProgress};
@@ -360,23 +360,27 @@ impl Captioner {
                     .then(|| self.model.generate(&group_embeds, prefix, options))
                     .transpose()
             };
-            let (concise, creative) = match (opts.mode.wants_concise(), opts.mode.wants_creative())
-            {
-                // Both captions from the same prefix: one decoding pass serves both searches.
-                (true, true) if concise_prefix == creative_prefix => {
-                    let mut both = self.model.generate_together(
-                        &group_embeds,
-                        &concise_prefix,
-                        &[&opts.concise, &opts.creative],
-                    )?;
-                    let creative = both.pop();
-                    (both.pop(), creative)
-                }
-                (concise, creative) => (
-                    generate(concise, &concise_prefix, &opts.concise)?,
-                    generate(creative, &creative_prefix, &opts.creative)?,
-                ),
-            };
+            // The stop check of `generate::stop_early_when` speaks of this call's images.
+            let (concise, creative) = generate::for_images(&group, || -> Result<_> {
+                Ok(
+                    match (opts.mode.wants_concise(), opts.mode.wants_creative()) {
+                        // Both captions from the same prefix: one decoding pass serves both searches.
+                        (true, true) if concise_prefix == creative_prefix => {
+                            let mut both = self.model.generate_together(
+                                &group_embeds,
+                                &concise_prefix,
+                                &[&opts.concise, &opts.creative],
+                            )?;
+                            let creative = both.pop();
+                            (both.pop(), creative)
+                        }
+                        (concise, creative) => (
+                            generate(concise, &concise_prefix, &opts.concise)?,
+                            generate(creative, &creative_prefix, &opts.creative)?,
+                        ),
+                    },
+                )
+            })?;
             for (&i, seq) in group.iter().zip(concise.iter().flatten()) {
                 let text = self.decode_text(&concise_prefix, seq)?;
                 results[i].concise = Some(Caption::new(

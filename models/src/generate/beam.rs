@@ -176,7 +176,7 @@ impl Search for BeamSearch {
                     .unwrap_or(f32::NEG_INFINITY);
                 state.improvable = best_running > worst_finished;
             }
-            if state.improvable && !all_hit {
+            if state.improvable && !all_hit && !image_stopped(i) {
                 still_active.push(i);
                 kept_images.push(position);
                 for (hyp, source) in state.running.iter().zip(beam_sources) {

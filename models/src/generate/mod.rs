@@ -262,18 +262,23 @@ trait Search {
     fn finish(self: Box<Self>) -> Vec<GeneratedSequence>;
 }
 
+/// Whether image `i` of a generation is no longer wanted.
+type StopCheck = Rc<dyn Fn(usize) -> bool>;
+
 thread_local! {
     /// The check [`stop_early_when`] installs for generations on this thread.
-    static STOP: RefCell<Option<Rc<dyn Fn() -> bool>>> = const { RefCell::new(None) };
+    static STOP: RefCell<Option<StopCheck>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` (a captioning call on this thread) with `stop` checked once per decoding step of
-/// every generation it makes: once `stop` returns true, each search ends where it is and
-/// returns what it has so far (possibly no tokens). For servers whose clients can go away
-/// mid-batch: the captions would be for nobody, and the decoder is free sooner. The vision pass
-/// is not interrupted.
-pub fn stop_early_when<R>(stop: impl Fn() -> bool + 'static, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Rc<dyn Fn() -> bool>>);
+/// every generation it makes: `stop(i)` says that image `i` of the call (its index among the
+/// images `f` captions) is no longer wanted. Such an image leaves the generation where it is
+/// and gets what it has so far (possibly no tokens); the others go on, and once every image is
+/// stopped the generation ends. For servers whose clients can go away mid-batch: those
+/// captions would be for nobody, and the decoder is free sooner. The vision pass is not
+/// interrupted.
+pub fn stop_early_when<R>(stop: impl Fn(usize) -> bool + 'static, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<StopCheck>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let previous = self.0.take();
@@ -285,9 +290,22 @@ pub fn stop_early_when<R>(stop: impl Fn() -> bool + 'static, f: impl FnOnce() ->
     f()
 }
 
-fn stop_requested() -> bool {
+/// Runs `f`, a generation over some of the call's images (`images[k]` is the call's index of
+/// the generation's image `k`), with the stop check translated to the generation's indices.
+pub(crate) fn for_images<R>(images: &[usize], f: impl FnOnce() -> R) -> R {
+    match STOP.with(|slot| slot.borrow().clone()) {
+        Some(stop) => {
+            let images = images.to_vec();
+            stop_early_when(move |k| images.get(k).is_some_and(|&i| stop(i)), f)
+        }
+        None => f(),
+    }
+}
+
+/// Whether image `i` of the running generation is no longer wanted.
+fn image_stopped(i: usize) -> bool {
     let stop = STOP.with(|slot| slot.borrow().clone());
-    stop.is_some_and(|stop| stop())
+    stop.is_some_and(|stop| stop(i))
 }
 
 /// Generates one sequence per image of `image` (whose group must be 1), all starting with
@@ -355,7 +373,10 @@ pub(crate) fn generate_together(
     let mut rows: Vec<usize> = vec![image.num_images(); searches.len()];
     let mut cache = DecoderCache::new();
     let mut input = prefix_batch(prefix, rows.iter().sum(), &device)?;
-    while !stop_requested() {
+    loop {
+        if (0..image.num_images()).all(image_stopped) {
+            break;
+        }
         let segments: Vec<&ImageContext> = searches
             .iter()
             .zip(&rows)

@@ -97,7 +97,7 @@ impl Search for Sampling {
             result.tokens.push(token);
             result.token_logprobs.push(logprob);
             result.score += logprob;
-            if token != self.special.eos {
+            if token != self.special.eos && !image_stopped(i) {
                 still_active.push(i);
                 step.parents.push(row);
                 step.tokens.push(token);
