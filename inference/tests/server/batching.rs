@@ -79,18 +79,9 @@ async fn concurrent_requests_are_batched_and_measured() {
     }
     assert!(largest > 1 && largest <= 8, "largest batch {largest}");
 
-    let text = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&server).await;
     let value = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        metric(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"))
     };
     // Batches of more than one image: fewer batches than images.
     let batches = value("imgcap_inference_batch_size_count");

@@ -9,8 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::harness::{
-    assert_captions, b64, client, documented_statuses, get, photo, post_json, post_raw, run_tool,
-    Answer, Server,
+    assert_captions, b64, client, documented_statuses, get, metrics_text, photo, post_json,
+    post_raw, run_tool, Answer, Server,
 };
 use crate::images::{encoded_png, png_claiming, GIF};
 
@@ -388,14 +388,7 @@ async fn every_error_status_with_a_real_bad_input() {
         &post_raw(&client, &server, Some("image/png"), png, &[]).await,
         "both",
     );
-    let text = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&server).await;
     for error_type in &seen {
         let line = format!("imgcap_inference_request_failure_total{{error_type=\"{error_type}\"}}");
         assert!(text.contains(&line), "no {line} in\n{text}");
