@@ -83,7 +83,13 @@ impl Application {
             config.upload.image_memory_budget_mb << 20,
             Duration::from_millis(config.upload.image_memory_wait_ms),
         );
-        let adapters = match (config.mode, &sdk) {
+        let ModeAdapters {
+            ports,
+            stores,
+            signing_key,
+            routes: adapter_routes,
+            image_origin,
+        } = match (config.mode, &sdk) {
             (Mode::Aws, Some(sdk)) => {
                 ModeAdapters::aws(&config, sdk, &local_secrets, &image_budget).await?
             }
@@ -92,13 +98,6 @@ impl Application {
                     .await?
             }
         };
-        let ModeAdapters {
-            ports,
-            stores,
-            signing_key,
-            routes: adapter_routes,
-            image_origin,
-        } = adapters;
         anyhow::ensure!(
             signing_key.len() >= 32,
             "the signing key must be at least 32 bytes long"
