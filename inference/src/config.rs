@@ -123,9 +123,10 @@ pub struct ServeArgs {
     /// else the CPU).
     #[arg(long, env = "IMGCAP_DEVICE", default_value = "auto")]
     pub device: String,
-    /// Weight and activation precision: `f32`, `f16` or `bf16` (GGUF checkpoints always
-    /// compute in f32).
-    #[arg(long, env = "IMGCAP_DTYPE", default_value = "f32")]
+    /// Precision: `auto` (bf16 on a CPU with AVX512-BF16, else f32), `f32`, `f16` or `bf16`.
+    /// On the CPU, bf16 keeps the matrices in bf16 and computes in f32; GGUF checkpoints
+    /// always compute in f32.
+    #[arg(long, env = "IMGCAP_DTYPE", default_value = "auto")]
     pub dtype: String,
 
     /// Most images captioned together in one batch; 1 disables batching.

@@ -143,9 +143,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let metrics = telemetry::install_recorder()?;
     telemetry::spawn_upkeep(metrics.clone());
+    let device = parse_device(&args.device)?;
     let load_options = LoadOptions {
-        device: parse_device(&args.device)?,
-        dtype: parse_dtype(&args.dtype)?,
+        dtype: parse_dtype(&args.dtype, &device)?,
+        device,
     };
     let batching = BatchConfig {
         max_batch_size: args.max_batch_size as usize,

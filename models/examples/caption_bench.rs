@@ -138,8 +138,8 @@ fn main() -> Result<()> {
         other => anyhow::bail!("unknown --arch {other}: use base or large"),
     };
     let config = BlipConfig::from_json(config_json, Path::new(&args.arch))?;
-    let dtype = parse_dtype(&args.dtype)?;
     let device = Device::Cpu;
+    let dtype = parse_dtype(&args.dtype, &device)?;
 
     let Some(checkpoint) = &args.checkpoint_dir else {
         // Write the random checkpoint here, then measure in a fresh process: memory freed while
@@ -168,7 +168,8 @@ fn main() -> Result<()> {
     let model = BlipModel::load(config.clone(), &weight_files, &device, dtype)?;
 
     let size = config.vision.image_size;
-    let pixels = random_normal(&[args.batch, 3, size, size], 1.0, 1)?.to_dtype(model.dtype())?;
+    let pixels =
+        random_normal(&[args.batch, 3, size, size], 1.0, 1)?.to_dtype(model.activation_dtype())?;
     let bos = config.text.bos_token_id;
 
     let vision_ms = median_ms(args.runs, || Ok(model.encode_images(&pixels).map(drop)?))?;

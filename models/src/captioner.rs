@@ -76,14 +76,22 @@ pub fn parse_device(name: &str) -> Result<Device> {
     }
 }
 
-/// `f32`, `f16` or `bf16` (also `float32`, `float16`, `bfloat16`).
-pub fn parse_dtype(name: &str) -> Result<DType> {
+/// `f32`, `f16`, `bf16` (also `float32`, `float16`, `bfloat16`) or `auto`: bf16 on a CPU
+/// that multiplies bf16 in hardware (AVX512-BF16), f32 elsewhere.
+pub fn parse_dtype(name: &str, device: &Device) -> Result<DType> {
     match name.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(
+            if device.is_cpu() && crate::kernels::bf16::cpu_has_bf16_arithmetic() {
+                DType::BF16
+            } else {
+                DType::F32
+            },
+        ),
         "f32" | "float32" => Ok(DType::F32),
         "f16" | "float16" | "half" => Ok(DType::F16),
         "bf16" | "bfloat16" => Ok(DType::BF16),
         other => Err(ModelError::InvalidOptions(format!(
-            "unknown dtype `{other}`: use f32, f16 or bf16"
+            "unknown dtype `{other}`: use auto, f32, f16 or bf16"
         ))),
     }
 }
@@ -310,9 +318,9 @@ impl Captioner {
         if images.is_empty() {
             return Ok(vec![]);
         }
-        let pixels = self
-            .processor
-            .batch(images, self.model.device(), self.model.dtype())?;
+        let pixels =
+            self.processor
+                .batch(images, self.model.device(), self.model.activation_dtype())?;
         self.caption_pixels(&pixels, &vec![options.clone(); images.len()])
     }
 

@@ -28,6 +28,7 @@ pub use config::BlipConfig;
 pub use error::{ModelError, Result};
 pub use generate::{GeneratedSequence, GenerationOptions, Strategy};
 pub use imgcap_common::CaptionMode;
+pub use kernels::bf16::{cpu_has_bf16_arithmetic, Bf16Kernel};
 pub use model::BlipModel;
 pub use progress::{LoadPhase, LoadProgress, LoadStatus};
 pub use text::{DecoderCache, ImageContext};

@@ -8,7 +8,7 @@ use crate::generate::{self, GeneratedSequence, GenerationOptions, SpecialTokens}
 use crate::source::WeightFiles;
 use crate::text::{DecoderCache, ImageContext, TextDecoder};
 use crate::vision::VisionModel;
-use crate::weights::Weights;
+use crate::weights::{Precision, Weights};
 
 pub struct BlipModel {
     config: BlipConfig,
@@ -16,6 +16,7 @@ pub struct BlipModel {
     text: TextDecoder,
     device: Device,
     dtype: DType,
+    precision: Precision,
     quantized: bool,
 }
 
@@ -30,7 +31,8 @@ impl BlipModel {
     ) -> Result<Self> {
         let quantized = matches!(weights, WeightFiles::Gguf(_));
         let dtype = if quantized { DType::F32 } else { dtype };
-        let store = Weights::open(weights, device, dtype)?;
+        let precision = Precision::new(dtype, device);
+        let store = Weights::open(weights, device, precision)?;
         let vision = VisionModel::load(&store, &config.vision)?;
         let text = TextDecoder::load(&store, &config.text)?;
         // `store` (and its memory map) is dropped here: only the converted tensors stay resident.
@@ -40,6 +42,7 @@ impl BlipModel {
             text,
             device: device.clone(),
             dtype,
+            precision,
             quantized,
         })
     }
@@ -50,9 +53,13 @@ impl BlipModel {
     pub fn device(&self) -> &Device {
         &self.device
     }
-    /// The dtype activations are computed in.
+    /// The precision the model was loaded in (bf16 on the CPU: bf16 matrices, f32 activations).
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+    /// The dtype activations are computed in: what pixel values are given in.
+    pub fn activation_dtype(&self) -> DType {
+        self.precision.activations
     }
     pub fn is_quantized(&self) -> bool {
         self.quantized
@@ -67,7 +74,8 @@ impl BlipModel {
                 "pixel values are {h}x{w}, the model expects {expected}x{expected}"
             )));
         }
-        self.vision.forward(&pixel_values.to_dtype(self.dtype)?)
+        self.vision
+            .forward(&pixel_values.to_dtype(self.precision.activations)?)
     }
 
     /// The cross-attention keys/values of each image, computed once and shared by the `group`

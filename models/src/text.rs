@@ -300,7 +300,7 @@ impl TextDecoder {
         let (v, d, eps) = (cfg.vocab_size, cfg.hidden_size, cfg.layer_norm_eps);
         let bert = "text_decoder.bert";
         let head = "text_decoder.cls.predictions";
-        let word_embeddings = w.get(
+        let word_embeddings = w.matrix(
             &format!("{bert}.embeddings.word_embeddings.weight"),
             &[v, d],
         )?;
@@ -311,7 +311,7 @@ impl TextDecoder {
         // may omit the decoder weight, and the bias may live under either name.
         let decoder_weight = format!("{head}.decoder.weight");
         let decoder_weight = if w.contains(&decoder_weight) {
-            w.get(&decoder_weight, &[v, d])?
+            w.matrix(&decoder_weight, &[v, d])?
         } else {
             word_embeddings.clone()
         };
@@ -331,7 +331,7 @@ impl TextDecoder {
             head_transform: w.linear(&format!("{head}.transform.dense"), d, d, true, Rows::Few)?,
             head_norm: w.layer_norm(&format!("{head}.transform.LayerNorm"), d, eps)?,
             head_act: Activation::from_config(&cfg.hidden_act),
-            head_decoder: Linear::dense(decoder_weight, Some(decoder_bias), Rows::Few)?,
+            head_decoder: w.dense(decoder_weight, Some(decoder_bias), Rows::Few)?,
             max_positions: cfg.max_position_embeddings,
         })
     }
@@ -390,8 +390,12 @@ impl TextDecoder {
                 layout.join(" + ")
             )));
         }
-        let words = self.word_embeddings.embedding(&input_ids.flatten_all()?)?;
         let positions = self.position_embeddings.narrow(0, past, t)?;
+        // The table may be kept in bf16 (see `Weights::matrix`); the rows looked up are not.
+        let words = self
+            .word_embeddings
+            .embedding(&input_ids.flatten_all()?)?
+            .to_dtype(positions.dtype())?;
         let mut x = words
             .reshape((sequences, t, ()))?
             .broadcast_add(&positions)?;

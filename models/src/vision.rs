@@ -130,7 +130,7 @@ impl VisionModel {
         let conv = w.get(&conv_name, &[d, c, p, p])?;
         let conv_bias = w.get(&format!("{prefix}.embeddings.patch_embedding.bias"), &[d])?;
         let patch_embedding =
-            Linear::dense(conv.reshape((d, c * p * p))?, Some(conv_bias), Rows::Many)?;
+            w.dense(conv.reshape((d, c * p * p))?, Some(conv_bias), Rows::Many)?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| VisionLayer::load(w, &format!("{prefix}.encoder.layers.{i}"), cfg))
             .collect::<Result<Vec<_>>>()?;

@@ -13,6 +13,7 @@ use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Module, Tensor};
 
 use crate::error::{ModelError, Result};
+use crate::kernels::bf16::{self, PackedBf16};
 use crate::source::WeightFiles;
 
 enum Store {
@@ -26,15 +27,42 @@ enum Store {
     },
 }
 
+/// How a model's tensors are kept and computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Precision {
+    /// What activations, norms and biases are computed in.
+    pub activations: DType,
+    /// Matrices kept in bf16 and multiplied by `kernels::bf16` (bf16 asked for on the CPU,
+    /// where candle's own bf16 arithmetic converts element by element and runs at half the
+    /// speed of f32).
+    pub bf16_matrices: bool,
+}
+
+impl Precision {
+    pub fn new(dtype: DType, device: &Device) -> Self {
+        if dtype == DType::BF16 && device.is_cpu() {
+            Self {
+                activations: DType::F32,
+                bf16_matrices: true,
+            }
+        } else {
+            Self {
+                activations: dtype,
+                bf16_matrices: false,
+            }
+        }
+    }
+}
+
 pub(crate) struct Weights {
     store: Store,
     path: PathBuf,
     device: Device,
-    dtype: DType,
+    precision: Precision,
 }
 
 impl Weights {
-    pub fn open(files: &WeightFiles, device: &Device, dtype: DType) -> Result<Self> {
+    pub fn open(files: &WeightFiles, device: &Device, precision: Precision) -> Result<Self> {
         let checkpoint_err = |path: &Path, e: &dyn std::fmt::Display| ModelError::Checkpoint {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -88,7 +116,7 @@ impl Weights {
             store,
             path,
             device: device.clone(),
-            dtype,
+            precision,
         })
     }
 
@@ -136,7 +164,7 @@ impl Weights {
         }
     }
 
-    /// A dense tensor of the expected shape, in the model's dtype, on the model's device.
+    /// A dense tensor of the expected shape, in the activations' dtype, on the model's device.
     pub fn get(&self, name: &str, expected: &[usize]) -> Result<Tensor> {
         self.check_shape(name, expected)?;
         let loaded = match &self.store {
@@ -148,7 +176,31 @@ impl Weights {
             Store::Gguf { .. } => self.qtensor(name).and_then(|q| q.dequantize(&self.device)),
         };
         let tensor = loaded.map_err(|e| self.read_error(name, e))?;
-        Ok(tensor.to_dtype(self.dtype)?)
+        Ok(tensor.to_dtype(self.precision.activations)?)
+    }
+
+    /// [`Self::get`] for a matrix that only takes part in products: in bf16 where the model
+    /// keeps its matrices so (an embedding table shared with the output layer, say).
+    pub fn matrix(&self, name: &str, expected: &[usize]) -> Result<Tensor> {
+        let tensor = self.get(name, expected)?;
+        Ok(if self.precision.bf16_matrices {
+            tensor.to_dtype(DType::BF16)?
+        } else {
+            tensor
+        })
+    }
+
+    /// A dense layer from a weight already in memory ([out, in], PyTorch layout), kept in the
+    /// model's precision and laid out for `rows`.
+    pub fn dense(&self, weight: Tensor, bias: Option<Tensor>, rows: Rows) -> Result<Linear> {
+        if !self.precision.bf16_matrices {
+            return Linear::dense(weight, bias, rows);
+        }
+        let weight = match rows {
+            Rows::Many => LinearWeight::Bf16Packed(PackedBf16::pack(&weight)?),
+            Rows::Few => LinearWeight::Bf16Rows(weight.to_dtype(DType::BF16)?.contiguous()?),
+        };
+        Ok(Linear { weight, bias })
     }
 
     fn qtensor(&self, name: &str) -> candle_core::Result<candle_core::quantized::QTensor> {
@@ -175,7 +227,7 @@ impl Weights {
             None
         };
         if !self.is_quantized() {
-            return Linear::dense(self.get(&weight_name, &[out_dim, in_dim])?, bias, rows);
+            return self.dense(self.get(&weight_name, &[out_dim, in_dim])?, bias, rows);
         }
         self.check_shape(&weight_name, &[out_dim, in_dim])?;
         let qtensor = self
@@ -211,6 +263,10 @@ pub(crate) enum Rows {
 enum LinearWeight {
     /// Contiguous, laid out for `Rows`.
     Dense(Tensor, Rows),
+    /// bf16 [out, in] for `Rows::Few`.
+    Bf16Rows(Tensor),
+    /// bf16 in panels for `Rows::Many`.
+    Bf16Packed(PackedBf16),
     Quantized(QMatMul),
 }
 
@@ -222,7 +278,7 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
-    /// A dense layer from a weight already in memory ([out, in], PyTorch layout).
+    /// A dense layer in the weight's own dtype ([out, in], PyTorch layout).
     pub fn dense(weight: Tensor, bias: Option<Tensor>, rows: Rows) -> Result<Self> {
         let weight = match rows {
             Rows::Many => weight.t()?.contiguous()?,
@@ -242,6 +298,8 @@ impl Linear {
         let y = match &self.weight {
             LinearWeight::Dense(w, Rows::Many) => flat.matmul(w)?,
             LinearWeight::Dense(w, Rows::Few) => crate::kernels::matmul_few_rows(&flat, w)?,
+            LinearWeight::Bf16Rows(w) => bf16::matmul_bf16_rows(&flat, w)?,
+            LinearWeight::Bf16Packed(w) => bf16::matmul_packed(&flat, w)?,
             LinearWeight::Quantized(q) => q.forward(&flat)?,
         };
         let y = match &self.bias {

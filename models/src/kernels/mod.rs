@@ -19,7 +19,8 @@
 //! The loops are written for the compiler to vectorise (AVX2 + FMA when the CPU has them,
 //! picked at run time); the two decoding kernels also have AVX-512 versions, which x86 servers
 //! (and this project's development machine) have. Work is split over candle's thread pool.
-//! Other dtypes and devices use candle's own operations.
+//! [`bf16`] has the products for bf16 matrices with f32 activations (`--dtype bf16` on the
+//! CPU). Other dtypes and devices use candle's own operations.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -231,6 +232,9 @@ impl CustomOp1 for GeluErf {
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }
 }
+
+/// bf16 weights with f32 activations (`--dtype bf16` on the CPU).
+pub(crate) mod bf16;
 
 /// The loops, compiled twice: for AVX2 + FMA (chosen when the CPU has them) and for the
 /// baseline target.

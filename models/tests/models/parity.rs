@@ -315,3 +315,121 @@ fn every_cached_greedy_step_matches_the_reference_logits() {
         input = Tensor::from_vec(next, (images, 1), &Device::Cpu).unwrap();
     }
 }
+
+/// Top-1 token and its margin over the runner-up, per row of `logits` [rows, vocab].
+fn top_two(logits: &Tensor) -> Vec<(usize, f32)> {
+    logits
+        .to_vec2::<f32>()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let best = (0..row.len())
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap();
+            let second = (0..row.len())
+                .filter(|&i| i != best)
+                .map(|i| row[i])
+                .fold(f32::NEG_INFINITY, f32::max);
+            (best, row[best] - second)
+        })
+        .collect()
+}
+
+#[test]
+fn bf16_reproduces_the_pytorch_bf16_reference() {
+    // Stated tolerance: twice the distance between PyTorch's own bf16 and f32 logits (both
+    // round differently from f32, so they can sit on opposite sides of it).
+    let r = reference();
+    let pixels = &r.tensors["pixel_values"];
+    let tolerance = 2.0
+        * r.json["bf16_max_abs_diff_vs_f32"]["first_step_logits"]
+            .as_f64()
+            .unwrap() as f32;
+    let captioner = captioner(&fixtures(), DType::BF16);
+    let model = captioner.model();
+    assert_eq!(captioner.info().dtype, "bf16");
+    let bos = model.config().text.bos_token_id;
+    let ours = first_step_logits(model, pixels, &[bos]);
+    let torch_bf16 = &r.tensors["first_step_logits_bf16"];
+    let diff = max_abs_diff(&ours, torch_bf16);
+    assert!(
+        diff < tolerance,
+        "bf16 logits differ from PyTorch bf16 by {diff}"
+    );
+    for ((ours, _), (theirs, margin)) in top_two(&ours).into_iter().zip(top_two(torch_bf16)) {
+        if margin > tolerance {
+            assert_eq!(ours, theirs, "first token (PyTorch bf16 margin {margin})");
+        }
+    }
+
+    // Greedy decoding: our bf16 tokens equal PyTorch's up to the first step whose reference
+    // margin is within the tolerance (after that, either choice is a faithful bf16 result).
+    let case = &r.json["cases"]["a_greedy"];
+    let steps = &r.tensors["a_greedy_step_logits"];
+    let embeds = model.encode_images(pixels).unwrap();
+    let greedy = GenerationOptions {
+        strategy: Strategy::Greedy,
+        max_new_tokens: 20,
+        min_new_tokens: 0,
+        repetition_penalty: 1.0,
+        no_repeat_ngram_size: 0,
+    };
+    let sequences = model.generate(&embeds, &[bos], &greedy).unwrap();
+    let mut compared = 0;
+    for (i, (ours, image)) in sequences
+        .iter()
+        .zip(case["images"].as_array().unwrap())
+        .enumerate()
+    {
+        let expected: Vec<u32> = image["sequence"].as_array().unwrap()[1..]
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let margins = top_two(&steps.get(i).unwrap());
+        for (t, &token) in expected.iter().enumerate() {
+            if margins[t].1 <= tolerance {
+                break;
+            }
+            assert_eq!(ours.tokens.get(t), Some(&token), "image {i}, step {t}");
+            compared += 1;
+        }
+    }
+    eprintln!("bf16 vs PyTorch bf16: logits within {diff} (tolerance {tolerance}), {compared} greedy tokens equal");
+    assert!(
+        compared >= 2,
+        "only {compared} tokens had a margin to compare"
+    );
+}
+
+#[test]
+fn bf16_batches_give_each_image_what_it_gets_alone() {
+    let r = reference();
+    let pixels = &r.tensors["pixel_values"];
+    let captioner = captioner(&fixtures(), DType::BF16);
+    let model = captioner.model();
+    let bos = model.config().text.bos_token_id;
+    let together = first_step_logits(model, pixels, &[bos]);
+    let embeds = model.encode_images(pixels).unwrap();
+    for i in 0..pixels.dim(0).unwrap() {
+        let one = pixels.narrow(0, i, 1).unwrap();
+        let alone = model.encode_images(&one).unwrap();
+        assert_eq!(
+            alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            embeds
+                .get(i)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap(),
+            "image {i}: embeddings"
+        );
+        assert_eq!(
+            first_step_logits(model, &one, &[bos])
+                .to_vec2::<f32>()
+                .unwrap(),
+            together.narrow(0, i, 1).unwrap().to_vec2::<f32>().unwrap(),
+            "image {i}: logits"
+        );
+    }
+}

@@ -64,6 +64,8 @@ pub struct EmbeddedCaptionerConfig {
     pub model_id: String,
     /// `cpu`, `cuda`, `cuda:N`, `metal` or `auto`.
     pub device: String,
+    /// `auto` (bf16 on a CPU with AVX512-BF16, else f32), `f32`, `f16` or `bf16`.
+    pub dtype: String,
     pub timeout_ms: u64,
     pub failure_threshold: u32,
     pub cooldown_ms: u64,
@@ -144,6 +146,7 @@ impl Default for EmbeddedCaptionerConfig {
             model_dir: None,
             model_id: "Salesforce/blip-image-captioning-base".into(),
             device: "cpu".into(),
+            dtype: "auto".into(),
             timeout_ms: 60_000,
             failure_threshold: 3,
             cooldown_ms: 30_000,
@@ -332,6 +335,7 @@ pub(super) const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("captioner.embedded.model_dir", EnvKind::Str),
     ("captioner.embedded.model_id", EnvKind::Str),
     ("captioner.embedded.device", EnvKind::Str),
+    ("captioner.embedded.dtype", EnvKind::Str),
     ("captioner.embedded.timeout_ms", EnvKind::Int),
     ("captioner.embedded.failure_threshold", EnvKind::Int),
     ("captioner.embedded.cooldown_ms", EnvKind::Int),

@@ -86,10 +86,12 @@ pub(super) async fn load_providers(
                         ..HubModel::new(settings.model_id.clone())
                     },
                 );
+                let device = imgcap_models::parse_device(&settings.device)
+                    .context("`captioner.embedded.device`")?;
                 let options = LoadOptions {
-                    device: imgcap_models::parse_device(&settings.device)
-                        .context("`captioner.embedded.device`")?,
-                    ..LoadOptions::default()
+                    dtype: imgcap_models::parse_dtype(&settings.dtype, &device)
+                        .context("`captioner.embedded.dtype`")?,
+                    device,
                 };
                 // The app serves while the model downloads and loads; `/readyz` and the pages
                 // show the progress, and jobs wait for it.
