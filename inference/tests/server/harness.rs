@@ -25,6 +25,15 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// What `--dtype auto`, the default, loads on this CPU.
+pub fn default_dtype() -> &'static str {
+    if imgcap_models::cpu_has_bf16_arithmetic() {
+        "bf16"
+    } else {
+        "f32"
+    }
+}
+
 pub fn tiny_model() -> PathBuf {
     repo_root().join("models/tests/fixtures/tiny-blip")
 }
@@ -311,6 +320,11 @@ pub async fn get(client: &Client, server: &Server, path: &str) -> Answer {
 
 /// A successful caption answer: the captions the mode asks for, well-formed.
 pub fn assert_captions(answer: &Answer, mode: &str) {
+    assert_captions_in(answer, mode, default_dtype());
+}
+
+/// [`assert_captions`] from a server loaded in `dtype`.
+pub fn assert_captions_in(answer: &Answer, mode: &str, dtype: &str) {
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert_eq!(answer.json["mode"], mode, "{answer:?}");
     for kind in ["concise", "creative"] {
@@ -324,7 +338,7 @@ pub fn assert_captions(answer: &Answer, mode: &str) {
         }
     }
     let model = &answer.json["model"];
-    assert_eq!(model["dtype"], "f32");
+    assert_eq!(model["dtype"], dtype);
     assert_eq!(model["device"], "cpu");
     let timings = &answer.json["timings"];
     for (field, header) in [

@@ -9,8 +9,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::harness::{
-    assert_captions, client, get, photo, post_raw, read_raw_answer, run_tool, stalled_request,
-    tiny_model, Server,
+    assert_captions, assert_captions_in, client, default_dtype, get, photo, post_raw,
+    read_raw_answer, run_tool, stalled_request, tiny_model, Server,
 };
 use crate::hub::{GatedHub, COMMIT};
 
@@ -80,7 +80,7 @@ async fn ping_is_503_while_the_model_loads_then_200() {
     assert_eq!(info.json["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         info.json["model"],
-        json!({"model_id": "org/tiny-blip", "revision": COMMIT, "dtype": "f32",
+        json!({"model_id": "org/tiny-blip", "revision": COMMIT, "dtype": default_dtype(),
                "device": "cpu", "image_size": 64})
     );
     assert_eq!(
@@ -172,6 +172,51 @@ async fn no_argument_serves_with_the_environment() {
         "both",
     );
     drop(taken);
+}
+
+/// bf16 on the CPU (bf16 matrices, f32 activations) runs on any CPU; `auto` picks it where
+/// the CPU has AVX512-BF16. `/info` and every answer say which precision served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bf16_serves_captions_and_says_so() {
+    let server = Server::tiny(&["--dtype", "bf16"]).await;
+    let client = client();
+    let info = get(&client, &server, "/info").await;
+    assert_eq!(info.json["model"]["dtype"], "bf16");
+    let answer = post_raw(
+        &client,
+        &server,
+        Some("image/png"),
+        photo("coffee.png"),
+        &[],
+    )
+    .await;
+    assert_captions_in(&answer, "both", "bf16");
+}
+
+#[test]
+fn an_unknown_dtype_stops_the_server_with_the_choices() {
+    let model = tiny_model();
+    let mut server = Server::start(
+        &[
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--model-dir",
+            model.to_str().unwrap(),
+            "--dtype",
+            "fp8",
+        ],
+        &[],
+    );
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1));
+    let logs = server.logs();
+    assert!(
+        logs.contains("unknown dtype `fp8`: use auto, f32, f16 or bf16"),
+        "{logs}"
+    );
 }
 
 #[test]
