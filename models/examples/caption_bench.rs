@@ -2,14 +2,17 @@
 //!
 //! ```text
 //! cargo run --release -p imgcap-models [--features mkl] --example caption_bench -- \
-//!     --arch base|large [--dtype f32|f16|bf16] [--quantize q8_0|q4k] [--batch N]
+//!     --arch base|large [--dtype auto|f32|f16|bf16] [--quantize q8_0|q4k] [--batch N]
 //! ```
 //! Prints one JSON line. Captions are forced to a fixed length (12 tokens concise, 24 creative,
 //! about what real captions take) so every run does the same work; decode figures are per
 //! generated token (per decoding step of the batch). `e2e_both_ms` is what the servers do per
 //! batch: both captions, their searches decoded in shared passes. `stock_decode_ms_per_token` is
 //! candle-transformers' own BLIP decoder on the same weights, in the same run (f32, batch 1:
-//! the only setting it supports).
+//! the only setting it supports). `vision_gflops` is the encoder's multiply-add work per second
+//! and `peak_f32_gflops` the machine's f32 FMA rate on all threads, measured in the same run
+//! (the encoder is bound by arithmetic: their ratio is how close it runs to the hardware);
+//! `dtype_loaded` is what `auto` resolved to and `bf16_kernel` which bf16 kernels this CPU runs.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -237,6 +240,8 @@ fn main() -> Result<()> {
         Ok(())
     })?;
 
+    let vision_gflops = vision_flops(&config) * args.batch as f64 / vision_ms / 1e6;
+    let peak_gflops = peak_f32_gflops();
     let line = serde_json::json!({
         "arch": args.arch,
         "dtype": args.quantize.as_deref().unwrap_or(&args.dtype),
@@ -252,9 +257,93 @@ fn main() -> Result<()> {
         "rss_mb": round(rss),
         "weights_mb": round(weights_bytes as f64 / (1024.0 * 1024.0)),
         "mkl": cfg!(feature = "mkl"),
+        "dtype_loaded": imgcap_models::captioner::dtype_name(dtype),
+        "bf16_kernel": imgcap_models::Bf16Kernel::detect().name(),
+        "vision_gflops": round(vision_gflops),
+        "peak_f32_gflops": round(peak_gflops),
     });
     println!("{line}");
     Ok(())
+}
+
+/// Multiply-add work of one image through the vision encoder, in floating-point operations
+/// (2 per multiply-add): the patch projection, then per layer the four products and the two
+/// attention products (scores and weighted sum).
+fn vision_flops(config: &BlipConfig) -> f64 {
+    let v = &config.vision;
+    let (d, ff) = (v.hidden_size as f64, v.intermediate_size as f64);
+    let patches = (v.image_size / v.patch_size).pow(2) as f64;
+    let n = patches + 1.0;
+    let patch = 2.0 * patches * (3 * v.patch_size * v.patch_size) as f64 * d;
+    let layer = 2.0 * n * d * (3.0 * d + d + 2.0 * ff) + 2.0 * 2.0 * n * n * d;
+    patch + v.num_hidden_layers as f64 * layer
+}
+
+/// The machine's f32 multiply-add rate with every worker thread busy: independent AVX2 FMA
+/// chains (AVX-512 where the CPU has it), in GFLOP/s. What the vision figure is measured
+/// against: the encoder is bound by arithmetic, so achieved / peak says how much is left.
+fn peak_f32_gflops() -> f64 {
+    use rayon::prelude::*;
+    const ITERS: u64 = 20_000_000;
+    let threads = rayon::current_num_threads();
+    let start = Instant::now();
+    let lanes_done: u64 = (0..threads)
+        .into_par_iter()
+        .map(|_| fma_chains(ITERS))
+        .sum();
+    lanes_done as f64 * 2.0 / start.elapsed().as_secs_f64() / 1e9
+}
+
+/// Runs 12 independent chains of vector FMAs `iters` times; returns the lanes computed.
+fn fma_chains(iters: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { fma_chains_avx512(iters) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { fma_chains_avx2(iters) };
+        }
+    }
+    0
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains_avx2(iters: u64) -> u64 {
+    use std::arch::x86_64::*;
+    let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    for _ in 0..iters {
+        for a in &mut acc {
+            *a = _mm256_fmadd_ps(*a, x, y);
+        }
+    }
+    let sum = acc
+        .iter()
+        .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+    std::hint::black_box(sum);
+    iters * 12 * 8
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_chains_avx512(iters: u64) -> u64 {
+    use std::arch::x86_64::*;
+    let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    let mut acc = [_mm512_set1_ps(1.0); 12];
+    for _ in 0..iters {
+        for a in &mut acc {
+            *a = _mm512_fmadd_ps(*a, x, y);
+        }
+    }
+    let sum = acc
+        .iter()
+        .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
+    std::hint::black_box(sum);
+    iters * 12 * 16
 }
 
 fn round(x: f64) -> f64 {

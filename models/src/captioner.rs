@@ -420,7 +420,8 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
     })
 }
 
-fn dtype_name(dtype: DType) -> &'static str {
+/// `f32`, `f16`, `bf16`: how `/info` names a dtype.
+pub fn dtype_name(dtype: DType) -> &'static str {
     match dtype {
         DType::F16 => "f16",
         DType::BF16 => "bf16",

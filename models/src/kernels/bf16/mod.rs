@@ -174,20 +174,43 @@ pub(crate) fn matmul_packed_with(
     let n = w.outputs;
     let mut out = vec![0f32; m * n];
     let out_ptr = SharedOut(out.as_mut_ptr());
-    w.data
-        .par_chunks(pairs * 2 * PANEL)
-        .enumerate()
-        .for_each(|(p, panel)| {
-            let cols = (n - p * PANEL).min(PANEL);
-            // SAFETY: each task writes only its own panel's columns of `out`, which outlives
-            // the loop; `a` has m rows of `pairs` pairs and `panel` `pairs` rows of 2·PANEL.
-            unsafe {
-                let out = out_ptr.at(p * PANEL);
-                x86_or_portable::panel(kernel, &a, m, pairs, panel, out, n, cols);
-            }
-        });
+    // Blocks of rows small enough for their activations to stay in L2 while every panel runs
+    // over them (one task per panel); within a panel, slices of `PAIRS_BLOCK` input pairs stay
+    // in L1 while each tile of rows runs over them.
+    // Equal blocks, in whole register tiles (6 rows for AVX2, 8 for AVX512-BF16).
+    let blocks = m.div_ceil(ROW_BLOCK);
+    let block_rows = m.div_ceil(blocks.max(1)).next_multiple_of(24);
+    for first in (0..m).step_by(block_rows) {
+        let rows = (m - first).min(block_rows);
+        w.data
+            .par_chunks(pairs * 2 * PANEL)
+            .enumerate()
+            .for_each(|(p, panel)| {
+                let cols = (n - p * PANEL).min(PANEL);
+                let mut sums = vec![[0f32; PANEL]; rows];
+                for start in (0..pairs).step_by(PAIRS_BLOCK) {
+                    let slice = start..(start + PAIRS_BLOCK).min(pairs);
+                    x86_or_portable::panel_slice(kernel, &a, pairs, first, slice, panel, &mut sums);
+                }
+                for (i, row) in sums.iter().enumerate() {
+                    // SAFETY: each task writes only its own panel's columns of rows of `out`,
+                    // which outlives the loop.
+                    unsafe {
+                        let dst = out_ptr.at((first + i) * n + p * PANEL);
+                        std::ptr::copy_nonoverlapping(row.as_ptr(), dst, cols);
+                    }
+                }
+            });
+    }
     Tensor::from_vec(out, (m, n), x.device())
 }
+
+/// Rows of a packed product's input kept in L2 while the panels run over them (~200 KiB of
+/// f32 activations at BLIP-base's width).
+const ROW_BLOCK: usize = 192;
+/// Input pairs of a panel kept in L1 while tiles of rows run over them (8 KiB of bf16
+/// weights; 16 KiB once the AVX2 kernel has widened them to f32).
+pub(crate) const PAIRS_BLOCK: usize = 64;
 
 /// A packed product's input rows, `pairs` input pairs each.
 pub(crate) enum Activations<'a> {
