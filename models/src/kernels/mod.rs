@@ -17,8 +17,9 @@
 //!   arithmetic time than the weight takes to arrive.
 //!
 //! The loops are written for the compiler to vectorise (AVX2 + FMA when the CPU has them,
-//! picked at run time); the two decoding kernels also have AVX-512 versions, which x86 servers
-//! (and this project's development machine) have. Work is split over candle's thread pool.
+//! picked at run time); the two decoding kernels also have AVX-512 versions, which most x86
+//! servers have, and the attention over transposed keys AVX2 ones (tiles of queries sharing
+//! each load, which the compiler does not find by itself). Work is split over candle's thread pool.
 //! [`bf16`] has the products for bf16 matrices with f32 activations (`--dtype bf16` on the
 //! CPU). Other dtypes and devices use candle's own operations.
 

@@ -79,23 +79,14 @@ pub fn attend_transposed(q: &[f32], kt: &[f32], v: &[f32], d: usize, scale: f32,
     #[cfg(target_arch = "x86_64")]
     if avx2_fma() {
         // SAFETY: as above.
-        return unsafe { attend_transposed_avx2(q, kt, v, d, scale, out) };
+        return unsafe { avx2::attend_transposed(q, kt, v, d, scale, out) };
     }
     attend_transposed_portable(q, kt, v, d, scale, out)
 }
 
+/// `attend_transposed` with AVX2 intrinsics, tiles of queries sharing each load.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn attend_transposed_avx2(
-    q: &[f32],
-    kt: &[f32],
-    v: &[f32],
-    d: usize,
-    scale: f32,
-    out: &mut [f32],
-) {
-    attend_transposed_portable(q, kt, v, d, scale, out)
-}
+mod avx2;
 
 #[inline(always)]
 pub(super) fn attend_transposed_portable(
