@@ -16,7 +16,6 @@ pub struct BlipModel {
     text: TextDecoder,
     device: Device,
     dtype: DType,
-    precision: Precision,
     quantized: bool,
 }
 
@@ -31,8 +30,7 @@ impl BlipModel {
     ) -> Result<Self> {
         let quantized = matches!(weights, WeightFiles::Gguf(_));
         let dtype = if quantized { DType::F32 } else { dtype };
-        let precision = Precision::new(dtype, device);
-        let store = Weights::open(weights, device, precision)?;
+        let store = Weights::open(weights, device, Precision::new(dtype, device))?;
         let vision = VisionModel::load(&store, &config.vision)?;
         let text = TextDecoder::load(&store, &config.text)?;
         // `store` (and its memory map) is dropped here: only the converted tensors stay resident.
@@ -42,7 +40,6 @@ impl BlipModel {
             text,
             device: device.clone(),
             dtype,
-            precision,
             quantized,
         })
     }
@@ -59,7 +56,7 @@ impl BlipModel {
     }
     /// The dtype activations are computed in: what pixel values are given in.
     pub fn activation_dtype(&self) -> DType {
-        self.precision.activations
+        Precision::new(self.dtype, &self.device).activations
     }
     pub fn is_quantized(&self) -> bool {
         self.quantized
@@ -75,7 +72,7 @@ impl BlipModel {
             )));
         }
         self.vision
-            .forward(&pixel_values.to_dtype(self.precision.activations)?)
+            .forward(&pixel_values.to_dtype(self.activation_dtype())?)
     }
 
     /// The cross-attention keys/values of each image, computed once and shared by the `group`

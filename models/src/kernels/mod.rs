@@ -66,25 +66,40 @@ pub(crate) fn matmul_few_rows(x: &Tensor, w: &Tensor) -> candle_core::Result<Ten
     };
     let xs = contiguous_f32(xs, x_layout, "matmul_few_rows")?;
     let ws = contiguous_f32(ws, w_layout, "matmul_few_rows")?;
-    // Blocks of weight rows (output columns), one task each: every weight row is read from
-    // memory once, contiguously, and dotted with each input row while it sits in L1.
+    let mut out = vec![0f32; m * n];
+    by_weight_row_blocks(ws, m, k, &mut out, |w_rows, block| {
+        simd::few_rows_block(xs, m, k, w_rows, block)
+    });
+    Tensor::from_vec(out, (m, n), x.device())
+}
+
+/// Fills `out` [m, rows of `w`] for `w` [rows, k], computed in blocks of weight rows (output
+/// columns), one task each: `block(w_rows, out)` fills [m, rows of `w_rows`], so every weight
+/// row is read from memory once, contiguously, and dotted with each input row while it sits
+/// in L1.
+pub(crate) fn by_weight_row_blocks<W: Sync>(
+    w: &[W],
+    m: usize,
+    k: usize,
+    out: &mut [f32],
+    block: impl Fn(&[W], &mut [f32]) + Sync,
+) {
     const BLOCK: usize = 64;
-    let blocks: Vec<Vec<f32>> = ws
+    let n = w.len() / k;
+    let blocks: Vec<Vec<f32>> = w
         .par_chunks(BLOCK * k)
         .map(|w_rows| {
             let mut out = vec![0f32; m * (w_rows.len() / k)];
-            simd::few_rows_block(xs, m, k, w_rows, &mut out);
+            block(w_rows, &mut out);
             out
         })
         .collect();
-    let mut out = vec![0f32; m * n];
     for (b, block) in blocks.iter().enumerate() {
         let width = block.len() / m;
         for (out_row, block_row) in out.chunks_exact_mut(n).zip(block.chunks_exact(width)) {
             out_row[b * BLOCK..b * BLOCK + width].copy_from_slice(block_row);
         }
     }
-    Tensor::from_vec(out, (m, n), x.device())
 }
 
 /// Most query rows per head `attention` handles itself; longer ones go through the matrix

@@ -140,12 +140,14 @@ pub(crate) fn matmul_packed_with(
     if k != w.inputs {
         candle_core::bail!("matmul_packed: {k} inputs for a {}-input weight", w.inputs)
     }
-    let x = x.to_dtype(DType::F32)?.contiguous()?;
-    let (storage, layout) = x.storage_and_layout();
-    let candle_core::Storage::Cpu(storage) = &*storage else {
-        candle_core::bail!("matmul_packed: the input must be on the CPU")
-    };
-    let xs = super::contiguous_f32(storage, layout, "matmul_packed")?;
+    let out = with_f32_rows(x, "matmul_packed", |xs| {
+        Ok(packed_product(kernel, xs, m, k, w))
+    })?;
+    Tensor::from_vec(out, (m, w.outputs), x.device())
+}
+
+/// The packed product on `xs` [m, k] as a slice: [m, outputs of `w`].
+fn packed_product(kernel: Bf16Kernel, xs: &[f32], m: usize, k: usize, w: &PackedBf16) -> Vec<f32> {
     let pairs = w.pairs();
     // The activations in the layout the kernel reads: bf16 pairs for `vdpbf16ps`, else f32
     // rows of `2 · pairs` (a copy only when the width is odd).
@@ -163,7 +165,7 @@ pub(crate) fn matmul_packed_with(
                 });
             Activations::Bf16Pairs(pairs_bits.into())
         }
-        _ if k % 2 == 0 => Activations::F32(xs.into()),
+        _ if k.is_multiple_of(2) => Activations::F32(xs.into()),
         _ => Activations::F32(
             xs.chunks(k)
                 .flat_map(|row| row.iter().copied().chain([0.0]))
@@ -202,7 +204,7 @@ pub(crate) fn matmul_packed_with(
                 }
             });
     }
-    Tensor::from_vec(out, (m, n), x.device())
+    out
 }
 
 /// Rows of a packed product's input kept in L2 while the panels run over them (~200 KiB of
@@ -251,8 +253,6 @@ pub(crate) fn matmul_bf16_rows_with(
     if k != k2 || w.dtype() != DType::BF16 || !w.device().is_cpu() {
         candle_core::bail!("matmul_bf16_rows: x [{m}, {k}] and a bf16 CPU weight [{n}, {k2}]")
     }
-    let x = x.to_dtype(DType::F32)?.contiguous()?;
-    let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let w = w.contiguous()?;
     let (storage, layout) = w.storage_and_layout();
     let candle_core::Storage::Cpu(CpuStorage::BF16(values)) = &*storage else {
@@ -263,10 +263,28 @@ pub(crate) fn matmul_bf16_rows_with(
     };
     let ws: &[u16] = bf16_as_bits(&values[start..end]);
     let mut out = vec![0f32; m * n];
-    for (rows, out) in xs.chunks(FEW_ROWS * k).zip(out.chunks_mut(FEW_ROWS * n)) {
-        few_rows(kernel, rows, k, ws, n, out);
-    }
+    with_f32_rows(x, "matmul_bf16_rows", |xs| {
+        for (rows, out) in xs.chunks(FEW_ROWS * k).zip(out.chunks_mut(FEW_ROWS * n)) {
+            few_rows(kernel, rows, k, ws, out);
+        }
+        Ok(())
+    })?;
     Tensor::from_vec(out, (m, n), x.device())
+}
+
+/// Runs `f` on `x` as f32 values in one slice, read in place where `x` already is contiguous
+/// f32 on the CPU.
+fn with_f32_rows<T>(
+    x: &Tensor,
+    op: &str,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<T>,
+) -> candle_core::Result<T> {
+    let x = x.to_dtype(DType::F32)?.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let candle_core::Storage::Cpu(storage) = &*storage else {
+        candle_core::bail!("{op}: the input must be on the CPU")
+    };
+    f(super::contiguous_f32(storage, layout, op)?)
 }
 
 fn bf16_as_bits(values: &[half::bf16]) -> &[u16] {
@@ -274,30 +292,18 @@ fn bf16_as_bits(values: &[half::bf16]) -> &[u16] {
     unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len()) }
 }
 
-/// One chunk of at most [`FEW_ROWS`] rows: blocks of weight rows, one task each, so every
-/// weight row is read from memory once and dotted with each input row while it sits in L1.
-fn few_rows(kernel: Bf16Kernel, x: &[f32], k: usize, w: &[u16], n: usize, out: &mut [f32]) {
-    const BLOCK: usize = 64;
+/// One chunk of at most [`FEW_ROWS`] rows of `x` times every row of `w` into `out`
+/// [rows, rows of `w`].
+fn few_rows(kernel: Bf16Kernel, x: &[f32], k: usize, w: &[u16], out: &mut [f32]) {
     let m = x.len() / k;
     // The AVX512-BF16 kernel multiplies bf16 by bf16: round the inputs once here.
     let x_bits: Vec<u16> = match kernel {
         Bf16Kernel::Avx512Bf16 => x.iter().map(|&v| to_bf16_bits(v)).collect(),
         _ => Vec::new(),
     };
-    let blocks: Vec<Vec<f32>> = w
-        .par_chunks(BLOCK * k)
-        .map(|w_rows| {
-            let mut block = vec![0f32; m * (w_rows.len() / k)];
-            x86_or_portable::few_rows_block(kernel, x, &x_bits, m, k, w_rows, &mut block);
-            block
-        })
-        .collect();
-    for (b, block) in blocks.iter().enumerate() {
-        let width = block.len() / m;
-        for (out_row, block_row) in out.chunks_exact_mut(n).zip(block.chunks_exact(width)) {
-            out_row[b * BLOCK..b * BLOCK + width].copy_from_slice(block_row);
-        }
-    }
+    super::by_weight_row_blocks(w, m, k, out, |w_rows, block| {
+        x86_or_portable::few_rows_block(kernel, x, &x_bits, m, k, w_rows, block)
+    });
 }
 
 /// The per-block loops for each [`Bf16Kernel`].
