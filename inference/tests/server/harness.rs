@@ -165,13 +165,18 @@ impl Server {
 
     /// `serve` on the tiny checkpoint, loopback, port 0, plus `args`; waits until ready.
     pub async fn tiny(args: &[&str]) -> Self {
-        let model = tiny_model();
-        let mut all = vec!["serve", "--host", "127.0.0.1", "--port", "0", "--model-dir"];
-        all.push(model.to_str().unwrap());
-        all.extend_from_slice(args);
-        let server = Self::start(&all, &[]);
+        let server = Self::serve(&tiny_model(), args);
         server.wait_ready().await;
         server
+    }
+
+    /// `serve` on the checkpoint in `model_dir`, loopback, port 0, plus `args`; returns once
+    /// it listens (or has exited).
+    pub fn serve(model_dir: &Path, args: &[&str]) -> Self {
+        let mut all = vec!["serve", "--host", "127.0.0.1", "--port", "0", "--model-dir"];
+        all.push(model_dir.to_str().unwrap());
+        all.extend_from_slice(args);
+        Self::start(&all, &[])
     }
 
     pub fn url(&self, path: &str) -> String {

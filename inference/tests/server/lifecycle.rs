@@ -195,21 +195,7 @@ async fn bf16_serves_captions_and_says_so() {
 
 #[test]
 fn an_unknown_dtype_stops_the_server_with_the_choices() {
-    let model = tiny_model();
-    let mut server = Server::start(
-        &[
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--model-dir",
-            model.to_str().unwrap(),
-            "--dtype",
-            "fp8",
-        ],
-        &[],
-    );
+    let mut server = Server::serve(&tiny_model(), &["--dtype", "fp8"]);
     let status = server.wait_exit(Duration::from_secs(20));
     assert_eq!(status.code(), Some(1));
     let logs = server.logs();
@@ -222,18 +208,7 @@ fn an_unknown_dtype_stops_the_server_with_the_choices() {
 #[test]
 fn a_missing_model_stops_the_server_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(
-        &[
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--model-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut server = Server::serve(dir.path(), &[]);
     let status = server.wait_exit(Duration::from_secs(20));
     assert_eq!(status.code(), Some(1));
     let logs = server.logs();
