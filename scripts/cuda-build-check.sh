@@ -44,7 +44,7 @@ if [ ! -e "$ROOT/lib/libcuda.so" ]; then
   cargo fetch --locked --quiet
   cudarc="$(awk '/^name = "cudarc"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)"
   sys="$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path "*/cudarc-$cudarc/src/driver/sys/mod.rs" \
-    | head -1)"
+    -print -quit)"
   mkdir -p "$ROOT/lib/stubs"
   grep -oE 'load::<_F>\("cu[A-Za-z0-9_]+"\)' "$sys" | grep -oE 'cu[A-Za-z0-9_]+' | sort -u \
     | awk '{ print "void " $1 "(void) {}" }' > "$ROOT/lib/stubs/libcuda_stub.c"

