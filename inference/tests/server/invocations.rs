@@ -178,6 +178,50 @@ async fn invocations_accept_every_content_type_and_mode() {
     );
 }
 
+/// The caption rules (`imgcap_common::caption`) hold for what the server answers: a prompt that
+/// names the medium does not open the alt text, and sampling's loops are cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captions_follow_the_alt_text_rules_whatever_the_prompt() {
+    let server = Server::tiny(&[]).await;
+    let client = client();
+    let request = json!({"image": b64(&photo("rocket.jpg")), "parameters": {
+        "concise_prompt": "a picture of", "creative_prompt": "a picture of",
+        "concise": {"strategy": "greedy", "max_new_tokens": 20},
+        "creative": {"seed": 7, "max_new_tokens": 40}}});
+    let answer = post_json(&client, &server, &request, &[]).await;
+    assert_captions(&answer, "both");
+    let text = |kind: &str| {
+        answer.json["captions"][kind]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let concise = text("concise");
+    assert!(
+        !concise.to_lowercase().starts_with("a picture of"),
+        "{concise:?}"
+    );
+    assert!(
+        concise.chars().count() <= 125 && concise.split(' ').count() <= 10,
+        "{concise:?}"
+    );
+    let creative = text("creative");
+    let words: Vec<String> = creative
+        .split(' ')
+        .map(|w| {
+            w.trim_matches(|c: char| c.is_ascii_punctuation())
+                .to_lowercase()
+        })
+        .collect();
+    let mut phrases = BTreeSet::new();
+    for phrase in words.windows(3) {
+        assert!(
+            phrases.insert(phrase.to_vec()),
+            "{creative:?} repeats {phrase:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_status_with_a_real_bad_input() {
     let server = Server::tiny(&[]).await;

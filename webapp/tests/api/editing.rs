@@ -80,6 +80,7 @@ async fn captions_are_corrected_beside_the_models_and_regenerated_through_the_ap
             json!({"concise": "one two three four five six seven eight nine ten eleven"}),
             "invalid_caption",
         ),
+        (json!({"concise": "x".repeat(126)}), "invalid_caption"),
         (json!({"creative": "x".repeat(601)}), "invalid_caption"),
         (json!({"title": "x"}), "invalid_json"),
     ] {

@@ -28,7 +28,11 @@ enum CaptionKind {
 fn checked_caption(text: String, kind: CaptionKind) -> AppResult<String> {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let (words, chars, rule) = match kind {
-        CaptionKind::Concise => (10, 200, "the concise caption must be at most 10 words"),
+        CaptionKind::Concise => (
+            10,
+            imgcap_common::caption::CONCISE_MAX_CHARS,
+            "the concise caption must be at most 10 words and 125 characters (it is alt text)",
+        ),
         CaptionKind::Creative => (
             80,
             600,
