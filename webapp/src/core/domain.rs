@@ -278,9 +278,12 @@ pub struct ImageRecord {
     /// When retention removes the image (epoch seconds).
     pub expires_at: i64,
     pub result: Option<CaptionResult>,
-    /// The user's corrections; cleared when the image is captioned again.
+    /// The user's corrections; kept when the image is captioned again (a model never
+    /// overwrites what a person wrote: `core::provenance`).
     pub edits: Option<CaptionEdits>,
     pub failure_reason: Option<String>,
+    /// Caption versions, review mark and waiting suggestions.
+    pub provenance: crate::core::provenance::Provenance,
 }
 
 impl ImageRecord {

@@ -5,5 +5,6 @@ pub mod domain;
 pub mod engine;
 pub mod pipeline;
 pub mod ports;
+pub mod provenance;
 pub mod readiness;
 pub mod worker;

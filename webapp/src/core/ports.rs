@@ -15,6 +15,7 @@ use crate::core::domain::{
     BlobKey, CaptionEdits, CaptionResult, ImageId, ImageLabel, ImageRecord, ImageStatus, Principal,
     Sha256, UserId,
 };
+use crate::core::provenance::Provenance;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type PortResult<T> = anyhow::Result<T>;
@@ -108,12 +109,14 @@ pub trait CaptionRepo: Send + Sync {
         before: Option<ImageId>,
         limit: usize,
     ) -> BoxFuture<'a, PortResult<Vec<ImageRecord>>>;
-    /// Sets `done` with the result; `false` when the record is gone.
+    /// Sets `done` with the result and the provenance that follows from it; `false` when the
+    /// record is gone.
     fn complete<'a>(
         &'a self,
         user: &'a UserId,
         id: ImageId,
         result: &'a CaptionResult,
+        provenance: &'a Provenance,
     ) -> BoxFuture<'a, PortResult<bool>>;
     /// Sets `failed` with a reason a person can read.
     fn fail<'a>(
@@ -122,16 +125,21 @@ pub trait CaptionRepo: Send + Sync {
         id: ImageId,
         reason: &'a str,
     ) -> BoxFuture<'a, PortResult<bool>>;
-    /// Stores the user's corrections of a `done` record; `false` when there is no such done
-    /// record.
+    /// Stores the user's corrections (`None`: none) and the provenance that follows from them
+    /// on a `done` record last updated at `seen_updated_ms`; `false` when there is no such
+    /// record (gone, recaptioned or changed by another request meanwhile), so no change is
+    /// lost to a concurrent one.
     fn set_edits<'a>(
         &'a self,
         user: &'a UserId,
         id: ImageId,
-        edits: &'a CaptionEdits,
+        edits: Option<&'a CaptionEdits>,
+        provenance: &'a Provenance,
+        seen_updated_ms: i64,
     ) -> BoxFuture<'a, PortResult<bool>>;
-    /// Sets a `done` or `failed` record back to `pending`, dropping its captions and edits;
-    /// `false` when there is no such record or it is already pending.
+    /// Sets a `done` or `failed` record back to `pending`, dropping the model's captions; the
+    /// user's corrections and the provenance stay. `false` when there is no such record or it
+    /// is already pending.
     fn reset_for_recaption<'a>(
         &'a self,
         user: &'a UserId,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Admin, Caller};
+use super::provenance_view::{versions, CaptionVersionView, ShownCaptionsView};
 use super::upload::accept_upload;
 use super::{AppState, RequestId};
 use crate::core::domain::{rfc3339_ms, CaptionResult, ImageId, ImageRecord, ImageStatus};
@@ -61,6 +62,15 @@ pub struct ImageView {
     pub result: Option<CaptionResult>,
     /// The user's corrections of the captions, kept beside the model's text in `result`.
     pub edited: Option<EditedCaptions>,
+    /// The captions shown (your correction where there is one, else the model's), each with
+    /// its source, time and any waiting suggestion; absent until captioned.
+    pub captions: Option<ShownCaptionsView>,
+    /// Whether you marked the shown captions as checked (cleared when a model changes one).
+    pub reviewed: bool,
+    /// RFC 3339, when `reviewed`.
+    pub reviewed_at: Option<String>,
+    /// What the captions said before, oldest first (at most 20).
+    pub versions: Vec<CaptionVersionView>,
     /// Why captioning failed, once `status` is `failed`.
     pub failure_reason: Option<String>,
     pub image_url: String,
@@ -79,14 +89,17 @@ pub struct EditedCaptions {
 }
 
 /// A correction of the captions. An absent field leaves that caption as it is; an empty
-/// string goes back to the model's text.
+/// string goes back to the model's text (which takes a waiting suggestion); your own text
+/// leaves the suggestion.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptionEdit {
-    /// At most 10 words.
+    /// At most 10 words and 125 characters.
     pub concise: Option<String>,
     /// At most 600 characters.
     pub creative: Option<String>,
+    /// Marks (`true`) or unmarks (`false`) the captions as checked by you.
+    pub reviewed: Option<bool>,
 }
 
 /// The answer to an upload.
@@ -138,6 +151,10 @@ async fn view(state: &AppState, record: &ImageRecord) -> AppResult<ImageView> {
             creative: e.creative.clone(),
             edited_at: rfc3339_ms(e.edited_ms),
         }),
+        captions: ShownCaptionsView::of(record),
+        reviewed: record.reviewed(),
+        reviewed_at: record.provenance.reviewed_ms.map(rfc3339_ms),
+        versions: versions(record),
         failure_reason: record.failure_reason.clone(),
         image_url: image.url,
         thumbnail_url: thumbnail.url,
@@ -235,8 +252,9 @@ pub async fn get_image(
     Ok(Json(view(&state, &record).await?))
 }
 
-/// Corrects the captions of one of the caller's captioned images; the model's captions are
-/// kept in `result` and the correction is in `edited`.
+/// Corrects the captions of one of the caller's captioned images, takes or leaves a waiting
+/// suggestion, or sets the review mark; the model's captions are kept in `result`, the
+/// correction is in `edited`, and each change of a shown caption is added to `versions`.
 #[utoipa::path(patch, path = "/api/v1/images/{id}", tag = "images", security(("bearer" = [])),
     params(("id" = String, Path, description = "Image ULID")),
     request_body(content = CaptionEdit, content_type = "application/json"),
@@ -245,7 +263,7 @@ pub async fn get_image(
         (status = 400, description = "Not a ULID, not JSON, or a caption too long", body = ApiErrorBody),
         (status = 401, description = "No valid bearer token", body = ApiErrorBody),
         (status = 404, description = "No such image of the caller", body = ApiErrorBody),
-        (status = 409, description = "The image is not captioned yet", body = ApiErrorBody),
+        (status = 409, description = "The image is not captioned yet, or changed since it was read (read it again)", body = ApiErrorBody),
     ))]
 pub async fn edit_image(
     State(state): State<AppState>,
@@ -258,13 +276,15 @@ pub async fn edit_image(
     let change = CaptionChange {
         concise: edit.concise,
         creative: edit.creative,
+        reviewed: edit.reviewed,
     };
     let record = state.engine.edit_captions(&caller.user, id, change).await?;
     Ok(Json(view(&state, &record).await?))
 }
 
-/// Captions one of the caller's images again; its captions and corrections are replaced when
-/// the new job finishes. Poll the image for the result. Each regenerate is a captioner call and
+/// Captions one of the caller's images again. A caption you did not correct is replaced when
+/// the new job finishes; one you corrected keeps your text, and the new model text waits beside
+/// it as `captions.<kind>.suggestion`. Poll the image for the result. Each regenerate is a captioner call and
 /// is counted against the caller's hourly regenerate budget.
 #[utoipa::path(post, path = "/api/v1/images/{id}/regenerate", tag = "images", security(("bearer" = [])),
     params(("id" = String, Path, description = "Image ULID")),

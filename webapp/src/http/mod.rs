@@ -8,6 +8,7 @@ pub mod device;
 pub mod metrics_listener;
 pub mod openapi;
 pub mod pages;
+pub mod provenance_view;
 pub mod server;
 pub mod session;
 pub mod upload;

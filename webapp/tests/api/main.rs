@@ -25,6 +25,7 @@ mod oidc;
 mod oidc_provider;
 mod openapi;
 mod pages;
+mod provenance;
 mod providers;
 mod rate_limits;
 mod server_limits;

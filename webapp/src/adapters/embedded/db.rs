@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS invites (
 
 /// Columns added after the first release of a table: `(table, column, type)`. Databases created
 /// before them get them on open.
-const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
     ("images", "concise_edited", "TEXT"),
     ("images", "creative_edited", "TEXT"),
     ("images", "edited_ms", "INTEGER"),
@@ -127,6 +127,8 @@ const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
     ("jobs", "waiting", "INTEGER NOT NULL DEFAULT 0"),
     // NULL: the token never expires (tokens made before `api_tokens.lifetime_days`, or with 0).
     ("api_tokens", "expires_ms", "INTEGER"),
+    // JSON of `core::provenance::Provenance`; NULL: none kept yet.
+    ("images", "provenance", "TEXT"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {

@@ -8,6 +8,7 @@ use crate::core::domain::{
     ScoredCaption, Sha256, UserId,
 };
 use crate::core::ports::{BoxFuture, CaptionRepo, DayCount, Inserted, PortResult, RecordStats};
+use crate::core::provenance::Provenance;
 
 pub struct SqliteRepo {
     db: Db,
@@ -22,7 +23,7 @@ impl SqliteRepo {
 const COLUMNS: &str = "user_id, image_id, sha256, status, content_type, size_bytes, width, \
     height, orientation, created_ms, updated_ms, expires_at, concise, concise_confidence, \
     creative, creative_confidence, model, provider, latency_ms, failure_reason, labels, \
-    concise_edited, creative_edited, edited_ms";
+    concise_edited, creative_edited, edited_ms, provenance";
 
 fn conversion_error(index: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
@@ -86,7 +87,17 @@ fn record_from_row(row: &Row) -> rusqlite::Result<ImageRecord> {
                 })
             })
             .transpose()?,
+        provenance: match row.get::<_, Option<String>>(24)? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| conversion_error(24, format!("stored provenance: {e}")))?,
+            None => Provenance::default(),
+        },
     })
+}
+
+fn provenance_json(provenance: &Provenance) -> rusqlite::Result<String> {
+    serde_json::to_string(provenance)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn keys_from_rows(
@@ -198,18 +209,21 @@ impl CaptionRepo for SqliteRepo {
         user: &'a UserId,
         id: ImageId,
         result: &'a CaptionResult,
+        provenance: &'a Provenance,
     ) -> BoxFuture<'a, PortResult<bool>> {
         let user = user.as_str().to_owned();
         let result = result.clone();
+        let provenance = provenance_json(provenance);
         Box::pin(self.db.call(move |conn| {
             let now = now_ms();
             let labels = serde_json::to_string(&result.labels)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let provenance = provenance?;
             let changed = conn.execute(
                 "UPDATE images SET status = 'done', concise = ?3, concise_confidence = ?4, \
                  creative = ?5, creative_confidence = ?6, model = ?7, provider = ?8, \
                  latency_ms = ?9, labels = ?11, failure_reason = NULL, updated_ms = ?10, \
-                 completed_ms = ?10 \
+                 completed_ms = ?10, provenance = ?12 \
                  WHERE user_id = ?1 AND image_id = ?2",
                 params![
                     user,
@@ -223,6 +237,7 @@ impl CaptionRepo for SqliteRepo {
                     result.latency_ms as i64,
                     now,
                     labels,
+                    provenance,
                 ],
             )?;
             Ok(changed > 0)
@@ -251,20 +266,30 @@ impl CaptionRepo for SqliteRepo {
         &'a self,
         user: &'a UserId,
         id: ImageId,
-        edits: &'a CaptionEdits,
+        edits: Option<&'a CaptionEdits>,
+        provenance: &'a Provenance,
+        seen_updated_ms: i64,
     ) -> BoxFuture<'a, PortResult<bool>> {
         let user = user.as_str().to_owned();
-        let edits = edits.clone();
+        let edits = edits.cloned();
+        let provenance = provenance_json(provenance);
         Box::pin(self.db.call(move |conn| {
+            let edits = edits.as_ref();
+            // The update time moves on even within one millisecond, so a second change made
+            // from the same read is refused.
             let changed = conn.execute(
                 "UPDATE images SET concise_edited = ?3, creative_edited = ?4, edited_ms = ?5, \
-                 updated_ms = ?5 WHERE user_id = ?1 AND image_id = ?2 AND status = 'done'",
+                 provenance = ?6, updated_ms = MAX(?7, updated_ms + 1) \
+                 WHERE user_id = ?1 AND image_id = ?2 AND status = 'done' AND updated_ms = ?8",
                 params![
                     user,
                     id.to_string(),
-                    edits.concise,
-                    edits.creative,
-                    edits.edited_ms
+                    edits.and_then(|e| e.concise.as_deref()),
+                    edits.and_then(|e| e.creative.as_deref()),
+                    edits.map(|e| e.edited_ms),
+                    provenance?,
+                    now_ms(),
+                    seen_updated_ms,
                 ],
             )?;
             Ok(changed > 0)
@@ -281,8 +306,7 @@ impl CaptionRepo for SqliteRepo {
             let changed = conn.execute(
                 "UPDATE images SET status = 'pending', concise = NULL, concise_confidence = NULL, \
                  creative = NULL, creative_confidence = NULL, model = NULL, provider = NULL, \
-                 latency_ms = NULL, failure_reason = NULL, concise_edited = NULL, \
-                 creative_edited = NULL, edited_ms = NULL, completed_ms = NULL, updated_ms = ?3 \
+                 latency_ms = NULL, failure_reason = NULL, completed_ms = NULL, updated_ms = ?3 \
                  WHERE user_id = ?1 AND image_id = ?2 AND status <> 'pending'",
                 params![user, id.to_string(), now_ms()],
             )?;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::core::domain::{ImageLabel, ImageRecord, ImageStatus};
+use crate::core::domain::{now_ms, ImageLabel, ImageRecord, ImageStatus};
 use crate::core::ports::Lease;
 use crate::core::readiness::{self, CaptionerState, Readiness};
 use crate::telemetry::JobOutcome;
@@ -41,9 +41,15 @@ impl Engine {
             .await
         {
             Ok(result) => {
+                // Nothing else changes a pending record (edits and regeneration wait for
+                // `done`), so the provenance read with it is current.
+                let provenance =
+                    record
+                        .provenance
+                        .after_captioning(record.edits.as_ref(), &result, now_ms());
                 self.ports
                     .repo
-                    .complete(&job.user, job.image, &result)
+                    .complete(&job.user, job.image, &result, &provenance)
                     .await?;
                 tracing::info!(image = %job.image, provider = %result.provider, latency_ms = result.latency_ms, "captioned");
                 self.metrics

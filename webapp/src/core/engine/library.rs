@@ -6,22 +6,19 @@ use base64::Engine as _;
 
 use crate::core::domain::{now_ms, CaptionEdits, ImageId, ImageRecord, ImageStatus, UserId};
 use crate::core::ports::{CaptionJob, RateDecision, SignedUrl};
+use crate::core::provenance::{CaptionKind, UserChange};
 use crate::error::{AppError, AppResult};
 
 use super::Engine;
 
-/// A user's correction of the captions; `None` leaves a caption unchanged, an empty text
-/// removes the correction.
+/// A user's change of a captioned image; `None` leaves a caption unchanged, an empty text
+/// removes the correction (back to the model's text, which is how a suggestion is taken).
 #[derive(Debug, Default, Clone)]
 pub struct CaptionChange {
     pub concise: Option<String>,
     pub creative: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum CaptionKind {
-    Concise,
-    Creative,
+    /// Sets (`true`) or removes (`false`) the review mark.
+    pub reviewed: Option<bool>,
 }
 
 /// Trims a corrected caption and holds it to the same length rules as the model's.
@@ -107,9 +104,10 @@ impl Engine {
         Ok(ImageId::from_bytes(id))
     }
 
-    /// Stores the user's corrections of a captioned image; the model's captions stay beside
-    /// them. `None` in `change` leaves that caption as it is, `Some("")` goes back to the
-    /// model's text.
+    /// Stores the user's corrections and review mark of a captioned image; the model's
+    /// captions stay beside them. `None` in `change` leaves that caption as it is, `Some("")`
+    /// goes back to the model's text. Each caption named in `change` settles its waiting
+    /// suggestion, and each whose shown text changes gets a version (`core::provenance`).
     pub async fn edit_captions(
         &self,
         user: &UserId,
@@ -122,6 +120,14 @@ impl Engine {
                 "the captions can be edited once the image is captioned",
             ));
         }
+        let now = now_ms();
+        let touched: Vec<CaptionKind> = [
+            (CaptionKind::Concise, change.concise.is_some()),
+            (CaptionKind::Creative, change.creative.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, named)| named.then_some(kind))
+        .collect();
         let previous = record.edits.clone();
         let keep = |new: Option<String>, old: Option<String>| match new {
             None => old,
@@ -142,12 +148,35 @@ impl Engine {
                 .transpose()?,
             previous.and_then(|e| e.creative),
         );
-        let edits = CaptionEdits {
+        let edited_ms = match &record.edits {
+            Some(edits) if touched.is_empty() => edits.edited_ms,
+            _ => now,
+        };
+        let edits = (concise.is_some() || creative.is_some()).then_some(CaptionEdits {
             concise,
             creative,
-            edited_ms: now_ms(),
+            edited_ms,
+        });
+        let user_change = UserChange {
+            edits,
+            touched,
+            reviewed: change.reviewed,
         };
-        if !self.ports.repo.set_edits(user, id, &edits).await? {
+        let provenance = record
+            .provenance
+            .after_user_change(&record, &user_change, now);
+        let stored = self
+            .ports
+            .repo
+            .set_edits(
+                user,
+                id,
+                user_change.edits.as_ref(),
+                &provenance,
+                record.updated_ms,
+            )
+            .await?;
+        if !stored {
             return Err(AppError::Conflict(
                 "the image changed meanwhile; reload it and try again",
             ));
@@ -155,8 +184,8 @@ impl Engine {
         self.get(user, id).await
     }
 
-    /// Captions an image again: its captions and corrections are dropped and a new job is
-    /// queued. Each regeneration is one more captioner call (billed by Bedrock and Hugging
+    /// Captions an image again: the model's captions are dropped and a new job is queued; the
+    /// user's corrections stay, and the new model text waits beside them as a suggestion. Each regeneration is one more captioner call (billed by Bedrock and Hugging
     /// Face), so it takes a token of the user's regenerate budget; an image already being
     /// captioned or not the user's is refused before the budget is touched.
     pub async fn recaption(

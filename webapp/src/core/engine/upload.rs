@@ -64,6 +64,7 @@ impl Engine {
             result: None,
             edits: None,
             failure_reason: None,
+            provenance: Default::default(),
         };
         let original = record.original_key();
         let thumbnail = record.thumbnail_key();

@@ -8,10 +8,12 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::{Deserialize, Serialize};
 
+use super::provenance::{apply, CardProvenance};
 use super::visitor::SignedIn;
 use super::{friendly_message, is_htmx, megabytes, render, render_with, Nav, PageError};
 use crate::core::domain::{rfc3339_ms, ImageRecord, ImageStatus, UserId};
 use crate::core::engine::{CaptionChange, Uploaded};
+use crate::core::provenance::CaptionKind;
 use crate::error::AppError;
 use crate::http::api::parse_id;
 use crate::http::upload::accept_upload;
@@ -50,6 +52,11 @@ struct CaptionTexts {
     edited: bool,
     model: Option<String>,
     provider: Option<String>,
+    /// `user`, or `<model> via <provider>`.
+    concise_source: Option<String>,
+    creative_source: Option<String>,
+    /// The owner marked the shown captions as checked.
+    reviewed: bool,
 }
 
 impl CaptionTexts {
@@ -64,6 +71,13 @@ impl CaptionTexts {
             edited: record.edits.is_some(),
             model: result.map(|r| r.model.clone()),
             provider: result.map(|r| r.provider.clone()),
+            concise_source: record
+                .shown(CaptionKind::Concise)
+                .map(|s| s.source.to_string()),
+            creative_source: record
+                .shown(CaptionKind::Creative)
+                .map(|s| s.source.to_string()),
+            reviewed: record.reviewed(),
         }
     }
 }
@@ -82,6 +96,7 @@ struct ImageCard {
     failure_reason: Option<String>,
     /// No captioner can answer now: the image waits in the queue.
     captioning_unavailable: bool,
+    provenance: CardProvenance,
 }
 
 impl ImageCard {
@@ -100,6 +115,7 @@ impl ImageCard {
             failure_reason: record.failure_reason.clone(),
             captioning_unavailable: record.status == ImageStatus::Pending
                 && !state.engine.captioning_available(),
+            provenance: CardProvenance::of(record),
         })
     }
 
@@ -246,7 +262,7 @@ struct DetailPage {
     error: Option<String>,
 }
 
-async fn detail_view(
+pub(super) async fn detail_view(
     state: &AppState,
     signed_in: &SignedIn,
     id: &str,
@@ -281,7 +297,8 @@ struct CaptionForm {
     creative: String,
 }
 
-/// Saves the user's wording. Text equal to the model's is no correction.
+/// Saves the user's wording. Text equal to the model's is no correction; a caption left as
+/// shown is not changed (so saving one caption leaves the other's suggestion waiting).
 async fn edit_captions(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -295,24 +312,23 @@ async fn edit_captions(
         let err = AppError::Conflict("the captions can be edited once the image is captioned");
         return detail_view(&state, &signed_in, &id, Some(err)).await;
     };
-    let correction = |typed: String, model: &str| {
-        if typed.split_whitespace().eq(model.split_whitespace()) {
-            String::new()
+    let same = |a: &str, b: &str| a.split_whitespace().eq(b.split_whitespace());
+    let (shown_concise, shown_creative) = record.shown_captions().unwrap_or_default();
+    let correction = |typed: String, shown: &str, model: &str| {
+        if same(&typed, shown) {
+            None
+        } else if same(&typed, model) {
+            Some(String::new())
         } else {
-            typed
+            Some(typed)
         }
     };
     let change = CaptionChange {
-        concise: Some(correction(form.concise, &result.concise.text)),
-        creative: Some(correction(form.creative, &result.creative.text)),
+        concise: correction(form.concise, shown_concise, &result.concise.text),
+        creative: correction(form.creative, shown_creative, &result.creative.text),
+        reviewed: None,
     };
-    match state.engine.edit_captions(user, image, change).await {
-        Ok(_) => Ok(Redirect::to(&format!("/images/{id}")).into_response()),
-        Err(err @ (AppError::BadRequest { .. } | AppError::Conflict(_))) => {
-            detail_view(&state, &signed_in, &id, Some(err)).await
-        }
-        Err(err) => Err(err.into()),
-    }
+    apply(&state, &signed_in, &id, change).await
 }
 
 async fn regenerate(
@@ -431,7 +447,8 @@ async fn export_csv(
     let rows = export_rows(&state, &signed_in.principal.user).await?;
     let mut body = String::from(
         "id,file_name,status,uploaded_at,updated_at,expires_at,width,height,concise,creative,\
-         model_concise,model_creative,edited,model,provider\r\n",
+         model_concise,model_creative,edited,model,provider,concise_source,creative_source,\
+         reviewed\r\n",
     );
     for row in &rows {
         let text = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
@@ -452,6 +469,9 @@ async fn export_csv(
             texts.edited.to_string(),
             text(&texts.model),
             text(&texts.provider),
+            text(&texts.concise_source),
+            text(&texts.creative_source),
+            texts.reviewed.to_string(),
         ];
         body.push_str(&fields.join(","));
         body.push_str("\r\n");

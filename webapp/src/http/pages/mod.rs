@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod cognito;
 mod images;
+mod provenance;
 mod visitor;
 
 pub use cognito::CognitoSignIn;
@@ -36,6 +37,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(sign_in)
         .merge(account::routes())
         .merge(images::routes())
+        .merge(provenance::routes())
         .merge(admin::routes())
         .layer(middleware::from_fn_with_state(state, visitor_context))
 }

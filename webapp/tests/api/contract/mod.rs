@@ -25,6 +25,7 @@ use imgcap_webapp::core::domain::{now_ms, ImageId, ImageRecord, ImageStatus, Sha
 use imgcap_webapp::core::ports::{
     BlobStore, CaptionRepo, JobQueue, RateLimiter, Secrets, SessionStore, TokenStore,
 };
+use imgcap_webapp::core::provenance::Provenance;
 
 use crate::aws_resources::Resources;
 use crate::moto::unique_name;
@@ -201,5 +202,6 @@ pub fn record(user: &UserId) -> ImageRecord {
         result: None,
         failure_reason: None,
         edits: None,
+        provenance: Provenance::default(),
     }
 }

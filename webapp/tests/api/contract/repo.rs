@@ -6,6 +6,7 @@ use imgcap_webapp::core::domain::{
     CaptionEdits, CaptionResult, ImageId, ImageLabel, ImageStatus, ScoredCaption,
 };
 use imgcap_webapp::core::ports::Inserted;
+use imgcap_webapp::core::provenance::{CaptionKind, CaptionSource, CaptionVersion, Provenance};
 
 use super::{record, user, Adapters};
 use crate::moto::unique_name;
@@ -15,7 +16,7 @@ contract!(
     the_same_content_twice_returns_the_first_record,
     history_is_newest_first_per_user_and_pages_strictly_below_a_cursor,
     completion_and_failure_follow_the_record_state,
-    edits_apply_to_done_records_and_recaptioning_clears_them,
+    edits_apply_to_done_records_and_outlive_recaptioning,
     failed_records_go_back_to_pending_once,
     deleting_a_record_frees_its_content,
     user_deletion_removes_every_record_of_that_user_only,
@@ -129,7 +130,12 @@ async fn completion_and_failure_follow_the_record_state(adapters: Adapters) {
 
     let outcome = result("embedded", 42);
     assert!(repo
-        .complete(&captioned.user, captioned.id, &outcome)
+        .complete(
+            &captioned.user,
+            captioned.id,
+            &outcome,
+            &Provenance::default()
+        )
         .await
         .unwrap());
     let done = repo
@@ -170,7 +176,12 @@ async fn completion_and_failure_follow_the_record_state(adapters: Adapters) {
 
     let gone = ImageId::generate();
     assert!(!repo
-        .complete(&failing.user, gone, &result("embedded", 1))
+        .complete(
+            &failing.user,
+            gone,
+            &result("embedded", 1),
+            &Provenance::default()
+        )
         .await
         .unwrap());
     assert!(!repo.fail(&failing.user, gone, "x").await.unwrap());
@@ -181,7 +192,7 @@ async fn completion_and_failure_follow_the_record_state(adapters: Adapters) {
     );
 }
 
-async fn edits_apply_to_done_records_and_recaptioning_clears_them(adapters: Adapters) {
+async fn edits_apply_to_done_records_and_outlive_recaptioning(adapters: Adapters) {
     let repo = &adapters.repo;
     let image = record(&user());
     repo.insert_pending(&image).await.unwrap();
@@ -190,8 +201,22 @@ async fn edits_apply_to_done_records_and_recaptioning_clears_them(adapters: Adap
         creative: None,
         edited_ms: image.created_ms + 5,
     };
+    let provenance = Provenance {
+        versions: vec![CaptionVersion {
+            caption: CaptionKind::Concise,
+            text: "a white rocket".into(),
+            source: CaptionSource::User,
+            at_ms: image.created_ms + 5,
+        }],
+        reviewed_ms: Some(image.created_ms + 6),
+        suggested: vec![CaptionKind::Creative],
+    };
+    let seen = image.updated_ms;
     assert!(
-        !repo.set_edits(&image.user, image.id, &edits).await.unwrap(),
+        !repo
+            .set_edits(&image.user, image.id, Some(&edits), &provenance, seen)
+            .await
+            .unwrap(),
         "a pending record has nothing to edit"
     );
     assert!(
@@ -201,18 +226,70 @@ async fn edits_apply_to_done_records_and_recaptioning_clears_them(adapters: Adap
             .unwrap(),
         "a pending record is already waiting for captions"
     );
-    repo.complete(&image.user, image.id, &result("embedded", 7))
+    repo.complete(
+        &image.user,
+        image.id,
+        &result("embedded", 7),
+        &Provenance::default(),
+    )
+    .await
+    .unwrap();
+    let done = repo.get(&image.user, image.id).await.unwrap().unwrap();
+    assert!(
+        !repo
+            .set_edits(
+                &image.user,
+                image.id,
+                Some(&edits),
+                &provenance,
+                done.updated_ms - 1
+            )
+            .await
+            .unwrap(),
+        "a change made from an older read is refused"
+    );
+    assert!(repo
+        .set_edits(
+            &image.user,
+            image.id,
+            Some(&edits),
+            &provenance,
+            done.updated_ms
+        )
         .await
-        .unwrap();
-    assert!(repo.set_edits(&image.user, image.id, &edits).await.unwrap());
+        .unwrap());
     let edited = repo.get(&image.user, image.id).await.unwrap().unwrap();
     assert_eq!(edited.edits, Some(edits.clone()));
+    assert_eq!(edited.provenance, provenance);
+    assert!(edited.updated_ms > done.updated_ms);
     assert_eq!(
         edited.result,
         Some(result("embedded", 7)),
         "the model's text is kept beside the edit"
     );
-    assert!(!repo.set_edits(&user(), image.id, &edits).await.unwrap());
+    assert!(
+        !repo
+            .set_edits(
+                &image.user,
+                image.id,
+                Some(&edits),
+                &provenance,
+                done.updated_ms
+            )
+            .await
+            .unwrap(),
+        "a second change from the same read is refused"
+    );
+    assert!(!repo
+        .set_edits(
+            &user(),
+            image.id,
+            Some(&edits),
+            &provenance,
+            edited.updated_ms
+        )
+        .await
+        .unwrap());
 
     assert!(repo
         .reset_for_recaption(&image.user, image.id)
@@ -220,11 +297,42 @@ async fn edits_apply_to_done_records_and_recaptioning_clears_them(adapters: Adap
         .unwrap());
     let again = repo.get(&image.user, image.id).await.unwrap().unwrap();
     assert_eq!(again.status, ImageStatus::Pending);
-    assert_eq!((again.result, again.edits), (None, None));
+    assert_eq!(again.result, None);
+    assert_eq!(
+        (again.edits, again.provenance),
+        (Some(edits), provenance),
+        "what the user wrote outlives a new captioning"
+    );
     assert!(!repo
         .reset_for_recaption(&image.user, ImageId::generate())
         .await
         .unwrap());
+
+    // Clearing every correction removes them.
+    repo.complete(
+        &image.user,
+        image.id,
+        &result("embedded", 8),
+        &Provenance::default(),
+    )
+    .await
+    .unwrap();
+    let done = repo.get(&image.user, image.id).await.unwrap().unwrap();
+    assert!(repo
+        .set_edits(
+            &image.user,
+            image.id,
+            None,
+            &Provenance::default(),
+            done.updated_ms
+        )
+        .await
+        .unwrap());
+    let cleared = repo.get(&image.user, image.id).await.unwrap().unwrap();
+    assert_eq!(
+        (cleared.edits, cleared.provenance),
+        (None, Provenance::default())
+    );
 }
 
 async fn failed_records_go_back_to_pending_once(adapters: Adapters) {
@@ -337,12 +445,22 @@ async fn figures_count_uploads_captions_and_latencies(adapters: Adapters) {
     for record in &records {
         repo.insert_pending(record).await.unwrap();
     }
-    repo.complete(&owner, records[0].id, &result(&provider, 30))
-        .await
-        .unwrap();
-    repo.complete(&owner, records[1].id, &result(&provider, 10))
-        .await
-        .unwrap();
+    repo.complete(
+        &owner,
+        records[0].id,
+        &result(&provider, 30),
+        &Provenance::default(),
+    )
+    .await
+    .unwrap();
+    repo.complete(
+        &owner,
+        records[1].id,
+        &result(&provider, 10),
+        &Provenance::default(),
+    )
+    .await
+    .unwrap();
     repo.fail(&owner, records[2].id, "boom").await.unwrap();
 
     let after = repo.stats(since).await.unwrap();
@@ -408,7 +526,12 @@ async fn dynamodb_items_carry_the_ttl_and_the_job_state() {
     assert_eq!(stored["job_state"].as_s().unwrap(), "pending");
     adapters
         .repo
-        .complete(&record.user, record.id, &result("embedded", 5))
+        .complete(
+            &record.user,
+            record.id,
+            &result("embedded", 5),
+            &Provenance::default(),
+        )
         .await
         .unwrap();
     assert!(

@@ -7,6 +7,7 @@ use crate::adapters::aws::table::{get_n, get_opt_n, get_opt_s, get_s, key, n, pa
 use crate::core::domain::{
     image_content_type, CaptionEdits, CaptionResult, ImageRecord, ImageStatus, ScoredCaption,
 };
+use crate::core::provenance::Provenance;
 
 pub(super) fn record_item(record: &ImageRecord) -> Item {
     let mut item = key(record.user.as_str(), record.id.to_string());
@@ -55,6 +56,10 @@ pub(super) fn record_from_item(item: &Item) -> anyhow::Result<ImageRecord> {
         creative: get_opt_s(item, "creative_edited").map(str::to_owned),
         edited_ms,
     });
+    let provenance = match get_opt_s(item, "provenance") {
+        Some(json) => serde_json::from_str(json).context("stored provenance")?,
+        None => Provenance::default(),
+    };
     Ok(ImageRecord {
         user: parse_s(item, "pk")?,
         id: parse_s(item, "sk")?,
@@ -71,6 +76,7 @@ pub(super) fn record_from_item(item: &Item) -> anyhow::Result<ImageRecord> {
         result,
         failure_reason: get_opt_s(item, "failure_reason").map(str::to_owned),
         edits,
+        provenance,
     })
 }
 

@@ -33,6 +33,7 @@ use crate::core::domain::{
     now_ms, CaptionEdits, CaptionResult, ImageId, ImageRecord, ImageStatus, Sha256, UserId,
 };
 use crate::core::ports::{BoxFuture, CaptionRepo, DayCount, Inserted, PortResult, RecordStats};
+use crate::core::provenance::Provenance;
 
 /// A deletion marker outlives any plausible resumption.
 const DELETION_MARKER_TTL_SECS: i64 = 30 * 86_400;
@@ -150,10 +151,12 @@ impl CaptionRepo for DynamoRepo {
         user: &'a UserId,
         id: ImageId,
         result: &'a CaptionResult,
+        provenance: &'a Provenance,
     ) -> BoxFuture<'a, PortResult<bool>> {
         Box::pin(async move {
             let now = now_ms();
             let labels = serde_json::to_string(&result.labels).context("labels as JSON")?;
+            let provenance = serde_json::to_string(provenance).context("provenance as JSON")?;
             let mut update = Update::new(
                 &[
                     "#status = :done",
@@ -165,6 +168,7 @@ impl CaptionRepo for DynamoRepo {
                     "labels = :labels",
                     "updated_ms = :now",
                     "completed_ms = :now",
+                    "provenance = :provenance",
                 ],
                 &["failure_reason", "job_state"],
                 Item::from([
@@ -176,6 +180,7 @@ impl CaptionRepo for DynamoRepo {
                     (":latency".to_owned(), n(result.latency_ms)),
                     (":labels".to_owned(), s(labels)),
                     (":now".to_owned(), n(now)),
+                    (":provenance".to_owned(), s(provenance)),
                 ]),
             );
             update.set_or_remove("concise_confidence", result.concise.confidence.map(n));
@@ -227,24 +232,39 @@ impl CaptionRepo for DynamoRepo {
         &'a self,
         user: &'a UserId,
         id: ImageId,
-        edits: &'a CaptionEdits,
+        edits: Option<&'a CaptionEdits>,
+        provenance: &'a Provenance,
+        seen_updated_ms: i64,
     ) -> BoxFuture<'a, PortResult<bool>> {
         Box::pin(async move {
+            let provenance = serde_json::to_string(provenance).context("provenance as JSON")?;
+            // The update time moves on even within one millisecond, so a second change made
+            // from the same read is refused.
+            let updated = now_ms().max(seen_updated_ms + 1);
             let mut update = Update::new(
-                &["edited_ms = :edited", "updated_ms = :edited"],
+                &["updated_ms = :updated", "provenance = :provenance"],
                 &[],
                 Item::from([
-                    (":edited".to_owned(), n(edits.edited_ms)),
+                    (":updated".to_owned(), n(updated)),
+                    (":seen".to_owned(), n(seen_updated_ms)),
+                    (":provenance".to_owned(), s(provenance)),
                     (":done".to_owned(), s(ImageStatus::Done.as_str())),
                 ]),
             );
-            update.set_or_remove("concise_edited", edits.concise.clone().map(s));
-            update.set_or_remove("creative_edited", edits.creative.clone().map(s));
+            update.set_or_remove("edited_ms", edits.map(|e| n(e.edited_ms)));
+            update.set_or_remove(
+                "concise_edited",
+                edits.and_then(|e| e.concise.clone()).map(s),
+            );
+            update.set_or_remove(
+                "creative_edited",
+                edits.and_then(|e| e.creative.clone()).map(s),
+            );
             let outcome = self
                 .update_record(
                     key(user.as_str(), id.to_string()),
                     update.expression(),
-                    "#status = :done",
+                    "#status = :done AND updated_ms = :seen",
                     update.values,
                 )
                 .await;
@@ -264,8 +284,7 @@ impl CaptionRepo for DynamoRepo {
                     key(user.as_str(), id.to_string()),
                     "SET #status = :pending, job_state = :pending, updated_ms = :now \
                      REMOVE concise, concise_confidence, creative, creative_confidence, model, \
-                     provider, latency_ms, labels, failure_reason, concise_edited, \
-                     creative_edited, edited_ms, completed_ms",
+                     provider, latency_ms, labels, failure_reason, completed_ms",
                     "attribute_exists(pk) AND #status <> :pending",
                     Item::from([
                         (":pending".to_owned(), pending),
