@@ -63,19 +63,25 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
+        let url = format!("http://127.0.0.1:{port}");
+        // Ready when its /status says so: an open port alone was seen to reset the first
+        // session request while four browser tests started at once.
+        for _ in 0..200 {
+            let status = match reqwest::get(format!("{url}/status")).await {
+                Ok(response) => response.json::<Value>().await.ok(),
+                Err(_) => None,
+            };
+            if status.is_some_and(|s| s["value"]["ready"] == json!(true)) {
+                return Self { child, url };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        let mut driver = Self { child, url };
+        let _ = driver.child.kill();
+        panic!(
+            "chromedriver did not report ready on {} within 20 s",
+            driver.url
+        );
     }
 }
 

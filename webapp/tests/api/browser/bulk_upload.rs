@@ -7,7 +7,7 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use super::{assert_accessible, sign_in, test_file, text_of, Browser, Steps, PASSWORD};
-use crate::harness::{scrape_metrics, test_config, test_data, TestApp};
+use crate::harness::{scrape_metrics, test_config, test_data, without_captions, TestApp};
 
 /// Each line of the upload list as `[file name line, state, status line]`, once none is
 /// waiting or uploading any more.
@@ -129,10 +129,36 @@ async fn a_bulk_upload_reports_each_file_and_the_spent_upload_limit_in_chromium(
             .map_or(0.0, |n| n.parse::<f64>().unwrap());
         assert_eq!(found, count, "uploads with outcome {outcome}");
     }
-    let concise = text_of(browser, "#upload-result [id^=concise-]").await;
-    assert!(!concise.is_empty());
     steps.shot(browser, "results").await;
     assert_accessible(browser, "upload (results)").await;
+
+    // Straight to the history: the photo's tile fills in its caption as it is written (it
+    // polls while pending), and nothing of otto's is there.
+    browser.goto(&app.url("/history")).await.unwrap();
+    let mut caption = String::new();
+    for _ in 0..300 {
+        caption = text_of(browser, "#history-grid .tile-caption").await;
+        if caption != "Captioning…" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tiles = browser
+        .find_all(Locator::Css("#history-grid .tile img"))
+        .await
+        .unwrap();
+    assert_eq!(tiles.len(), 1);
+    let alt = tiles[0].attr("alt").await.unwrap().unwrap();
+    assert_eq!(alt, caption, "the tile's alt text is its concise caption");
+    assert!(!caption.is_empty() && caption != "Captioning…" && caption != "Not captioned");
+    browser
+        .find(Locator::Css("#history-grid .tile a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(browser, "main [id^=concise-]").await, caption);
 
     // The limit is spent: each file says so, and none is stored.
     browser.goto(&app.url("/upload")).await.unwrap();
@@ -151,21 +177,40 @@ async fn a_bulk_upload_reports_each_file_and_the_spent_upload_limit_in_chromium(
     }
     steps.shot(browser, "limit-spent").await;
     assert_eq!(app.count("SELECT COUNT(*) FROM images"), 2);
+    browser.clone().close().await.unwrap();
+}
 
-    // The history has the photo, captioned, and nothing of otto's.
+#[tokio::test]
+async fn a_pending_history_tile_keeps_asking_for_its_captions_in_chromium() {
+    let Some(session) = Browser::start("a_pending_history_tile_keeps_asking").await else {
+        return;
+    };
+    let browser = &session.client;
+    // No captioner answers: the image stays pending.
+    let app = TestApp::spawn(without_captions(test_config())).await;
+    app.account("mia", PASSWORD, false).await;
+    sign_in(browser, &app, "mia").await;
+    let list = choose_and_upload(browser, &[test_file("rocket.jpg")]).await;
+    assert_eq!(list[0][1], "done", "{list:?}");
     browser.goto(&app.url("/history")).await.unwrap();
-    let tiles = browser
-        .find_all(Locator::Css("#history-grid .tile img"))
-        .await
-        .unwrap();
-    assert_eq!(tiles.len(), 1);
-    assert_eq!(
-        tiles[0].attr("alt").await.unwrap().as_deref(),
-        Some(concise.as_str())
-    );
     assert_eq!(
         text_of(browser, "#history-grid .tile-caption").await,
-        concise
+        "Captioning…"
     );
+    let tile_requests = || async {
+        let series = "imgcap_web_http_requests_total{method=\"GET\",route=\"/images/{id}/tile\",status=\"200\"} ";
+        scrape_metrics(&app)
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .map_or(0.0, |n| n.parse::<f64>().unwrap())
+    };
+    let before = tile_requests().await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(
+        tile_requests().await >= before + 2.0,
+        "the pending tile asks again every 2 s"
+    );
+    assert_accessible(browser, "history (pending)").await;
     browser.clone().close().await.unwrap();
 }
