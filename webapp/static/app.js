@@ -75,7 +75,8 @@
     function serverMessage(request) {
       const parsed = new DOMParser().parseFromString(request.responseText, "text/html");
       const alert = parsed.querySelector(".alert");
-      return alert ? alert.textContent.trim() : "The upload failed (error " + request.status + ") — please try again";
+      if (alert) return alert.textContent.trim();
+      return "The upload failed (error " + request.status + ") — please try again";
     }
 
     function send(entry) {
@@ -95,14 +96,20 @@
         entry.progress.hidden = true;
         if (request.status === 200 || request.status === 202) {
           showCard(request.responseText);
-          setState(entry, "done", request.status === 202 ? "Uploaded — its captions appear below" : "Already uploaded — its captions are below");
+          const fresh = request.status === 202;
+          setState(entry, "done", fresh
+            ? "Uploaded — its captions appear below"
+            : "Already uploaded — its captions are below");
         } else if (request.status === 0) {
-          setState(entry, "error", "The upload was interrupted — check your connection and try again");
+          setState(entry, "error",
+            "The upload was interrupted — check your connection and try again");
         } else {
           const message = serverMessage(request);
           setState(entry, "error", message);
           // The upload limit is spent: the files still waiting would be refused the same way.
-          if (request.status === 429) waiting.splice(0).forEach((next) => setState(next, "error", message));
+          if (request.status === 429) {
+            waiting.splice(0).forEach((next) => setState(next, "error", message));
+          }
         }
         pump();
       });
