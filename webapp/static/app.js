@@ -1,4 +1,4 @@
-// imgcap pages: upload with preview, checks and progress; copy buttons; confirmations.
+// imgcap pages: upload of one or many photos with checks and progress per file; copy buttons; confirmations.
 // Loaded from /static (the CSP allows no inline script).
 "use strict";
 
@@ -6,49 +6,125 @@
   const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
   const ACCEPTED = ["image/jpeg", "image/png"];
 
+  // The server takes one file per request: each chosen photo is its own upload, two at a
+  // time, with its own progress bar and status line, so one refused file stops no other.
+  const PARALLEL = 2;
+
   function setupUpload(form) {
     const input = form.querySelector("#file");
     const zone = form.querySelector("[data-drop-zone]");
-    const preview = form.querySelector("#preview");
-    const previewImage = form.querySelector("#preview-image");
-    const previewName = form.querySelector("#preview-name");
-    const error = form.querySelector("#upload-error");
     const button = form.querySelector("#upload-button");
-    const progressRow = form.querySelector("#progress-row");
-    const progress = form.querySelector("#upload-progress");
+    const list = document.getElementById("upload-list");
+    const historyLink = document.getElementById("upload-history");
     const result = document.getElementById("upload-result");
     const maxBytes = Number(form.dataset.maxBytes);
-    let chosen = null;
+    let ready = []; // chosen and checked, not sent yet
+    let waiting = []; // submitted, waiting for a free slot
+    let active = 0;
 
-    function showError(message) {
-      error.textContent = message;
-      error.hidden = false;
+    function setState(entry, state, message) {
+      entry.item.dataset.state = state;
+      entry.status.textContent = message;
     }
 
-    // The server decides in the end; this spares a doomed upload of a large file.
-    function choose(file) {
-      error.hidden = true;
-      chosen = null;
-      button.disabled = true;
-      preview.hidden = true;
-      if (!file) return;
+    // The server decides in the end; these checks spare doomed uploads of large files.
+    function add(file) {
+      const item = document.createElement("li");
+      item.className = "upload-item";
+      const name = document.createElement("p");
+      name.className = "upload-name";
+      name.textContent = file.name + " · " + (file.size / (1024 * 1024)).toFixed(1) + " MB";
+      const progress = document.createElement("progress");
+      progress.max = 100;
+      progress.value = 0;
+      progress.hidden = true;
+      progress.setAttribute("aria-label", "Upload of " + file.name);
+      const status = document.createElement("p");
+      status.className = "upload-status";
+      item.append(name, progress, status);
+      list.append(item);
+      const entry = { file, item, progress, status };
       if (!ACCEPTED.includes(file.type)) {
-        showError("That file is not a JPEG or PNG");
-        return;
+        setState(entry, "error", "That file is not a JPEG or PNG");
+      } else if (file.size > maxBytes) {
+        setState(entry, "error", "Image too large — the limit is " + form.dataset.maxLabel);
+      } else {
+        setState(entry, "ready", "Ready to upload");
+        ready.push(entry);
       }
-      if (file.size > maxBytes) {
-        showError("Image too large — the limit is " + form.dataset.maxLabel);
-        return;
-      }
-      chosen = file;
-      if (previewImage.src) URL.revokeObjectURL(previewImage.src);
-      previewImage.src = URL.createObjectURL(file);
-      previewName.textContent = file.name + " · " + (file.size / (1024 * 1024)).toFixed(1) + " MB";
-      preview.hidden = false;
-      button.disabled = false;
     }
 
-    input.addEventListener("change", () => choose(input.files[0]));
+    function choose(files) {
+      Array.from(files).forEach(add);
+      button.disabled = ready.length === 0;
+    }
+
+    // The card polls itself (htmx) until its captions are written; the same photo uploaded
+    // again answers the existing card, which replaces its older copy.
+    function showCard(html) {
+      const template = document.createElement("template");
+      template.innerHTML = html.trim();
+      const card = template.content.firstElementChild;
+      const older = card.id && document.getElementById(card.id);
+      if (older) older.replaceWith(card);
+      else result.prepend(card);
+      htmx.process(card);
+      historyLink.hidden = false;
+    }
+
+    function serverMessage(request) {
+      const parsed = new DOMParser().parseFromString(request.responseText, "text/html");
+      const alert = parsed.querySelector(".alert");
+      if (alert) return alert.textContent.trim();
+      return "The upload failed (error " + request.status + ") — please try again";
+    }
+
+    function send(entry) {
+      active += 1;
+      setState(entry, "uploading", "Uploading…");
+      entry.progress.hidden = false;
+      const body = new FormData();
+      body.append("file", entry.file);
+      const request = new XMLHttpRequest();
+      request.open("POST", form.action);
+      request.setRequestHeader("x-csrf-token", csrfToken());
+      request.upload.addEventListener("progress", (e) => {
+        if (e.lengthComputable) entry.progress.value = Math.round((e.loaded / e.total) * 100);
+      });
+      request.addEventListener("loadend", () => {
+        active -= 1;
+        entry.progress.hidden = true;
+        if (request.status === 200 || request.status === 202) {
+          showCard(request.responseText);
+          const fresh = request.status === 202;
+          setState(entry, "done", fresh
+            ? "Uploaded — its captions appear below"
+            : "Already uploaded — its captions are below");
+        } else if (request.status === 0) {
+          setState(entry, "error",
+            "The upload was interrupted — check your connection and try again");
+        } else {
+          const message = serverMessage(request);
+          setState(entry, "error", message);
+          // The upload limit is spent: the files still waiting would be refused the same way.
+          if (request.status === 429) {
+            waiting.splice(0).forEach((next) => setState(next, "error", message));
+          }
+        }
+        pump();
+      });
+      request.send(body);
+    }
+
+    function pump() {
+      while (active < PARALLEL && waiting.length > 0) send(waiting.shift());
+    }
+
+    input.addEventListener("change", () => {
+      choose(input.files);
+      // Lets the same file be chosen again after a failure.
+      input.value = "";
+    });
     ["dragenter", "dragover"].forEach((type) =>
       zone.addEventListener(type, (event) => {
         event.preventDefault();
@@ -60,46 +136,16 @@
     );
     zone.addEventListener("drop", (event) => {
       event.preventDefault();
-      choose(event.dataTransfer.files[0]);
+      choose(event.dataTransfer.files);
     });
 
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      if (!chosen) return;
-      const body = new FormData();
-      body.append("file", chosen);
-      const request = new XMLHttpRequest();
-      request.open("POST", form.action);
-      request.setRequestHeader("x-csrf-token", csrfToken());
-      request.upload.addEventListener("progress", (e) => {
-        if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
-      });
-      request.addEventListener("load", () => {
-        progressRow.hidden = true;
-        button.disabled = false;
-        if (request.status === 200 || request.status === 202) {
-          result.insertAdjacentHTML("afterbegin", request.responseText);
-          htmx.process(result.firstElementChild);
-          input.value = "";
-          preview.hidden = true;
-          button.disabled = true;
-          chosen = null;
-        } else {
-          const parsed = new DOMParser().parseFromString(request.responseText, "text/html");
-          const alert = parsed.querySelector(".alert");
-          showError(alert ? alert.textContent : "The upload failed — please try again");
-        }
-      });
-      request.addEventListener("error", () => {
-        progressRow.hidden = true;
-        button.disabled = false;
-        showError("The upload was interrupted — check your connection and try again");
-      });
-      progress.value = 0;
-      progressRow.hidden = false;
+      ready.forEach((entry) => setState(entry, "waiting", "Waiting to upload"));
+      waiting = waiting.concat(ready);
+      ready = [];
       button.disabled = true;
-      error.hidden = true;
-      request.send(body);
+      pump();
     });
   }
 

@@ -447,3 +447,57 @@ async fn the_privacy_notice_describes_local_accounts_and_backups() {
     assert!(html.contains("previous versions of a deleted image for 7 days"));
     assert!(html.contains("point-in-time-recovery backups hold deleted records for 35 days"));
 }
+
+#[tokio::test]
+async fn history_tiles_poll_while_pending_and_show_the_caption_when_done() {
+    let app = TestApp::spawn(test_config()).await;
+    let alice = app.browser();
+    alice.sign_up("alice", PASSWORD).await;
+    let (status, card) = alice.upload(&png(5, 64, 48)).await;
+    assert_eq!(status, 202, "{card}");
+    let id = card_image_id(&card);
+    app.wait_for(&app.token("alice", false).await, &id, "done")
+        .await;
+    let (status, tile) = alice.page(&format!("/images/{id}/tile")).await;
+    assert_eq!(status, 200);
+    assert!(
+        tile.starts_with(&format!("<li class=\"tile\" id=\"tile-{id}\">")),
+        "{tile}"
+    );
+    assert!(
+        !tile.contains("hx-get"),
+        "a captioned tile stops polling: {tile}"
+    );
+    assert!(
+        !tile.contains("Captioning…") && !tile.contains("not captioned yet"),
+        "{tile}"
+    );
+    assert!(
+        !tile.contains("<span class=\"tile-caption\"></span>"),
+        "{tile}"
+    );
+
+    // Pending: the tile fetches itself again until the captions are written.
+    let pending_app = TestApp::spawn(without_captions(test_config())).await;
+    let bea = pending_app.browser();
+    bea.sign_up("bea", PASSWORD).await;
+    let (_, card) = bea.upload(&png(6, 64, 48)).await;
+    let pending = card_image_id(&card);
+    let (_, history) = bea.page("/history").await;
+    assert!(
+        history.contains(&format!(
+            "<li class=\"tile\" id=\"tile-{pending}\" hx-get=\"/images/{pending}/tile\" hx-trigger=\"every 2s\" hx-swap=\"outerHTML\">"
+        )),
+        "{history}"
+    );
+    let (status, tile) = bea.page(&format!("/images/{pending}/tile")).await;
+    assert_eq!(status, 200);
+    assert!(tile.contains("Captioning…"), "{tile}");
+
+    // Someone else's tile is not found.
+    let bob = pending_app.browser();
+    bob.sign_up("bob", PASSWORD).await;
+    let (status, html) = bob.page(&format!("/images/{pending}/tile")).await;
+    assert_eq!(status, 404);
+    assert!(!html.contains(&pending), "{html}");
+}

@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/history", get(history))
         .route("/images/{id}", get(detail))
         .route("/images/{id}/card", get(card))
+        .route("/images/{id}/tile", get(tile))
         .route("/images/{id}/captions", post(edit_captions))
         .route("/images/{id}/regenerate", post(regenerate))
         .route("/images/{id}/delete", post(delete))
@@ -201,17 +202,44 @@ async fn upload(
     }
 }
 
+/// The signed-in user's image as the pages show it; anyone else's is 404.
+async fn own_card(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: &str,
+) -> Result<ImageCard, PageError> {
+    let record = state
+        .engine
+        .get(&signed_in.principal.user, parse_id(id)?)
+        .await?;
+    ImageCard::new(state, &record).await
+}
+
 async fn card(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let record = state
-        .engine
-        .get(&signed_in.principal.user, parse_id(&id)?)
-        .await?;
     Ok(render(&CardFragment {
-        card: ImageCard::new(&state, &record).await?,
+        card: own_card(&state, &signed_in, &id).await?,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "tile.html")]
+struct TileFragment {
+    card: ImageCard,
+}
+
+/// A history tile: while its image is pending it fetches itself again, so images uploaded in
+/// bulk fill in their captions in the history as they finish.
+async fn tile(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    Ok(render(&TileFragment {
+        card: own_card(&state, &signed_in, &id).await?,
     }))
 }
 
@@ -268,16 +296,13 @@ pub(super) async fn detail_view(
     id: &str,
     error: Option<AppError>,
 ) -> Result<Response, PageError> {
-    let record = state
-        .engine
-        .get(&signed_in.principal.user, parse_id(id)?)
-        .await?;
+    let card = own_card(state, signed_in, id).await?;
     let status = error.as_ref().map_or(StatusCode::OK, AppError::status);
     Ok(render_with(
         status,
         &DetailPage {
             nav: Nav::from(&signed_in.visitor),
-            card: ImageCard::new(state, &record).await?,
+            card,
             error: error.as_ref().map(friendly_message),
         },
     ))
