@@ -9,11 +9,13 @@
 //! - [`resize_bicubic`]: Pillow's `Image.resize(size, BICUBIC)`, byte for byte.
 //! - [`strip`]: stored originals keep only what the image needs (allow-list).
 //! - [`thumbnail`]: the thumbnail size rule and its JPEG.
+//! - [`xmp`]: captions written into an original's XMP (alt text, description) and read back.
 //! - [`hostile`]: crafted amplifying images for tests and benchmarks.
 //!
 //! Every failure is an [`ImageError`], always the uploader's fault (a 4xx).
 
 pub mod budget;
+mod container;
 mod decode;
 mod error;
 mod header;
@@ -21,6 +23,7 @@ pub mod hostile;
 mod resize;
 pub mod strip;
 pub mod thumbnail;
+pub mod xmp;
 
 pub use decode::{
     decode_image, decode_image_with_header, sniff_format, DecodedImage, ImageFormatKind,

@@ -19,6 +19,7 @@
 //! segments, PNG `iCCP`) is dropped too: decoding ignored it, and every later reader of the
 //! original (the caption worker, a browser) would otherwise inflate it again.
 
+use crate::container::{jpeg_parts, png_chunks, APP0, PNG_SIGNATURE};
 use crate::{ImageError, ImageFormatKind};
 
 /// The upload with only what the image needs; without its colour profile as well unless
@@ -34,11 +35,6 @@ pub fn strip_metadata(
     }
 }
 
-fn truncated() -> ImageError {
-    ImageError::Decode("the file ends in the middle of a segment".into())
-}
-
-const APP0: u8 = 0xE0;
 const APP2: u8 = 0xE2;
 const APP14: u8 = 0xEE;
 const APP15: u8 = 0xEF;
@@ -57,73 +53,21 @@ fn keep_jpeg_segment(code: u8, payload: &[u8], keep_icc: bool) -> bool {
         _ => true,
     }
 }
-const SOS: u8 = 0xDA;
-const EOI: u8 = 0xD9;
 
 fn strip_jpeg(bytes: &[u8], keep_icc: bool) -> Result<Vec<u8>, ImageError> {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return Err(ImageError::UnsupportedFormat);
-    }
     let mut out = Vec::with_capacity(bytes.len());
-    out.extend_from_slice(&bytes[..2]);
-    let mut pos = 2;
-    loop {
-        // A marker: 0xFF, optional 0xFF fill bytes, then the code.
-        if bytes.get(pos) != Some(&0xFF) {
-            return Err(ImageError::Decode(format!("no JPEG marker at byte {pos}")));
-        }
-        let mut code_at = pos + 1;
-        while bytes.get(code_at) == Some(&0xFF) {
-            code_at += 1;
-        }
-        let code = *bytes.get(code_at).ok_or_else(truncated)?;
-        let marker_start = pos;
-        pos = code_at + 1;
-        match code {
-            EOI => {
-                out.extend_from_slice(&bytes[marker_start..pos]);
-                return Ok(out);
-            }
-            // Standalone markers without a length: TEM and RST0-7.
-            0x01 | 0xD0..=0xD7 => out.extend_from_slice(&bytes[marker_start..pos]),
-            _ => {
-                let len_bytes = bytes.get(pos..pos + 2).ok_or_else(truncated)?;
-                let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
-                if len < 2 {
-                    return Err(ImageError::Decode("a JPEG segment has a bad length".into()));
-                }
-                let end = pos + len;
-                if end > bytes.len() {
-                    return Err(truncated());
-                }
-                if keep_jpeg_segment(code, &bytes[pos + 2..end], keep_icc) {
-                    out.extend_from_slice(&bytes[marker_start..end]);
-                }
-                pos = end;
-                if code == SOS {
-                    // Entropy-coded data runs to the next marker that is neither a stuffed
-                    // 0xFF00 nor a restart marker.
-                    let scan_start = pos;
-                    loop {
-                        let ff = bytes[pos..]
-                            .iter()
-                            .position(|&b| b == 0xFF)
-                            .ok_or_else(truncated)?;
-                        pos += ff;
-                        match bytes.get(pos + 1) {
-                            None => return Err(truncated()),
-                            Some(0x00) | Some(0xD0..=0xD7) | Some(0xFF) => pos += 1,
-                            Some(_) => break,
-                        }
-                    }
-                    out.extend_from_slice(&bytes[scan_start..pos]);
-                }
-            }
+    for part in jpeg_parts(bytes)? {
+        // Entropy-coded data (no code) is the image itself.
+        if part
+            .code
+            .is_none_or(|code| keep_jpeg_segment(code, part.payload, keep_icc))
+        {
+            out.extend_from_slice(part.raw);
         }
     }
+    Ok(out)
 }
 
-const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// The chunks a stored PNG keeps (`iCCP` only within the cap): the critical ones and the
 /// ancillary ones that change how the image looks.
 const KEPT_CHUNKS: [&[u8; 4]; 15] = [
@@ -132,36 +76,23 @@ const KEPT_CHUNKS: [&[u8; 4]; 15] = [
 ];
 
 fn strip_png(bytes: &[u8], keep_icc: bool) -> Result<Vec<u8>, ImageError> {
-    if !bytes.starts_with(PNG_SIGNATURE) {
-        return Err(ImageError::UnsupportedFormat);
-    }
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(PNG_SIGNATURE);
-    let mut pos = PNG_SIGNATURE.len();
-    loop {
-        let header = bytes.get(pos..pos + 8).ok_or_else(truncated)?;
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let kind = &header[4..8];
-        let end = pos
-            .checked_add(12)
-            .and_then(|p| p.checked_add(len))
-            .filter(|&end| end <= bytes.len())
-            .ok_or_else(truncated)?;
+    for chunk in png_chunks(bytes)? {
+        let kind = chunk.kind;
         let kept =
             KEPT_CHUNKS.iter().any(|kept| kind == &kept[..]) && (keep_icc || kind != b"iCCP");
         if kept {
-            out.extend_from_slice(&bytes[pos..end]);
-        }
-        pos = end;
-        if kind == b"IEND" {
-            return Ok(out);
+            out.extend_from_slice(chunk.raw);
         }
     }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::{EOI, SOS};
 
     fn segment(code: u8, payload: &[u8]) -> Vec<u8> {
         let mut s = vec![0xFF, code];

@@ -293,6 +293,25 @@ impl ImageRecord {
     pub fn thumbnail_key(&self) -> BlobKey {
         BlobKey::thumbnail(&self.user, self.id)
     }
+    /// The original's file name in downloads and exports: the id and the type's extension.
+    pub fn file_name(&self) -> String {
+        let extension = if self.content_type == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        };
+        format!("{}.{extension}", self.id)
+    }
+    /// The width and height of the stored original's pixels: the upright ones, swapped when
+    /// the upload's EXIF orientation turned the picture a quarter (5 to 8), which the stored
+    /// original no longer says.
+    pub fn stored_dimensions(&self) -> (u32, u32) {
+        if (5..=8).contains(&self.orientation) {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
     /// The captions to show: the user's correction where there is one, else the model's.
     pub fn shown_captions(&self) -> Option<(&str, &str)> {
         let result = self.result.as_ref()?;

@@ -1,4 +1,5 @@
-//! `/api/v1`: upload, history, one image, deletion, admin.
+//! `/api/v1`: upload, history, one image, deletion, admin; the exports' operations are in
+//! [`super::export`].
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -30,6 +31,8 @@ pub fn routes() -> Router<AppState> {
             get(get_image).patch(edit_image).delete(delete_image),
         )
         .route("/images/{id}/regenerate", post(regenerate_image))
+        .route("/images/{id}/download", get(super::export::download_image))
+        .route("/export/dataset", get(super::export::export_dataset))
         .route("/me", delete(delete_me))
         .route("/admin/stats", get(admin_stats))
         .route("/admin/queue/flush", post(admin_flush_queue))

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod device;
+pub mod export;
 pub mod metrics_listener;
 pub mod openapi;
 pub mod pages;

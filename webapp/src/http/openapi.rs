@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         crate::http::api::edit_image,
         crate::http::api::regenerate_image,
         crate::http::api::delete_image,
+        crate::http::export::download_image,
+        crate::http::export::export_dataset,
         crate::http::api::delete_me,
         crate::http::api::admin_stats,
         crate::http::api::admin_flush_queue,
@@ -28,7 +30,7 @@ use utoipa::{Modify, OpenApi};
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "images", description = "Uploads, history and deletion"),
+        (name = "images", description = "Uploads, history, exports and deletion"),
         (name = "admin", description = "Figures and queue control, admin role only"),
         (name = "operations", description = "Health, metrics and this document"),
     )

@@ -14,6 +14,7 @@ mod cognito_pages;
 mod contract;
 mod docs;
 mod editing;
+mod export;
 mod first_start;
 mod hardening;
 mod harness;

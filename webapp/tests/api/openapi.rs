@@ -31,6 +31,8 @@ async fn every_documented_operation_is_served_and_every_route_is_documented() {
         "PATCH /api/v1/images/{id}",
         "POST /api/v1/images/{id}/regenerate",
         "DELETE /api/v1/images/{id}",
+        "GET /api/v1/images/{id}/download",
+        "GET /api/v1/export/dataset",
         "DELETE /api/v1/me",
         "GET /api/v1/admin/stats",
         "POST /api/v1/admin/queue/flush",

@@ -1,9 +1,10 @@
-//! The domain: uploads, caption jobs, history, deletion, retention and admin figures, written
-//! against the ports only. HTTP handlers and workers call [`Engine`]; nothing here knows which
+//! The domain: uploads, caption jobs, history, exports, deletion, retention and admin figures,
+//! written against the ports only. HTTP handlers and workers call [`Engine`]; nothing here knows which
 //! adapters run underneath. One file per concern, each an `impl Engine` block.
 
 mod admin;
 mod deletion;
+mod export;
 mod jobs;
 mod library;
 mod upkeep;
@@ -24,6 +25,7 @@ pub use crate::core::readiness::Readiness;
 use crate::telemetry::WebMetrics;
 
 pub use admin::{AdminStats, DayFigures, ProviderLatency, QueueFigures};
+pub use export::{coco_captions, CaptionedOriginal, CocoCaptions, DatasetOptions, DatasetRow};
 pub use library::CaptionChange;
 pub use upload::Uploaded;
 

@@ -1,8 +1,9 @@
-//! Upload, job progress, history, detail (edit, regenerate, delete) and the data export.
+//! Upload, job progress, history, detail (edit, regenerate, delete, download with captions) and
+//! the data exports (JSON, CSV, the fine-tuning dataset).
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -16,6 +17,7 @@ use crate::core::engine::{CaptionChange, Uploaded};
 use crate::core::provenance::CaptionKind;
 use crate::error::AppError;
 use crate::http::api::parse_id;
+use crate::http::export::{attachment, dataset_response, download_response, DatasetQuery};
 use crate::http::upload::accept_upload;
 use crate::http::{AppState, RequestId};
 
@@ -39,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/images/{id}/delete", post(delete))
         .route("/export.json", get(export_json))
         .route("/export.csv", get(export_csv))
+        .route("/images/{id}/download", get(download))
+        .route("/export/dataset.zip", get(export_dataset))
 }
 
 /// The caption fields of an image, for the pages and the export alike.
@@ -409,40 +413,18 @@ async fn export_rows(state: &AppState, user: &UserId) -> Result<Vec<ExportRow>, 
     let records = state.engine.all_records(user).await?;
     Ok(records
         .iter()
-        .map(|record| {
-            let extension = if record.content_type == "image/png" {
-                "png"
-            } else {
-                "jpg"
-            };
-            ExportRow {
-                id: record.id.to_string(),
-                file_name: format!("{}.{extension}", record.id),
-                status: record.status.as_str(),
-                uploaded_at: rfc3339_ms(record.created_ms),
-                updated_at: rfc3339_ms(record.updated_ms),
-                expires_at: rfc3339_ms(record.expires_at * 1000),
-                width: record.width,
-                height: record.height,
-                texts: CaptionTexts::of(record),
-            }
+        .map(|record| ExportRow {
+            id: record.id.to_string(),
+            file_name: record.file_name(),
+            status: record.status.as_str(),
+            uploaded_at: rfc3339_ms(record.created_ms),
+            updated_at: rfc3339_ms(record.updated_ms),
+            expires_at: rfc3339_ms(record.expires_at * 1000),
+            width: record.width,
+            height: record.height,
+            texts: CaptionTexts::of(record),
         })
         .collect())
-}
-
-fn attachment(content_type: &'static str, file_name: &str, body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file_name}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 async fn export_json(
@@ -452,6 +434,33 @@ async fn export_json(
     let rows = export_rows(&state, &signed_in.principal.user).await?;
     let body = serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?;
     Ok(attachment("application/json", "imgcap-export.json", body))
+}
+
+/// The original with its captions in its XMP; an image without captions answers the detail
+/// page with the reason.
+async fn download(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let user = &signed_in.principal.user;
+    match state.engine.captioned_original(user, parse_id(&id)?).await {
+        Ok(original) => Ok(download_response(original)),
+        Err(err @ AppError::Conflict(_)) => detail_view(&state, &signed_in, &id, Some(err)).await,
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn export_dataset(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(query): Query<DatasetQuery>,
+) -> Result<Response, PageError> {
+    let rows = state
+        .engine
+        .dataset_rows(&signed_in.principal.user, query.options())
+        .await?;
+    Ok(dataset_response(state.engine.clone(), rows))
 }
 
 /// One CSV field (RFC 4180 quoting). A leading `=`, `+`, `-` or `@` is prefixed with `'` so a
