@@ -6,4 +6,5 @@ pub mod engine;
 pub mod pipeline;
 pub mod ports;
 pub mod readiness;
+pub mod search;
 pub mod worker;

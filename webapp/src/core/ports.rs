@@ -15,6 +15,7 @@ use crate::core::domain::{
     BlobKey, CaptionEdits, CaptionResult, ImageId, ImageLabel, ImageRecord, ImageStatus, Principal,
     Sha256, UserId,
 };
+use crate::core::search::{SearchAfter, SearchHit, SearchQuery};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type PortResult<T> = anyhow::Result<T>;
@@ -108,6 +109,16 @@ pub trait CaptionRepo: Send + Sync {
         before: Option<ImageId>,
         limit: usize,
     ) -> BoxFuture<'a, PortResult<Vec<ImageRecord>>>;
+    /// The user's records that match `query` (every word begins a word of the shown captions
+    /// or the labels, `crate::core::search`), best first: rank descending, then newest first;
+    /// strictly after `after` when given; at most `limit`. A query without words finds nothing.
+    fn search<'a>(
+        &'a self,
+        user: &'a UserId,
+        query: &'a SearchQuery,
+        after: Option<SearchAfter>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<SearchHit>>>;
     /// Sets `done` with the result; `false` when the record is gone.
     fn complete<'a>(
         &'a self,

@@ -3,9 +3,11 @@
 //! adapters run underneath. One file per concern, each an `impl Engine` block.
 
 mod admin;
+mod cursors;
 mod deletion;
 mod jobs;
 mod library;
+mod search;
 mod upkeep;
 mod upload;
 

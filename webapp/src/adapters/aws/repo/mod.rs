@@ -9,15 +9,19 @@
 //!   open or failed, removed when the record is `done`.
 //! - `expires_at` is the table's TTL attribute: DynamoDB deletes expired records (and the S3
 //!   lifecycle their blobs), so there is nothing for the app to sweep in AWS mode.
+//! - `search_text` and `search_edits` hold each record's searchable words for the caption
+//!   search (`search.rs`).
 //! - Admin figures are counters updated after each upload and caption (a failed counter update
 //!   is logged and never fails the upload or the job).
 
 mod figures;
 mod items;
 mod queries;
+mod search;
 
 use figures::day_of;
 use items::{record_from_item, Update};
+use search::search_words;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +37,7 @@ use crate::core::domain::{
     now_ms, CaptionEdits, CaptionResult, ImageId, ImageRecord, ImageStatus, Sha256, UserId,
 };
 use crate::core::ports::{BoxFuture, CaptionRepo, DayCount, Inserted, PortResult, RecordStats};
+use crate::core::search::{SearchAfter, SearchHit, SearchQuery};
 
 /// A deletion marker outlives any plausible resumption.
 const DELETION_MARKER_TTL_SECS: i64 = 30 * 86_400;
@@ -145,6 +150,16 @@ impl CaptionRepo for DynamoRepo {
         })
     }
 
+    fn search<'a>(
+        &'a self,
+        user: &'a UserId,
+        query: &'a SearchQuery,
+        after: Option<SearchAfter>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<SearchHit>>> {
+        Box::pin(self.search_partition(user, query, after, limit))
+    }
+
     fn complete<'a>(
         &'a self,
         user: &'a UserId,
@@ -180,6 +195,12 @@ impl CaptionRepo for DynamoRepo {
             );
             update.set_or_remove("concise_confidence", result.concise.confidence.map(n));
             update.set_or_remove("creative_confidence", result.creative.confidence.map(n));
+            let labels = result.labels.iter().map(|l| l.name.as_str());
+            let texts = [result.concise.text.as_str(), result.creative.text.as_str()];
+            update.set_or_remove(
+                "search_text",
+                search_words(texts.into_iter().chain(labels)).map(s),
+            );
             let outcome = self
                 .update_record(
                     key(user.as_str(), id.to_string()),
@@ -240,6 +261,11 @@ impl CaptionRepo for DynamoRepo {
             );
             update.set_or_remove("concise_edited", edits.concise.clone().map(s));
             update.set_or_remove("creative_edited", edits.creative.clone().map(s));
+            update.set_or_remove(
+                "search_edits",
+                search_words(edits.concise.iter().chain(&edits.creative).map(String::as_str))
+                    .map(s),
+            );
             let outcome = self
                 .update_record(
                     key(user.as_str(), id.to_string()),
@@ -265,7 +291,7 @@ impl CaptionRepo for DynamoRepo {
                     "SET #status = :pending, job_state = :pending, updated_ms = :now \
                      REMOVE concise, concise_confidence, creative, creative_confidence, model, \
                      provider, latency_ms, labels, failure_reason, concise_edited, \
-                     creative_edited, edited_ms, completed_ms",
+                     creative_edited, edited_ms, completed_ms, search_text, search_edits",
                     "attribute_exists(pk) AND #status <> :pending",
                     Item::from([
                         (":pending".to_owned(), pending),
