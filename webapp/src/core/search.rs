@@ -71,7 +71,9 @@ impl SearchQuery {
 
     /// Whether a (lower-case) word of an image matches: one of the query's words begins it.
     pub fn matches_word(&self, word: &str) -> bool {
-        self.words.iter().any(|query| word.starts_with(query.as_str()))
+        self.words
+            .iter()
+            .any(|query| word.starts_with(query.as_str()))
     }
 
     /// Whether every query word begins some word of the record's searchable text.
@@ -245,7 +247,10 @@ mod tests {
         );
         assert!(query(r#""*-:()"#).words().is_empty());
         assert!(SearchQuery::parse(&"a".repeat(201)).is_err());
-        assert!(SearchQuery::parse(&"a ".repeat(17)).is_ok(), "the same word repeated");
+        assert!(
+            SearchQuery::parse(&"a ".repeat(17)).is_ok(),
+            "the same word repeated"
+        );
         let many: Vec<String> = (0..17).map(|i| format!("w{i}")).collect();
         assert!(SearchQuery::parse(&many.join(" ")).is_err());
     }

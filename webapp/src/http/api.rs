@@ -223,7 +223,12 @@ pub async fn list_images(
     if let Some(search) = search {
         let (hits, next_cursor) = state
             .engine
-            .search(&caller.user, &search, query.cursor.as_deref(), limit as usize)
+            .search(
+                &caller.user,
+                &search,
+                query.cursor.as_deref(),
+                limit as usize,
+            )
             .await?;
         let mut items = Vec::with_capacity(hits.len());
         for hit in &hits {

@@ -27,6 +27,7 @@ mod openapi;
 mod pages;
 mod providers;
 mod rate_limits;
+mod search;
 mod server_limits;
 mod sign_in_throttle;
 mod sign_up;

@@ -124,6 +124,8 @@ CREATE TABLE IF NOT EXISTS invites (
 /// index in the same statement. `image_search_keys` gives each image a stable integer id, the
 /// index's rowid: `images` has no INTEGER PRIMARY KEY, so its own rowids may change on VACUUM.
 /// `unicode61` without diacritic removal splits words exactly as `core::search::words_of` does.
+/// Labels count only while the record has captions (regeneration keeps the old labels until the
+/// new result replaces them, but they are not shown meanwhile).
 const SEARCH_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS image_search_keys (
     id INTEGER PRIMARY KEY,
@@ -141,7 +143,8 @@ CREATE TRIGGER IF NOT EXISTS images_search_insert AFTER INSERT ON images BEGIN
         (SELECT id FROM image_search_keys WHERE user_id = NEW.user_id AND image_id = NEW.image_id),
         COALESCE(NEW.concise_edited, NEW.concise),
         COALESCE(NEW.creative_edited, NEW.creative),
-        (SELECT group_concat(value ->> 'name', ', ') FROM json_each(NEW.labels))
+        CASE WHEN NEW.concise IS NOT NULL AND NEW.creative IS NOT NULL THEN
+            (SELECT group_concat(value ->> 'name', ', ') FROM json_each(NEW.labels)) END
     );
 END;
 CREATE TRIGGER IF NOT EXISTS images_search_update
@@ -149,7 +152,8 @@ AFTER UPDATE OF concise, creative, labels, concise_edited, creative_edited ON im
     UPDATE image_search SET
         concise = COALESCE(NEW.concise_edited, NEW.concise),
         creative = COALESCE(NEW.creative_edited, NEW.creative),
-        labels = (SELECT group_concat(value ->> 'name', ', ') FROM json_each(NEW.labels))
+        labels = CASE WHEN NEW.concise IS NOT NULL AND NEW.creative IS NOT NULL THEN
+            (SELECT group_concat(value ->> 'name', ', ') FROM json_each(NEW.labels)) END
     WHERE rowid = (
         SELECT id FROM image_search_keys WHERE user_id = NEW.user_id AND image_id = NEW.image_id
     );
@@ -167,7 +171,8 @@ const SEARCH_BACKFILL: &str = "
 INSERT INTO image_search_keys (user_id, image_id) SELECT user_id, image_id FROM images;
 INSERT INTO image_search (rowid, concise, creative, labels)
 SELECT k.id, COALESCE(i.concise_edited, i.concise), COALESCE(i.creative_edited, i.creative),
-    (SELECT group_concat(value ->> 'name', ', ') FROM json_each(i.labels))
+    CASE WHEN i.concise IS NOT NULL AND i.creative IS NOT NULL THEN
+            (SELECT group_concat(value ->> 'name', ', ') FROM json_each(i.labels)) END
 FROM images i JOIN image_search_keys k ON k.user_id = i.user_id AND k.image_id = i.image_id;
 ";
 

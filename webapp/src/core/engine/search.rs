@@ -33,7 +33,11 @@ impl Engine {
                     rank: f64::from_be_bytes(rank.try_into().expect("8 bytes")),
                 }
             });
-        let mut hits = self.ports.repo.search(user, query, after, limit + 1).await?;
+        let mut hits = self
+            .ports
+            .repo
+            .search(user, query, after, limit + 1)
+            .await?;
         let next = if hits.len() > limit {
             hits.truncate(limit);
             hits.last().map(|last| {

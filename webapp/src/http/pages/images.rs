@@ -232,7 +232,10 @@ impl Tile {
         };
         let highlight = |text: &str| -> Highlighted {
             let pieces = search.highlight(text);
-            pieces.into_iter().map(|(p, hit)| (p.to_owned(), hit)).collect()
+            pieces
+                .into_iter()
+                .map(|(p, hit)| (p.to_owned(), hit))
+                .collect()
         };
         let mut caption = None;
         let mut also = Vec::new();

@@ -263,8 +263,14 @@ impl CaptionRepo for DynamoRepo {
             update.set_or_remove("creative_edited", edits.creative.clone().map(s));
             update.set_or_remove(
                 "search_edits",
-                search_words(edits.concise.iter().chain(&edits.creative).map(String::as_str))
-                    .map(s),
+                search_words(
+                    edits
+                        .concise
+                        .iter()
+                        .chain(&edits.creative)
+                        .map(String::as_str),
+                )
+                .map(s),
             );
             let outcome = self
                 .update_record(

@@ -58,8 +58,9 @@ impl DynamoRepo {
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
+            // AND binds tighter than OR; DynamoDB refuses redundant parentheses.
             .filter_expression(format!(
-                "#status = :done AND (attribute_not_exists(search_text) OR ({terms}))"
+                "#status = :done AND (attribute_not_exists(search_text) OR {terms})"
             ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pk", s(user.as_str()))
