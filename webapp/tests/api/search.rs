@@ -107,11 +107,11 @@ async fn search_finds_the_callers_captions_and_corrections_best_first_with_match
         json!([{"field": "creative", "words": ["red"]}])
     );
     assert_eq!(page["next_cursor"], Value::Null);
-    assert_eq!(found(&app, &token, "Red BICYCLE").await, [bicycle.clone()]);
-    assert_eq!(found(&app, &token, "canal light").await, [bicycle.clone()]);
+    assert_eq!(found(&app, &token, "Red BICYCLE").await, [bicycle.as_str()]);
+    assert_eq!(found(&app, &token, "canal light").await, [bicycle.as_str()]);
     assert_eq!(
         found(&app, &token, "shutter").await,
-        [door.clone()],
+        [door.as_str()],
         "prefix"
     );
     assert!(found(&app, &token, "zebra").await.is_empty());
@@ -139,7 +139,7 @@ async fn search_finds_the_callers_captions_and_corrections_best_first_with_match
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(found(&app, &token, "tandem").await, [bicycle.clone()]);
+    assert_eq!(found(&app, &token, "tandem").await, [bicycle.as_str()]);
     assert_eq!(found(&app, &token, "red").await, [door]);
     assert!(found(&app, &token, "bicycle").await.is_empty());
 
