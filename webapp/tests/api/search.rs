@@ -38,7 +38,8 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A captioned image of the token's user, its captions corrected to `concise` / `creative`.
+/// A captioned image of the token's user, its captions corrected as `edit` says. The tiny
+/// model's captions are random words, so tests that must not match by chance correct both.
 async fn image(app: &TestApp, token: &str, seed: u32, edit: Value) -> (String, Value) {
     let done = app
         .upload_and_wait(token, png(seed, 64, 64), "image/png", "done")
@@ -231,7 +232,7 @@ async fn deleted_and_expired_images_leave_the_results() {
     config.retention.sweep_interval_secs = 1;
     let app = TestApp::spawn(config).await;
     let token = app.token("wim", false).await;
-    let edit = json!({"concise": "a lighthouse at dusk"});
+    let edit = json!({"concise": "a lighthouse at dusk", "creative": "Waves below the cliff."});
     let (deleted, _) = image(&app, &token, 20, edit.clone()).await;
     let (expiring, _) = image(&app, &token, 21, edit.clone()).await;
     let (kept, _) = image(&app, &token, 22, edit).await;
@@ -271,7 +272,8 @@ async fn deleted_and_expired_images_leave_the_results() {
 async fn hostile_queries_are_plain_words() {
     let app = TestApp::spawn(test_config()).await;
     let token = app.token("xena", false).await;
-    let edit = json!({"concise": "a kite in the wind near the shore"});
+    let edit =
+        json!({"concise": "a kite in the wind near the shore", "creative": "Gulls circle above."});
     let (kite, _) = image(&app, &token, 30, edit).await;
     let long = "a".repeat(200);
     // Each query and whether its words are all in the caption (operators are words too).
@@ -331,7 +333,7 @@ async fn the_history_page_searches_without_javascript_and_marks_matches_safely()
         &app,
         &token,
         40,
-        json!({"concise": "a <script>alert(1)</script> red kite"}),
+        json!({"concise": "a <script>alert(1)</script> red kite", "creative": "Evening over the bay."}),
     )
     .await;
     let (labelled, _) = image(
@@ -342,7 +344,13 @@ async fn the_history_page_searches_without_javascript_and_marks_matches_safely()
     )
     .await;
     let stranger = app.token("zoe", false).await;
-    let (theirs, _) = image(&app, &stranger, 42, json!({"concise": "a red kite"})).await;
+    let (theirs, _) = image(
+        &app,
+        &stranger,
+        42,
+        json!({"concise": "a red kite", "creative": "A red kite."}),
+    )
+    .await;
 
     let browser = app.browser();
     assert_eq!(browser.sign_in("yuki", PASSWORD).await.status(), 303);
@@ -436,4 +444,51 @@ async fn a_database_from_before_the_search_is_indexed_when_opened() {
         .query_row("SELECT COUNT(*) FROM image_search", [], |row| row.get(0))
         .unwrap();
     assert_eq!(rows, 2);
+}
+
+#[tokio::test]
+async fn search_answers_the_same_in_aws_mode() {
+    let resources = crate::aws_resources::Resources::get(5).await;
+    let mut config = test_config();
+    config.mode = imgcap_webapp::config::Mode::Aws;
+    config.worker.max_attempts = resources.max_receive_count;
+    config.aws = resources.aws.clone();
+    let app = TestApp::spawn(config).await;
+    let (owner, stranger) = (
+        crate::moto::unique_name("owner"),
+        crate::moto::unique_name("stranger"),
+    );
+    let token = app.token(&owner, false).await;
+    let stranger = app.token(&stranger, false).await;
+    let edit = json!({"concise": "a red bicycle by the canal", "creative": "A quiet canal."});
+    let (bicycle, _) = image(&app, &token, 50, edit).await;
+    let edit = json!({"concise": "a blue door", "creative": "A red door frame."});
+    let (door, _) = image(&app, &token, 51, edit).await;
+
+    let (status, page) = search(&app, &token, &[("q", "red"), ("limit", "1")]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), [bicycle.as_str()]);
+    assert_eq!(
+        page["items"][0]["matches"],
+        json!([{"field": "concise", "words": ["red"]}])
+    );
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (status, next) = search(&app, &token, &[("q", "red"), ("cursor", cursor)]).await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(ids(&next), [door.as_str()]);
+    assert_eq!(next["next_cursor"], Value::Null);
+    let (status, stolen) = search(&app, &stranger, &[("q", "red"), ("cursor", cursor)]).await;
+    assert_eq!(
+        (status, &stolen["error_type"]),
+        (400, &json!("invalid_cursor"))
+    );
+    assert!(found(&app, &stranger, "red").await.is_empty());
+    assert_eq!(found(&app, &token, "\"red* -(").await.len(), 2);
+
+    assert_eq!(
+        app.delete(&token, &format!("/api/v1/images/{bicycle}"))
+            .await,
+        204
+    );
+    assert_eq!(found(&app, &token, "red").await, [door]);
 }
