@@ -230,25 +230,19 @@ impl Tile {
                 also: Vec::new(),
             };
         };
-        let highlight = |text: &str| -> Highlighted {
-            let pieces = search.highlight(text);
-            pieces
-                .into_iter()
-                .map(|(p, hit)| (p.to_owned(), hit))
-                .collect()
-        };
         let mut caption = None;
         let mut also = Vec::new();
         for (field, text) in searchable_fields(record) {
+            let pieces = search.highlight(&text);
+            let matched = pieces.iter().any(|(_, hit)| *hit);
+            let pieces: Highlighted = pieces
+                .into_iter()
+                .map(|(piece, hit)| (piece.to_owned(), hit))
+                .collect();
             match field {
-                SearchField::Concise => caption = Some(highlight(&text)),
-                _ if search.highlight(&text).iter().any(|(_, hit)| *hit) => {
-                    let name = match field {
-                        SearchField::Labels => "labels",
-                        _ => "creative caption",
-                    };
-                    also.push((name, highlight(&text)));
-                }
+                SearchField::Concise => caption = Some(pieces),
+                SearchField::Creative if matched => also.push(("creative caption", pieces)),
+                SearchField::Labels if matched => also.push(("labels", pieces)),
                 _ => {}
             }
         }
