@@ -40,6 +40,7 @@ ALLOWED_PATHS = {
     "infra/terraform/envs/prod/backend.hcl": "made from backend.hcl.example by the operator",
     "infra/terraform/envs/dev/backend.hcl": "made from backend.hcl.example by the operator",
     "docs/demo.gif": "made by scripts/make-demo-gif.py from the browser test's screenshots",
+    "webapp/tests/browser/node_modules": "made by scripts/ensure-axe-core.sh (npm ci), gitignored",
 }
 
 # First segments of absolute paths that are file-system paths, not HTTP routes.

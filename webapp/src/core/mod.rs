@@ -7,4 +7,5 @@ pub mod pipeline;
 pub mod ports;
 pub mod provenance;
 pub mod readiness;
+pub mod search;
 pub mod worker;

@@ -16,6 +16,7 @@ use crate::core::domain::{
     Sha256, UserId,
 };
 use crate::core::provenance::Provenance;
+use crate::core::search::{SearchAfter, SearchHit, SearchQuery};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type PortResult<T> = anyhow::Result<T>;
@@ -109,6 +110,16 @@ pub trait CaptionRepo: Send + Sync {
         before: Option<ImageId>,
         limit: usize,
     ) -> BoxFuture<'a, PortResult<Vec<ImageRecord>>>;
+    /// The user's records that match `query` (every word begins a word of the shown captions
+    /// or the labels, `crate::core::search`), best first: rank descending, then newest first;
+    /// strictly after `after` when given; at most `limit`. A query without words finds nothing.
+    fn search<'a>(
+        &'a self,
+        user: &'a UserId,
+        query: &'a SearchQuery,
+        after: Option<SearchAfter>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<SearchHit>>>;
     /// Sets `done` with the result and the provenance that follows from it; `false` when the
     /// record is gone.
     fn complete<'a>(

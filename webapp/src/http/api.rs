@@ -16,6 +16,7 @@ use super::upload::accept_upload;
 use super::{AppState, RequestId};
 use crate::core::domain::{rfc3339_ms, CaptionResult, ImageId, ImageRecord, ImageStatus};
 use crate::core::engine::{AdminStats, CaptionChange, Uploaded};
+use crate::core::search::{FieldMatch, SearchQuery};
 use crate::error::{ApiErrorBody, AppError, AppResult};
 
 pub fn routes() -> Router<AppState> {
@@ -80,6 +81,11 @@ pub struct ImageView {
     pub thumbnail_url: String,
     /// When both URLs stop working (RFC 3339).
     pub urls_expire_at: String,
+    /// Only in search results (`GET /api/v1/images?q=`): each field that matched (`concise`,
+    /// `creative` — the shown captions, corrections included — or `labels`) and its words
+    /// that matched, as written there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Vec<FieldMatch>>,
 }
 
 /// The user's own wording; a caption not corrected is absent.
@@ -115,7 +121,7 @@ pub struct UploadResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImagePage {
-    /// Newest first.
+    /// Newest first; with `q`, best match first.
     pub items: Vec<ImageView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -124,7 +130,12 @@ pub struct ImagePage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `next_cursor` of the previous page.
+    /// Search the captions and labels: only images where every word of `q` begins a word of
+    /// the shown concise or creative caption or of a label name, best match first (at most
+    /// 200 characters and 16 words; punctuation separates words and has no other meaning).
+    /// Blank or absent: the whole history.
+    pub q: Option<String>,
+    /// `next_cursor` of the previous page (of the same `q`).
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<u32>,
@@ -162,6 +173,7 @@ async fn view(state: &AppState, record: &ImageRecord) -> AppResult<ImageView> {
         image_url: image.url,
         thumbnail_url: thumbnail.url,
         urls_expire_at: rfc3339_ms(image.expires_at.min(thumbnail.expires_at) * 1000),
+        matches: None,
     })
 }
 
@@ -205,12 +217,13 @@ pub async fn upload_image(
     Ok((status, [(header::LOCATION, status_url)], Json(body)).into_response())
 }
 
-/// The caller's history, newest first.
+/// The caller's history, newest first; with `q`, the caller's images whose captions or labels
+/// match, best first, each with the fields and words that matched in `matches`.
 #[utoipa::path(get, path = "/api/v1/images", tag = "images", security(("bearer" = [])),
     params(ListQuery),
     responses(
         (status = 200, description = "One page", body = ImagePage),
-        (status = 400, description = "Bad cursor or limit", body = ApiErrorBody),
+        (status = 400, description = "Bad cursor, limit or search (`invalid_search`: too long, too many words)", body = ApiErrorBody),
         (status = 401, description = "No valid bearer token", body = ApiErrorBody),
     ))]
 pub async fn list_images(
@@ -225,6 +238,25 @@ pub async fn list_images(
             "invalid_query",
             "`limit` must be between 1 and 100",
         ));
+    }
+    let search = SearchQuery::parse(query.q.as_deref().unwrap_or_default())?;
+    if let Some(search) = search {
+        let (hits, next_cursor) = state
+            .engine
+            .search(
+                &caller.user,
+                &search,
+                query.cursor.as_deref(),
+                limit as usize,
+            )
+            .await?;
+        let mut items = Vec::with_capacity(hits.len());
+        for hit in &hits {
+            let mut item = view(&state, &hit.record).await?;
+            item.matches = Some(search.field_matches(&hit.record));
+            items.push(item);
+        }
+        return Ok(Json(ImagePage { items, next_cursor }));
     }
     let (records, next_cursor) = state
         .engine

@@ -8,6 +8,7 @@ mod accessibility;
 mod bulk_upload;
 mod journey;
 mod keyboard;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

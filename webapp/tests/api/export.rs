@@ -229,8 +229,10 @@ async fn the_dataset_is_a_streamed_zip_of_the_callers_captioned_images() {
         .client
         .patch(app.url(&format!("/api/v1/images/{coffee_id}")))
         .bearer_auth(&token)
-        .json(&json!({ "concise": "a cup of coffee", "creative": "Steam over a dark cup.",
-                        "reviewed": true }))
+        .json(
+            &json!({ "concise": "a cup of coffee", "creative": "Steam over a dark cup.",
+                        "reviewed": true }),
+        )
         .send()
         .await
         .unwrap();
@@ -344,7 +346,10 @@ async fn the_dataset_is_a_streamed_zip_of_the_callers_captioned_images() {
     assert_eq!(files.len(), 3, "{:?}", files.keys());
     let rows = metadata_rows(&files);
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0]["file_name"].as_str(), rows[0]["reviewed"].as_bool()), (Some(coffee_file.as_str()), Some(true)));
+    assert_eq!(
+        (rows[0]["file_name"].as_str(), rows[0]["reviewed"].as_bool()),
+        (Some(coffee_file.as_str()), Some(true))
+    );
     let coco: Value = serde_json::from_slice(&files["annotations/captions.json"]).unwrap();
     assert_eq!(
         (

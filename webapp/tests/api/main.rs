@@ -29,6 +29,7 @@ mod pages;
 mod provenance;
 mod providers;
 mod rate_limits;
+mod search;
 mod server_limits;
 mod sign_in_throttle;
 mod sign_up;

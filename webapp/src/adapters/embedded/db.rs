@@ -117,6 +117,80 @@ CREATE TABLE IF NOT EXISTS invites (
 );
 ";
 
+/// The caption search (`CaptionRepo::search`): an FTS5 index of what each image shows — the
+/// concise and creative caption (the user's correction where there is one, else the model's)
+/// and the label names — kept in step with `images` by triggers, so every write that changes a
+/// record (upload, caption, edit, regeneration, deletion, user deletion, retention) changes the
+/// index in the same statement. `image_search_keys` gives each image a stable integer id, the
+/// index's rowid: `images` has no INTEGER PRIMARY KEY, so its own rowids may change on VACUUM.
+/// `unicode61` without diacritic removal splits words exactly as `core::search::words_of` does.
+/// Labels count only while the record has captions (regeneration keeps the old labels until the
+/// new result replaces them, but they are not shown meanwhile).
+const SEARCH_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS image_search_keys (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    UNIQUE (user_id, image_id)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS image_search USING fts5(
+    concise, creative, labels,
+    tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE TRIGGER IF NOT EXISTS images_search_insert AFTER INSERT ON images BEGIN
+    INSERT INTO image_search_keys (user_id, image_id) VALUES (NEW.user_id, NEW.image_id);
+    INSERT INTO image_search (rowid, concise, creative, labels) VALUES (
+        (SELECT id FROM image_search_keys WHERE user_id = NEW.user_id AND image_id = NEW.image_id),
+        COALESCE(NEW.concise_edited, NEW.concise),
+        COALESCE(NEW.creative_edited, NEW.creative),
+        CASE WHEN NEW.concise IS NOT NULL AND NEW.creative IS NOT NULL THEN
+            (SELECT group_concat(value ->> 'name', ', ') FROM json_each(NEW.labels)) END
+    );
+END;
+CREATE TRIGGER IF NOT EXISTS images_search_update
+AFTER UPDATE OF concise, creative, labels, concise_edited, creative_edited ON images BEGIN
+    UPDATE image_search SET
+        concise = COALESCE(NEW.concise_edited, NEW.concise),
+        creative = COALESCE(NEW.creative_edited, NEW.creative),
+        labels = CASE WHEN NEW.concise IS NOT NULL AND NEW.creative IS NOT NULL THEN
+            (SELECT group_concat(value ->> 'name', ', ') FROM json_each(NEW.labels)) END
+    WHERE rowid = (
+        SELECT id FROM image_search_keys WHERE user_id = NEW.user_id AND image_id = NEW.image_id
+    );
+END;
+CREATE TRIGGER IF NOT EXISTS images_search_delete AFTER DELETE ON images BEGIN
+    DELETE FROM image_search WHERE rowid = (
+        SELECT id FROM image_search_keys WHERE user_id = OLD.user_id AND image_id = OLD.image_id
+    );
+    DELETE FROM image_search_keys WHERE user_id = OLD.user_id AND image_id = OLD.image_id;
+END;
+";
+
+/// Fills the search index from `images` when it is new (a database made before the search).
+const SEARCH_BACKFILL: &str = "
+INSERT INTO image_search_keys (user_id, image_id) SELECT user_id, image_id FROM images;
+INSERT INTO image_search (rowid, concise, creative, labels)
+SELECT k.id, COALESCE(i.concise_edited, i.concise), COALESCE(i.creative_edited, i.creative),
+    CASE WHEN i.concise IS NOT NULL AND i.creative IS NOT NULL THEN
+            (SELECT group_concat(value ->> 'name', ', ') FROM json_each(i.labels)) END
+FROM images i JOIN image_search_keys k ON k.user_id = i.user_id AND k.image_id = i.image_id;
+";
+
+/// Creates the search index and its triggers, filling it in the same transaction when it is new.
+fn create_search_index(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let exists: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'image_search_keys'",
+        [],
+        |row| row.get(0),
+    )?;
+    tx.execute_batch(SEARCH_SCHEMA)?;
+    if !exists {
+        tx.execute_batch(SEARCH_BACKFILL)?;
+    }
+    tx.commit()
+}
+
 /// Columns added after the first release of a table: `(table, column, type)`. Databases created
 /// before them get them on open.
 const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
@@ -159,13 +233,14 @@ impl Db {
         }
         private_files::touch(path)
             .with_context(|| format!("cannot create the database {}", path.display()))?;
-        let conn = Connection::open(path)
+        let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)
             .and_then(|()| add_missing_columns(&conn))
+            .and_then(|()| create_search_index(&mut conn))
             .context("cannot create the database schema")?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),

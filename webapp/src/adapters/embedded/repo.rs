@@ -9,6 +9,7 @@ use crate::core::domain::{
 };
 use crate::core::ports::{BoxFuture, CaptionRepo, DayCount, Inserted, PortResult, RecordStats};
 use crate::core::provenance::Provenance;
+use crate::core::search::{SearchAfter, SearchField, SearchHit, SearchQuery};
 
 pub struct SqliteRepo {
     db: Db,
@@ -98,6 +99,45 @@ fn record_from_row(row: &Row) -> rusqlite::Result<ImageRecord> {
 fn provenance_json(provenance: &Provenance) -> rusqlite::Result<String> {
     serde_json::to_string(provenance)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// The FTS5 query of a search: each word quoted (a `"` doubled, though words hold only letters
+/// and digits) and made a prefix, joined by spaces (all must match). Nothing the user typed is
+/// read by FTS5 as syntax.
+fn fts_query(query: &SearchQuery) -> String {
+    query
+        .words()
+        .iter()
+        .map(|word| format!("\"{}\"*", word.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The SELECT of a search: the user's matching records with their rank (bm25 with the fields'
+/// weights, negated so that higher is better), ordered and paged by (rank, id). FTS5 finds the
+/// matches of all users; the join keeps the caller's.
+fn search_sql() -> String {
+    let weights = [
+        SearchField::Concise,
+        SearchField::Creative,
+        SearchField::Labels,
+    ]
+    .map(|field| field.weight().to_string())
+    .join(", ");
+    let columns = COLUMNS
+        .split(", ")
+        .map(|column| format!("i.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns}, r.rank FROM ( \
+             SELECT k.user_id, k.image_id, -bm25(image_search, {weights}) AS rank \
+             FROM image_search JOIN image_search_keys k ON k.id = image_search.rowid \
+             WHERE image_search MATCH ?1 AND k.user_id = ?2 \
+         ) r JOIN images i ON i.user_id = r.user_id AND i.image_id = r.image_id \
+         WHERE i.status = 'done' AND (?3 IS NULL OR r.rank < ?3 OR (r.rank = ?3 AND r.image_id < ?4)) \
+         ORDER BY r.rank DESC, r.image_id DESC LIMIT ?5"
+    )
 }
 
 fn keys_from_rows(
@@ -200,6 +240,40 @@ impl CaptionRepo for SqliteRepo {
                  AND (?2 IS NULL OR image_id < ?2) ORDER BY image_id DESC LIMIT ?3"
             ))?;
             let rows = stmt.query_map(params![user, before, limit as i64], record_from_row)?;
+            rows.collect()
+        }))
+    }
+
+    fn search<'a>(
+        &'a self,
+        user: &'a UserId,
+        query: &'a SearchQuery,
+        after: Option<SearchAfter>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<SearchHit>>> {
+        let user = user.as_str().to_owned();
+        let fts = fts_query(query);
+        Box::pin(self.db.call(move |conn| {
+            if fts.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut stmt = conn.prepare_cached(&search_sql())?;
+            let rank_column = COLUMNS.split(", ").count();
+            let rows = stmt.query_map(
+                params![
+                    fts,
+                    user,
+                    after.map(|a| a.rank),
+                    after.map(|a| a.id.to_string()),
+                    limit as i64
+                ],
+                |row| {
+                    Ok(SearchHit {
+                        record: record_from_row(row)?,
+                        rank: row.get(rank_column)?,
+                    })
+                },
+            )?;
             rows.collect()
         }))
     }

@@ -1,9 +1,6 @@
 //! A user's images: one record, signed URLs, the history pages, caption corrections,
 //! regeneration and the full export.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
 use crate::core::domain::{now_ms, CaptionEdits, ImageId, ImageRecord, ImageStatus, UserId};
 use crate::core::ports::{CaptionJob, RateDecision, SignedUrl};
 use crate::core::provenance::{CaptionKind, UserChange};
@@ -69,39 +66,19 @@ impl Engine {
         cursor: Option<&str>,
         limit: usize,
     ) -> AppResult<(Vec<ImageRecord>, Option<String>)> {
-        let before = cursor.map(|c| self.open_cursor(user, c)).transpose()?;
+        let before = cursor
+            .map(|c| self.open_cursor(user, &[], c).map(ImageId::from_bytes))
+            .transpose()?;
         let mut records = self.ports.repo.list(user, before, limit + 1).await?;
         let next = if records.len() > limit {
             records.truncate(limit);
-            records.last().map(|last| self.make_cursor(user, last.id))
+            records
+                .last()
+                .map(|last| self.make_cursor(user, &[], &last.id.to_bytes()))
         } else {
             None
         };
         Ok((records, next))
-    }
-
-    /// `<id>.<signature>`: the signature binds the position to the user.
-    fn make_cursor(&self, user: &UserId, last: ImageId) -> String {
-        let id = last.to_bytes();
-        let sig = self.cursor_signer.sign(&[user.as_str().as_bytes(), &id]);
-        format!("{}.{sig}", URL_SAFE_NO_PAD.encode(id))
-    }
-
-    fn open_cursor(&self, user: &UserId, cursor: &str) -> AppResult<ImageId> {
-        let invalid = || AppError::bad_request("invalid_cursor", "the cursor is not valid");
-        let (id, sig) = cursor.split_once('.').ok_or_else(invalid)?;
-        let id: [u8; 16] = URL_SAFE_NO_PAD
-            .decode(id)
-            .ok()
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(invalid)?;
-        if !self
-            .cursor_signer
-            .verify(&[user.as_str().as_bytes(), &id], sig)
-        {
-            return Err(invalid());
-        }
-        Ok(ImageId::from_bytes(id))
     }
 
     /// Stores the user's corrections and review mark of a captioned image; the model's

@@ -3,10 +3,12 @@
 //! adapters run underneath. One file per concern, each an `impl Engine` block.
 
 mod admin;
+mod cursors;
 mod deletion;
 mod export;
 mod jobs;
 mod library;
+mod search;
 mod upkeep;
 mod upload;
 

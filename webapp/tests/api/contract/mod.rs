@@ -56,6 +56,7 @@ mod blobs;
 mod queue;
 mod ratelimit;
 mod repo;
+mod search;
 mod secrets;
 mod sessions;
 mod tokens;

@@ -9,15 +9,19 @@
 //!   open or failed, removed when the record is `done`.
 //! - `expires_at` is the table's TTL attribute: DynamoDB deletes expired records (and the S3
 //!   lifecycle their blobs), so there is nothing for the app to sweep in AWS mode.
+//! - `search_text` and `search_edits` hold each record's searchable words for the caption
+//!   search (`search.rs`).
 //! - Admin figures are counters updated after each upload and caption (a failed counter update
 //!   is logged and never fails the upload or the job).
 
 mod figures;
 mod items;
 mod queries;
+mod search;
 
 use figures::day_of;
 use items::{record_from_item, Update};
+use search::search_words;
 
 use std::collections::BTreeMap;
 
@@ -34,6 +38,7 @@ use crate::core::domain::{
 };
 use crate::core::ports::{BoxFuture, CaptionRepo, DayCount, Inserted, PortResult, RecordStats};
 use crate::core::provenance::Provenance;
+use crate::core::search::{SearchAfter, SearchHit, SearchQuery};
 
 /// A deletion marker outlives any plausible resumption.
 const DELETION_MARKER_TTL_SECS: i64 = 30 * 86_400;
@@ -146,6 +151,16 @@ impl CaptionRepo for DynamoRepo {
         })
     }
 
+    fn search<'a>(
+        &'a self,
+        user: &'a UserId,
+        query: &'a SearchQuery,
+        after: Option<SearchAfter>,
+        limit: usize,
+    ) -> BoxFuture<'a, PortResult<Vec<SearchHit>>> {
+        Box::pin(self.search_partition(user, query, after, limit))
+    }
+
     fn complete<'a>(
         &'a self,
         user: &'a UserId,
@@ -185,6 +200,12 @@ impl CaptionRepo for DynamoRepo {
             );
             update.set_or_remove("concise_confidence", result.concise.confidence.map(n));
             update.set_or_remove("creative_confidence", result.creative.confidence.map(n));
+            let labels = result.labels.iter().map(|l| l.name.as_str());
+            let texts = [result.concise.text.as_str(), result.creative.text.as_str()];
+            update.set_or_remove(
+                "search_text",
+                search_words(texts.into_iter().chain(labels)).map(s),
+            );
             let outcome = self
                 .update_record(
                     key(user.as_str(), id.to_string()),
@@ -260,6 +281,16 @@ impl CaptionRepo for DynamoRepo {
                 "creative_edited",
                 edits.and_then(|e| e.creative.clone()).map(s),
             );
+            update.set_or_remove(
+                "search_edits",
+                search_words(
+                    edits
+                        .into_iter()
+                        .flat_map(|e| e.concise.iter().chain(&e.creative))
+                        .map(String::as_str),
+                )
+                .map(s),
+            );
             let outcome = self
                 .update_record(
                     key(user.as_str(), id.to_string()),
@@ -284,7 +315,7 @@ impl CaptionRepo for DynamoRepo {
                     key(user.as_str(), id.to_string()),
                     "SET #status = :pending, job_state = :pending, updated_ms = :now \
                      REMOVE concise, concise_confidence, creative, creative_confidence, model, \
-                     provider, latency_ms, labels, failure_reason, completed_ms",
+                     provider, latency_ms, labels, failure_reason, completed_ms, search_text",
                     "attribute_exists(pk) AND #status <> :pending",
                     Item::from([
                         (":pending".to_owned(), pending),
