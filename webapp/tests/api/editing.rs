@@ -8,7 +8,7 @@ use crate::harness::{
 
 const PASSWORD: &str = "a long enough password";
 
-async fn patch(
+pub(crate) async fn patch(
     app: &TestApp,
     token: &str,
     id: &str,
@@ -26,7 +26,7 @@ async fn patch(
     .await
 }
 
-async fn regenerate(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+pub(crate) async fn regenerate(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
     app.client
         .post(app.url(&format!("/api/v1/images/{id}/regenerate")))
         .bearer_auth(token)

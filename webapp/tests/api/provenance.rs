@@ -4,31 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{card_image_id, json, test_config, test_data, TestApp};
-
-async fn patch(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) {
-    json(
-        app.client
-            .patch(app.url(&format!("/api/v1/images/{id}")))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-async fn regenerate(app: &TestApp, token: &str, id: &str) {
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/images/{id}/regenerate")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-}
+use crate::editing::{patch, regenerate};
+use crate::harness::{card_image_id, test_config, test_data, TestApp};
 
 fn versions(image: &Value) -> Vec<(String, String, String)> {
     image["versions"]
@@ -91,7 +68,7 @@ async fn a_regeneration_keeps_what_the_user_wrote_and_suggests_beside_it() {
     // Captioned again: the creative caption is the user's and stays; the model's new text
     // waits beside it. The concise caption was the model's, so it changes, unseen: the review
     // mark goes.
-    regenerate(&app, &token, &id).await;
+    assert_eq!(regenerate(&app, &token, &id).await.status(), 202);
     let again = app.wait_for(&token, &id, "done").await;
     let creative = &again["captions"]["creative"];
     assert_eq!(creative["text"], "Ready to fly.", "{again}");
