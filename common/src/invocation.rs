@@ -154,6 +154,15 @@ pub struct GeneratedCaption {
     pub tokens: u32,
 }
 
+/// `<model_id>@<revision>`, or the id alone when there is no revision (a local directory): how
+/// the web app names the model that wrote a caption, so its provenance says which weights.
+pub fn model_at_revision(model_id: &str, revision: Option<&str>) -> String {
+    match revision {
+        Some(revision) => format!("{model_id}@{revision}"),
+        None => model_id.to_owned(),
+    }
+}
+
 /// The checkpoint that produced an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -328,6 +337,15 @@ pub struct ServerLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_is_named_with_its_revision_where_it_has_one() {
+        assert_eq!(
+            model_at_revision("Salesforce/blip-image-captioning-base", Some("82a1b2c")),
+            "Salesforce/blip-image-captioning-base@82a1b2c"
+        );
+        assert_eq!(model_at_revision("tiny-blip", None), "tiny-blip");
+    }
 
     #[test]
     fn request_accepts_inputs_as_an_alias_and_refuses_unknown_fields() {

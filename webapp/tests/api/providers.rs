@@ -146,7 +146,7 @@ pub fn invocation_answer(concise: &str, creative: &str) -> String {
         },
         model: ModelDescription {
             model_id: "Salesforce/blip-image-captioning-base".into(),
-            revision: None,
+            revision: Some("82a1b2c".into()),
             dtype: "f32".into(),
             device: "cpu".into(),
         },
@@ -224,7 +224,10 @@ async fn sagemaker_captions_through_invoke_endpoint() {
     let (record, original) = caption_one(&app, "sam", 1, "done").await;
     let result = &record["result"];
     assert_eq!(result["provider"], "sagemaker");
-    assert_eq!(result["model"], "Salesforce/blip-image-captioning-base");
+    assert_eq!(
+        result["model"], "Salesforce/blip-image-captioning-base@82a1b2c",
+        "the model and the weights' revision"
+    );
     assert_eq!(result["concise"]["text"], "A rocket on a launch pad");
     assert_eq!(result["concise"]["confidence"], -0.25);
     assert_eq!(result["creative"]["text"], "A rocket waits. It will fly.");

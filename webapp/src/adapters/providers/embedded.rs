@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use imgcap_common::model_at_revision;
 use imgcap_imaging::budget::{BudgetError, MemoryBudget};
 use imgcap_imaging::{decode_image_with_header, read_header, ImageLimits};
 use imgcap_models::source::ModelSource;
@@ -144,7 +145,10 @@ impl CaptionProvider for EmbeddedProvider {
                 Ok(ProviderCaptions {
                     concise: scored(captions.concise.take(), "concise")?,
                     creative: scored(captions.creative.take(), "creative")?,
-                    model: model.info().model_id.clone(),
+                    model: model_at_revision(
+                        &model.info().model_id,
+                        model.info().revision.as_deref(),
+                    ),
                 })
             })
             .await

@@ -5,7 +5,7 @@
 //! `InvokeEndpoint`.
 
 use anyhow::Context;
-use imgcap_common::{CaptionResponse, ErrorBody, GeneratedCaption};
+use imgcap_common::{model_at_revision, CaptionResponse, ErrorBody, GeneratedCaption};
 use imgcap_imaging::sniff_format;
 
 use crate::adapters::outbound;
@@ -40,7 +40,7 @@ pub(crate) fn invocation_captions(body: &[u8]) -> anyhow::Result<ProviderCaption
     Ok(ProviderCaptions {
         concise: scored(answer.captions.concise, "concise")?,
         creative: scored(answer.captions.creative, "creative")?,
-        model: answer.model.model_id,
+        model: model_at_revision(&answer.model.model_id, answer.model.revision.as_deref()),
     })
 }
 
