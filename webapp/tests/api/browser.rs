@@ -165,6 +165,28 @@ async fn text_of(browser: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks the element `css` selects.
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `text` into the element whose id is `id`.
+async fn type_into(browser: &Client, id: &str, text: &str) {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// A file from the repository's `tests/data`, as an absolute path for a file input.
 fn test_file(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -181,21 +203,9 @@ fn test_file(name: &str) -> String {
 async fn sign_in(browser: &Client, app: &TestApp, user: &str) {
     browser.goto(&app.url("/sign-in")).await.unwrap();
     for (field, value) in [("user_name", user), ("password", PASSWORD)] {
-        browser
-            .find(Locator::Id(field))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
+        type_into(browser, field, value).await;
     }
-    browser
-        .find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "main button[type=submit]").await;
     wait_for_upload_page(browser).await;
 }
 
@@ -212,20 +222,8 @@ async fn wait_for_upload_page(browser: &Client) {
 
 /// Uploads a photo through the upload page and waits for its card's concise caption.
 async fn upload_photo(browser: &Client, name: &str) -> String {
-    browser
-        .find(Locator::Id("file"))
-        .await
-        .unwrap()
-        .send_keys(&test_file(name))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("upload-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "file", &test_file(name)).await;
+    click(browser, "#upload-button").await;
     text_of(browser, "#upload-result [id^=concise-]").await
 }
 

@@ -1,9 +1,9 @@
 //! Every page passes axe-core's WCAG 2.0/2.1 A and AA rules with zero violations, signed out
 //! and signed in as an administrator, with and without images.
 
-use fantoccini::Locator;
-
-use super::{assert_accessible, sign_in, text_of, upload_photo, Browser, PASSWORD};
+use super::{
+    assert_accessible, click, sign_in, text_of, type_into, upload_photo, Browser, PASSWORD,
+};
 use crate::harness::{test_config, TestApp};
 
 #[tokio::test]
@@ -29,21 +29,9 @@ async fn every_page_passes_an_axe_wcag_2_1_aa_audit_in_chromium() {
     // A failed sign-in shows its message in the form.
     browser.goto(&app.url("/sign-in")).await.unwrap();
     for (field, value) in [("user_name", "ada"), ("password", "not the password")] {
-        browser
-            .find(Locator::Id(field))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
+        type_into(browser, field, value).await;
     }
-    browser
-        .find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "main button[type=submit]").await;
     text_of(browser, "#form-error").await;
     assert_accessible(browser, "sign-in (failed)").await;
 
@@ -55,13 +43,7 @@ async fn every_page_passes_an_axe_wcag_2_1_aa_audit_in_chromium() {
     browser.goto(&app.url("/history")).await.unwrap();
     text_of(browser, "#history-grid").await;
     assert_accessible(browser, "history").await;
-    browser
-        .find(Locator::Css("#history-grid .tile a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#history-grid .tile a").await;
     text_of(browser, ".original").await;
     assert_accessible(browser, "image detail").await;
 
@@ -84,13 +66,7 @@ async fn every_page_passes_an_axe_wcag_2_1_aa_audit_in_chromium() {
         .goto(&app.url("/account/delete-data"))
         .await
         .unwrap();
-    browser
-        .find(Locator::Id("confirm-delete"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#confirm-delete").await;
     text_of(browser, ".notice").await;
     assert_accessible(browser, "account (data deleted)").await;
     browser.goto(&app.url("/history")).await.unwrap();

@@ -6,7 +6,9 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
-use super::{assert_accessible, sign_in, test_file, text_of, Browser, Steps, PASSWORD};
+use super::{
+    assert_accessible, click, sign_in, test_file, text_of, type_into, Browser, Steps, PASSWORD,
+};
 use crate::harness::{scrape_metrics, test_config, test_data, without_captions, TestApp};
 
 /// Each line of the upload list as `[file name line, state, status line]`, once none is
@@ -37,20 +39,8 @@ async fn settled_list(browser: &Client) -> Vec<[String; 3]> {
 }
 
 async fn choose_and_upload(browser: &Client, paths: &[String]) -> Vec<[String; 3]> {
-    browser
-        .find(Locator::Id("file"))
-        .await
-        .unwrap()
-        .send_keys(&paths.join("\n"))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("upload-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "file", &paths.join("\n")).await;
+    click(browser, "#upload-button").await;
     settled_list(browser).await
 }
 
@@ -151,13 +141,7 @@ async fn a_bulk_upload_reports_each_file_and_the_spent_upload_limit_in_chromium(
     let alt = tiles[0].attr("alt").await.unwrap().unwrap();
     assert_eq!(alt, caption, "the tile's alt text is its concise caption");
     assert!(!caption.is_empty() && caption != "Captioning…" && caption != "Not captioned");
-    browser
-        .find(Locator::Css("#history-grid .tile a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#history-grid .tile a").await;
     assert_eq!(text_of(browser, "main [id^=concise-]").await, caption);
 
     // The limit is spent: each file says so, and none is stored.

@@ -6,7 +6,9 @@
 use fantoccini::Locator;
 use serde_json::json;
 
-use super::{text_of, upload_photo, wait_for_upload_page, Browser, Steps, PASSWORD};
+use super::{
+    click, text_of, type_into, upload_photo, wait_for_upload_page, Browser, Steps, PASSWORD,
+};
 use crate::harness::{test_config, TestApp};
 
 #[tokio::test]
@@ -21,28 +23,10 @@ async fn a_person_uploads_a_photo_and_deletes_all_their_data_in_chromium() {
 
     // Sign up.
     browser.goto(&app.url("/sign-up")).await.unwrap();
-    browser
-        .find(Locator::Id("user_name"))
-        .await
-        .unwrap()
-        .send_keys("lena")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+    type_into(browser, "user_name", "lena").await;
+    type_into(browser, "password", PASSWORD).await;
     steps.shot(browser, "sign-up").await;
-    browser
-        .find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "main button[type=submit]").await;
     wait_for_upload_page(browser).await;
     assert!(text_of(browser, "h1").await.contains("Caption your photos"));
 
@@ -83,13 +67,7 @@ async fn a_person_uploads_a_photo_and_deletes_all_their_data_in_chromium() {
         Some(concise.as_str())
     );
     steps.shot(browser, "history").await;
-    browser
-        .find(Locator::Css("#history-grid .tile a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#history-grid .tile a").await;
     assert_eq!(text_of(browser, "[id^=concise-]").await, concise);
     assert_eq!(text_of(browser, "[id^=creative-]").await, creative);
     let original = browser.find(Locator::Css(".original img")).await.unwrap();
@@ -122,13 +100,7 @@ async fn a_person_uploads_a_photo_and_deletes_all_their_data_in_chromium() {
         .await
         .unwrap();
     steps.shot(browser, "confirm-delete").await;
-    browser
-        .find(Locator::Id("confirm-delete"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#confirm-delete").await;
     assert!(text_of(browser, ".notice").await.contains("are deleted"));
     browser.goto(&app.url("/history")).await.unwrap();
     assert!(text_of(browser, "#history-empty")
@@ -153,13 +125,7 @@ async fn a_person_uploads_a_photo_and_deletes_all_their_data_in_chromium() {
     bytes[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
     std::fs::write(&big, bytes).unwrap();
     browser.goto(&app.url("/upload")).await.unwrap();
-    browser
-        .find(Locator::Id("file"))
-        .await
-        .unwrap()
-        .send_keys(big.to_str().unwrap())
-        .await
-        .unwrap();
+    type_into(browser, "file", big.to_str().unwrap()).await;
     assert_eq!(
         text_of(browser, "#upload-list li[data-state=error] .upload-status").await,
         "Image too large — the limit is 10 MB"

@@ -5,7 +5,7 @@
 use fantoccini::Locator;
 use serde_json::json;
 
-use super::{sign_in, text_of, Browser, Steps, PASSWORD};
+use super::{click, sign_in, text_of, type_into, Browser, Steps, PASSWORD};
 use crate::harness::{test_config, test_data, TestApp};
 
 #[tokio::test]
@@ -69,15 +69,8 @@ async fn the_history_search_marks_the_matching_words_in_chromium() {
 
     sign_in(browser, &app, "maya").await;
     browser.goto(&app.url("/history")).await.unwrap();
-    let search = browser.find(Locator::Id("search-q")).await.unwrap();
-    search.send_keys("rocket").await.unwrap();
-    browser
-        .find(Locator::Css("form.search button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "search-q", "rocket").await;
+    click(browser, "form.search button[type=submit]").await;
     browser
         .wait()
         .for_element(Locator::Css("#history-grid .tile mark"))
