@@ -243,13 +243,8 @@ async fn tile(
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let record = state
-        .engine
-        .get(&signed_in.principal.user, parse_id(&id)?)
-        .await?;
-    let card = ImageCard::new(&state, &record).await?;
     Ok(render(&TileFragment {
-        tile: Tile::new(card, &record, None),
+        tile: Tile::plain(own_card(&state, &signed_in, &id).await?),
     }))
 }
 
@@ -274,14 +269,19 @@ struct Tile {
 }
 
 impl Tile {
+    /// A history tile: the concise caption, nothing marked.
+    fn plain(card: ImageCard) -> Self {
+        let caption = card.texts.concise.clone().map(|c| vec![(c, false)]);
+        Self {
+            card,
+            caption,
+            also: Vec::new(),
+        }
+    }
+
     fn new(card: ImageCard, record: &ImageRecord, search: Option<&SearchQuery>) -> Self {
         let Some(search) = search else {
-            let caption = card.texts.concise.clone().map(|c| vec![(c, false)]);
-            return Self {
-                card,
-                caption,
-                also: Vec::new(),
-            };
+            return Self::plain(card);
         };
         let mut caption = None;
         let mut also = Vec::new();
