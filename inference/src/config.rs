@@ -38,6 +38,35 @@ pub enum Command {
     Quantize(QuantizeArgs),
     /// GET /ping on this machine and exit 0 when it answers 200, else 1 (for HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
+    /// Evaluate captions: `eval score` computes BLEU-1..4, ROUGE-L and CIDEr-D of predictions
+    /// against references (COCO formats), equal to pycocoevalcap 1.2.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Score predictions against references and print the corpus figures.
+    Score(EvalScoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalScoreArgs {
+    /// The predictions: a COCO results list `[{"image_id", "caption"}]`, one per image.
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// The references: the same list shape (several per image) or a COCO captions annotations
+    /// file (`{"annotations": [{"image_id", "caption"}]}`).
+    #[arg(long)]
+    pub references: PathBuf,
+    /// The captions are already tokenized (lower-case words split by single spaces): score them
+    /// as they are instead of tokenizing them.
+    #[arg(long)]
+    pub tokenized: bool,
+    /// Print JSON (every figure at full precision and each image's ROUGE-L and CIDEr-D) instead
+    /// of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the checkpoint comes from when `/opt/ml/model` does not exist.

@@ -6,6 +6,7 @@ mod checkpoint;
 mod config;
 mod connections;
 mod error;
+mod eval;
 mod health;
 mod http;
 mod openapi;
@@ -28,7 +29,7 @@ use imgcap_models::{parse_device, parse_dtype, LoadOptions};
 use tokio::sync::{watch, Semaphore};
 
 use crate::backend::BackendSlot;
-use crate::config::{Cli, Command, HealthcheckArgs, LogArgs, LogFormat, ServeArgs};
+use crate::config::{Cli, Command, EvalCommand, HealthcheckArgs, LogArgs, LogFormat, ServeArgs};
 use crate::connections::ConnectionLimits;
 use crate::queue::BatchConfig;
 
@@ -104,6 +105,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Healthcheck(args)) => Ok(healthcheck(&args)),
+        Some(Command::Eval(EvalCommand::Score(args))) => {
+            let examples = eval::load(&args.predictions, &args.references, args.tokenized)?;
+            let scores = eval::score(&examples);
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&scores)?);
+            } else {
+                scores.print_table(&mut std::io::stdout())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

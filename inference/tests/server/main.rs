@@ -5,6 +5,7 @@
 mod batching;
 mod connections;
 mod docs;
+mod eval;
 mod harness;
 mod hub;
 mod images;

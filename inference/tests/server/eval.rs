@@ -1,0 +1,124 @@
+//! `eval score` as a person runs it: COCO files in, the metrics out (table or JSON), and a
+//! sentence for each kind of bad input.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::harness::{run_tool, stdout};
+
+fn write(dir: &Path, name: &str, value: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec(value).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn expected_basic() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval/expected.json");
+    serde_json::from_str::<Value>(&std::fs::read_to_string(path).unwrap()).unwrap()["basic"].clone()
+}
+
+#[test]
+fn eval_score_reads_coco_files_tokenizes_and_prints_the_metrics() {
+    let work = tempfile::tempdir().unwrap();
+    // The fixture's "basic" set, written as people write captions: capitals and punctuation
+    // that tokenization takes away, numeric ids, and an image nobody predicted.
+    let references = json!({"images": [], "annotations": [
+        {"image_id": 1, "caption": "A man riding a horse on a beach."},
+        {"image_id": 1, "caption": "A person rides a brown horse along the shore."},
+        {"image_id": 1, "caption": "A horse and rider on the sand, near the ocean."},
+        {"image_id": 1, "caption": "Someone riding a horse by the sea!"},
+        {"image_id": 2, "caption": "A cat sleeping on a red couch."},
+        {"image_id": 2, "caption": "A gray cat curled up on a sofa."},
+        {"image_id": 2, "caption": "A cat takes a nap on the couch."},
+        {"image_id": 3, "caption": "A plate of food with broccoli and rice."},
+        {"image_id": 3, "caption": "A dish of rice with vegetables."},
+        {"image_id": 3, "caption": "Broccoli, chicken and rice on a white plate."},
+        {"image_id": 3, "caption": "A healthy meal on a plate."},
+        {"image_id": 3, "caption": "A plate with rice and green broccoli."},
+        {"image_id": 4, "caption": "Two dogs playing in the snow."},
+        {"image_id": 4, "caption": "A pair of dogs run through the snow."},
+        {"image_id": 4, "caption": "Dogs chase each other in a snowy field."},
+        {"image_id": 9, "caption": "Not predicted, so not scored."}
+    ]});
+    let predictions = json!([
+        {"image_id": 1, "caption": "A man riding a horse on the beach"},
+        {"image_id": 2, "caption": "A cat laying on a couch."},
+        {"image_id": 3, "caption": "A plate of rice and broccoli"},
+        {"image_id": 4, "caption": "A dog running in the snow"}
+    ]);
+    let refs = write(work.path(), "refs.json", &references);
+    let preds = write(work.path(), "preds.json", &predictions);
+
+    let output = run_tool(&[
+        "eval",
+        "score",
+        "--predictions",
+        &preds,
+        "--references",
+        &refs,
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let scores: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(scores["images"], 4);
+    let expected = expected_basic();
+    for metric in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
+        let (ours, theirs) = (
+            scores[metric].as_f64().unwrap(),
+            expected[metric].as_f64().unwrap(),
+        );
+        assert!(
+            (ours - theirs).abs() <= 1e-9,
+            "{metric}: {ours} vs {theirs}"
+        );
+    }
+
+    let output = run_tool(&[
+        "eval",
+        "score",
+        "--predictions",
+        &preds,
+        "--references",
+        &refs,
+    ]);
+    let table = stdout(&output);
+    assert!(
+        table.contains("images   4") && table.contains("CIDEr-D  1.9587"),
+        "{table}"
+    );
+
+    // Bad input: a sentence naming the file and what is wrong, exit status 1.
+    let unreferenced = write(
+        work.path(),
+        "extra.json",
+        &json!([{"image_id": 7, "caption": "x"}]),
+    );
+    let duplicated = write(
+        work.path(),
+        "twice.json",
+        &json!([{"image_id": 1, "caption": "x"}, {"image_id": 1, "caption": "y"}]),
+    );
+    let no_caption = write(work.path(), "nocap.json", &json!([{"image_id": 1}]));
+    let not_json = work.path().join("broken.json");
+    std::fs::write(&not_json, "{").unwrap();
+    for (predictions, says) in [
+        (unreferenced.as_str(), "have no reference caption"),
+        (duplicated.as_str(), "more than one prediction"),
+        (no_caption.as_str(), "no `caption` string"),
+        (not_json.to_str().unwrap(), "is not JSON"),
+        ("/nonexistent/preds.json", "cannot read"),
+    ] {
+        let output = run_tool(&[
+            "eval",
+            "score",
+            "--predictions",
+            predictions,
+            "--references",
+            &refs,
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{predictions}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{predictions}: {stderr}");
+    }
+}
