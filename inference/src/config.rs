@@ -48,6 +48,64 @@ pub enum Command {
 pub enum EvalCommand {
     /// Score predictions against references and print the corpus figures.
     Score(EvalScoreArgs),
+    /// Caption a set with one checkpoint, write the predictions, score them against the set's
+    /// references and report the speed (images/s, p50/p95 latency).
+    Run(EvalRunArgs),
+    /// Caption a set with two checkpoints and compare metrics, speed and the captions that
+    /// differ most (text, and HTML with `--html`).
+    Compare(EvalCompareArgs),
+}
+
+/// The set an evaluation captions, and how.
+#[derive(Debug, Args)]
+pub struct EvalSetArgs {
+    /// A directory of JPEG/PNG images (their file names are the image ids).
+    #[arg(long, conflicts_with = "coco")]
+    pub images: Option<PathBuf>,
+    /// A COCO captions file: its `images` (files relative to it) are captioned and its
+    /// `annotations` are the references. `tests/data/eval/captions.json` ships with the
+    /// repository.
+    #[arg(long)]
+    pub coco: Option<PathBuf>,
+    /// Reference captions (COCO list or annotations file), when not the `--coco` file.
+    #[arg(long)]
+    pub references: Option<PathBuf>,
+    /// The caption scored.
+    #[arg(long, value_enum, default_value = "concise")]
+    pub caption: crate::eval::run::Scored,
+    /// `auto`, `f32`, `f16` or `bf16`, as for `serve`.
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+    /// `cpu`, `cuda`, `cuda:N`, `metal` or `auto`, as for `serve`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalRunArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub set: EvalSetArgs,
+    /// Where to write the predictions (COCO results list).
+    #[arg(long, default_value = "predictions.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalCompareArgs {
+    /// Checkpoint A: a directory, or a hub id with an optional `@revision`.
+    pub a: String,
+    /// Checkpoint B, the same way.
+    pub b: String,
+    #[command(flatten)]
+    pub set: EvalSetArgs,
+    /// Also write the report as an HTML page.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// How many of the most different captions to show.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
 }
 
 #[derive(Debug, Args)]

@@ -105,6 +105,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Healthcheck(args)) => Ok(healthcheck(&args)),
+        Some(Command::Eval(EvalCommand::Run(args))) => {
+            tool_logging()?;
+            eval::cli::run(args).await
+        }
+        Some(Command::Eval(EvalCommand::Compare(args))) => {
+            tool_logging()?;
+            eval::cli::compare(args).await
+        }
         Some(Command::Eval(EvalCommand::Score(args))) => {
             let examples = eval::load(&args.predictions, &args.references, args.tokenized)?;
             let scores = eval::score(&examples);

@@ -1,4 +1,5 @@
-//! `imgcap-inference eval score`: the COCO caption metrics (BLEU-1..4, ROUGE-L, CIDEr-D) in
+//! `imgcap-inference eval`: `run` captions an evaluation set with a checkpoint, `compare` two
+//! checkpoints on one set (`run.rs`, `compare.rs`, `set.rs`), and `score`: the COCO caption metrics (BLEU-1..4, ROUGE-L, CIDEr-D) in
 //! Rust, equal to `pycocoevalcap` 1.2 on tokenized captions (`tests.rs` holds them to 1e-9
 //! against the figures `scripts/eval_reference_scores.py` wrote with it), on the COCO formats:
 //! predictions `[{"image_id", "caption"}]`, references the same list or a COCO annotations file
@@ -6,8 +7,12 @@
 
 mod bleu;
 mod cider;
+pub mod cli;
+pub mod compare;
 mod ngrams;
 mod rouge;
+pub mod run;
+pub mod set;
 #[cfg(test)]
 mod tests;
 mod tokenize;
@@ -137,6 +142,17 @@ pub fn load(
     references: &Path,
     tokenized: bool,
 ) -> anyhow::Result<Vec<Example>> {
+    let name = predictions.display().to_string();
+    examples(captions_in(predictions)?, &name, references, tokenized)
+}
+
+/// [`load`] with the predictions in hand (`name` says where they come from in messages).
+pub fn examples(
+    predictions: Vec<(String, String)>,
+    name: &str,
+    references: &Path,
+    tokenized: bool,
+) -> anyhow::Result<Vec<Example>> {
     let prepare = |caption: &str| {
         if tokenized {
             caption.to_owned()
@@ -151,12 +167,9 @@ pub fn load(
     let mut examples: Vec<Example> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut unreferenced = Vec::new();
-    for (id, caption) in captions_in(predictions)? {
+    for (id, caption) in predictions {
         if !seen.insert(id.clone()) {
-            bail!(
-                "{}: image {id} has more than one prediction",
-                predictions.display()
-            );
+            bail!("{name}: image {id} has more than one prediction");
         }
         match by_image.get(&id) {
             Some(references) => examples.push(Example {
@@ -170,16 +183,15 @@ pub fn load(
     if !unreferenced.is_empty() {
         let shown: Vec<&str> = unreferenced.iter().take(5).map(String::as_str).collect();
         bail!(
-            "{} image(s) of {} have no reference caption in {}: {}{}",
+            "{} image(s) of {name} have no reference caption in {}: {}{}",
             unreferenced.len(),
-            predictions.display(),
             references.display(),
             shown.join(", "),
             if unreferenced.len() > 5 { ", …" } else { "" }
         );
     }
     if examples.is_empty() {
-        bail!("{} holds no predictions", predictions.display());
+        bail!("{name} holds no predictions");
     }
     Ok(examples)
 }

@@ -122,3 +122,156 @@ fn eval_score_reads_coco_files_tokenizes_and_prints_the_metrics() {
         assert!(stderr.contains(says), "{predictions}: {stderr}");
     }
 }
+
+fn shipped_set() -> String {
+    crate::harness::repo_root()
+        .join("tests/data/eval/captions.json")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn eval_run_captions_the_shipped_set_scores_it_and_reports_the_speed() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("predictions.json");
+    let tiny = crate::harness::tiny_model();
+    let output = run_tool(&[
+        "eval",
+        "run",
+        "--model-dir",
+        tiny.to_str().unwrap(),
+        "--coco",
+        &shipped_set(),
+        "--out",
+        out.to_str().unwrap(),
+        "--dtype",
+        "f32",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report = stdout(&output);
+    for line in [
+        "model    tiny-blip (f32)",
+        "images   5",
+        "CIDEr-D",
+        "images/s, p50",
+    ] {
+        assert!(report.contains(line), "{line}: {report}");
+    }
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("5/5 images"),
+        "the progress bar"
+    );
+    let predictions: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let ids: Vec<&str> = predictions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["image_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5"]);
+    // The predictions it wrote score the same through `eval score`.
+    let scored = run_tool(&[
+        "eval",
+        "score",
+        "--predictions",
+        out.to_str().unwrap(),
+        "--references",
+        &shipped_set(),
+    ]);
+    let cider = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("CIDEr-D"))
+            .map(str::to_owned)
+    };
+    assert_eq!(cider(&stdout(&scored)), cider(&report));
+
+    // A set is a directory or a COCO file, not both and not neither.
+    let images = crate::harness::repo_root().join("tests/data");
+    for set in [
+        vec![
+            "--images",
+            images.to_str().unwrap(),
+            "--coco",
+            &shipped_set(),
+        ],
+        vec![],
+    ] {
+        let mut args = vec!["eval", "run", "--model-dir", tiny.to_str().unwrap()];
+        args.extend(set);
+        let output = run_tool(&args);
+        assert!(!output.status.success(), "{args:?}");
+    }
+}
+
+#[test]
+fn eval_compare_puts_f32_and_its_q8_0_side_by_side() {
+    let work = tempfile::tempdir().unwrap();
+    let tiny = crate::harness::tiny_model();
+    let quantized = work.path().join("tiny-q8");
+    let output = run_tool(&[
+        "quantize",
+        "--model-dir",
+        tiny.to_str().unwrap(),
+        "--out",
+        quantized.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let html = work.path().join("report.html");
+    let output = run_tool(&[
+        "eval",
+        "compare",
+        tiny.to_str().unwrap(),
+        quantized.to_str().unwrap(),
+        "--images",
+        crate::harness::repo_root()
+            .join("tests/data")
+            .to_str()
+            .unwrap(),
+        "--references",
+        &shipped_set(),
+        "--dtype",
+        "f32",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    // The directory's ids are file names, the references' are numbers: nothing to score.
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("have no reference caption"),
+        "{output:?}"
+    );
+
+    let output = run_tool(&[
+        "eval",
+        "compare",
+        tiny.to_str().unwrap(),
+        quantized.to_str().unwrap(),
+        "--coco",
+        &shipped_set(),
+        "--dtype",
+        "f32",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report = stdout(&output);
+    assert!(
+        report.contains("A: tiny-blip (f32)") && report.contains("(gguf)"),
+        "{report}"
+    );
+    for row in [
+        "BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr-D", "images/s", "p50 ms", "p95 ms",
+    ] {
+        assert!(
+            report.lines().any(|l| l.starts_with(row)),
+            "{row}: {report}"
+        );
+    }
+    assert!(report.contains("Captions that differ most"), "{report}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.starts_with("<!doctype html>") && page.contains("<th>CIDEr-D</th>"),
+        "{page}"
+    );
+}
