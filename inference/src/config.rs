@@ -103,6 +103,10 @@ pub struct EvalCompareArgs {
     /// Also write the report as an HTML page.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Also write the report as JSON (`figures.<row>.{a,b,delta}`, `differences`), for scripts
+    /// such as a promotion gate.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
     /// How many of the most different captions to show.
     #[arg(long, default_value_t = 10)]
     pub top: usize,

@@ -8,7 +8,7 @@ use anyhow::Context;
 use imgcap_models::source::{HubModel, ModelSource};
 use imgcap_models::{parse_device, parse_dtype, Captioner, LoadOptions};
 
-use super::compare::{differences, html_report, text_report, Side};
+use super::compare::{differences, html_report, json_report, text_report, Side};
 use super::run::{caption_set, Run};
 use super::set::EvalSet;
 use super::{examples, score, Scores};
@@ -66,6 +66,12 @@ pub async fn run(args: EvalRunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn write_report(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
 /// A directory when one exists at `spec`, else a hub id with an optional `@revision`.
 fn source_of(spec: &str) -> ModelSource {
     let path = PathBuf::from(spec);
@@ -101,9 +107,11 @@ pub async fn compare(args: EvalCompareArgs) -> anyhow::Result<ExitCode> {
     let differences = differences(&a, &b, args.top);
     print!("{}", text_report(&a, &b, &differences));
     if let Some(path) = &args.html {
-        std::fs::write(path, html_report(&a, &b, &differences))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("\nwrote {}", path.display());
+        write_report(path, &html_report(&a, &b, &differences))?;
+    }
+    if let Some(path) = &args.json {
+        let report = json_report(&a, &b, &differences);
+        write_report(path, &serde_json::to_string_pretty(&report)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -88,6 +88,30 @@ fn rows(a: &Side, b: &Side) -> Vec<(&'static str, f64, f64, usize)> {
     rows
 }
 
+/// The report as JSON, for a promotion gate to read: each row's A, B and B − A (keys as in the
+/// text report), the two models, and the differing captions.
+pub fn json_report(a: &Side, b: &Side, differences: &[Difference]) -> serde_json::Value {
+    let rows: serde_json::Map<String, serde_json::Value> = rows(a, b)
+        .into_iter()
+        .map(|(name, x, y, _)| {
+            (
+                name.to_owned(),
+                serde_json::json!({"a": x, "b": y, "delta": y - x}),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "a": a.run.model,
+        "b": b.run.model,
+        "images": a.run.predictions.len(),
+        "figures": rows,
+        "differences": differences
+            .iter()
+            .map(|d| serde_json::json!({"image_id": d.image_id, "a": d.a, "b": d.b, "gap": d.gap}))
+            .collect::<Vec<_>>(),
+    })
+}
+
 /// The plain-text report.
 pub fn text_report(a: &Side, b: &Side, differences: &[Difference]) -> String {
     let mut out = String::new();

@@ -218,6 +218,7 @@ fn eval_compare_puts_f32_and_its_q8_0_side_by_side() {
     ]);
     assert!(output.status.success(), "{output:?}");
     let html = work.path().join("report.html");
+    let json_path = work.path().join("report.json");
     let output = run_tool(&[
         "eval",
         "compare",
@@ -253,8 +254,19 @@ fn eval_compare_puts_f32_and_its_q8_0_side_by_side() {
         "f32",
         "--html",
         html.to_str().unwrap(),
+        "--json",
+        json_path.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{output:?}");
+    let json: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let cider = &json["figures"]["CIDEr-D"];
+    let [a, b, delta] = ["a", "b", "delta"].map(|k| cider[k].as_f64().unwrap());
+    assert!((b - a - delta).abs() < 1e-12, "{json}");
+    assert_eq!(json["images"], 5);
+    assert!(
+        json["a"].as_str().unwrap().starts_with("tiny-blip"),
+        "{json}"
+    );
     let report = stdout(&output);
     assert!(
         report.contains("A: tiny-blip (f32)") && report.contains("(gguf)"),
