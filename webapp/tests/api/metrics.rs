@@ -51,18 +51,29 @@ async fn counters_follow_uploads_and_captions_with_templated_routes() {
         .unwrap();
     assert_eq!(response.status(), 404);
 
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.metrics_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain; version=0.0.4"));
-    let text = response.text().await.unwrap();
+    // The queue gauges are sampled every refresh interval (1 s here): a sample taken while the
+    // finished job was still being acknowledged says `in_flight 1` until the next one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let text = loop {
+        let response = app
+            .client
+            .get(format!("{}/metrics", app.metrics_base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        let text = response.text().await.unwrap();
+        let settled =
+            value(&text, "imgcap_web_caption_queue_jobs{state=\"in_flight\"}") == Some(0.0);
+        if settled || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     for (series, expected) in [
         ("imgcap_web_uploads_total{outcome=\"accepted\"}", 1.0),
         ("imgcap_web_uploads_total{outcome=\"duplicate\"}", 1.0),

@@ -2,7 +2,7 @@
 //! the data exports (JSON, CSV, the fine-tuning dataset).
 
 use askama::Template;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -12,18 +12,13 @@ use serde::{Deserialize, Serialize};
 use super::provenance::{apply, CardProvenance};
 use super::visitor::SignedIn;
 use super::{friendly_message, is_htmx, megabytes, render, render_with, Nav, PageError};
-use crate::core::domain::{rfc3339_ms, ImageRecord, ImageStatus, UserId};
+use crate::core::domain::{rfc3339_ms, ImageRecord, ImageStatus};
 use crate::core::engine::{CaptionChange, Uploaded};
 use crate::core::provenance::CaptionKind;
-use crate::core::search::{searchable_fields, SearchField, SearchQuery};
 use crate::error::AppError;
 use crate::http::api::parse_id;
-use crate::http::export::{attachment, dataset_response, download_response, DatasetQuery};
 use crate::http::upload::accept_upload;
 use crate::http::{AppState, RequestId};
-
-/// Thumbnails on one history page.
-const HISTORY_PAGE: usize = 24;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,40 +28,34 @@ pub fn routes() -> Router<AppState> {
                 .post(upload)
                 .layer(DefaultBodyLimit::disable()),
         )
-        .route("/history", get(history))
         .route("/images/{id}", get(detail))
         .route("/images/{id}/card", get(card))
-        .route("/images/{id}/tile", get(tile))
         .route("/images/{id}/captions", post(edit_captions))
         .route("/images/{id}/regenerate", post(regenerate))
         .route("/images/{id}/delete", post(delete))
-        .route("/export.json", get(export_json))
-        .route("/export.csv", get(export_csv))
-        .route("/images/{id}/download", get(download))
-        .route("/export/dataset.zip", get(export_dataset))
 }
 
 /// The caption fields of an image, for the pages and the export alike.
 #[derive(Serialize)]
-struct CaptionTexts {
+pub(super) struct CaptionTexts {
     /// The captions shown (the user's correction where there is one).
-    concise: Option<String>,
-    creative: Option<String>,
+    pub(super) concise: Option<String>,
+    pub(super) creative: Option<String>,
     /// The model's own text, shown beside a correction.
-    model_concise: Option<String>,
-    model_creative: Option<String>,
-    edited: bool,
-    model: Option<String>,
-    provider: Option<String>,
+    pub(super) model_concise: Option<String>,
+    pub(super) model_creative: Option<String>,
+    pub(super) edited: bool,
+    pub(super) model: Option<String>,
+    pub(super) provider: Option<String>,
     /// `user`, or `<model> via <provider>`.
-    concise_source: Option<String>,
-    creative_source: Option<String>,
+    pub(super) concise_source: Option<String>,
+    pub(super) creative_source: Option<String>,
     /// The owner marked the shown captions as checked.
-    reviewed: bool,
+    pub(super) reviewed: bool,
 }
 
 impl CaptionTexts {
-    fn of(record: &ImageRecord) -> Self {
+    pub(super) fn of(record: &ImageRecord) -> Self {
         let shown = record.shown_captions();
         let result = record.result.as_ref();
         Self {
@@ -89,24 +78,24 @@ impl CaptionTexts {
 }
 
 /// One image as the pages show it.
-struct ImageCard {
-    id: String,
-    status: ImageStatus,
-    thumbnail_url: String,
-    image_url: String,
-    texts: CaptionTexts,
-    latency_ms: Option<u64>,
-    created_at: String,
-    width: u32,
-    height: u32,
-    failure_reason: Option<String>,
+pub(super) struct ImageCard {
+    pub(super) id: String,
+    pub(super) status: ImageStatus,
+    pub(super) thumbnail_url: String,
+    pub(super) image_url: String,
+    pub(super) texts: CaptionTexts,
+    pub(super) latency_ms: Option<u64>,
+    pub(super) created_at: String,
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) failure_reason: Option<String>,
     /// No captioner can answer now: the image waits in the queue.
-    captioning_unavailable: bool,
-    provenance: CardProvenance,
+    pub(super) captioning_unavailable: bool,
+    pub(super) provenance: CardProvenance,
 }
 
 impl ImageCard {
-    async fn new(state: &AppState, record: &ImageRecord) -> Result<Self, PageError> {
+    pub(super) async fn new(state: &AppState, record: &ImageRecord) -> Result<Self, PageError> {
         let (image, thumbnail) = state.engine.urls(record).await?;
         Ok(Self {
             id: record.id.to_string(),
@@ -125,16 +114,16 @@ impl ImageCard {
         })
     }
 
-    fn pending(&self) -> bool {
+    pub(super) fn pending(&self) -> bool {
         self.status == ImageStatus::Pending
     }
 
-    fn failed(&self) -> bool {
+    pub(super) fn failed(&self) -> bool {
         self.status == ImageStatus::Failed
     }
 
     /// The alt text: the concise caption, or what the image is while it has none.
-    fn alt(&self) -> String {
+    pub(super) fn alt(&self) -> String {
         match (&self.texts.concise, self.status) {
             (Some(concise), _) => concise.clone(),
             (None, ImageStatus::Failed) => "An uploaded image that could not be captioned".into(),
@@ -142,12 +131,12 @@ impl ImageCard {
         }
     }
 
-    fn model_concise_differs(&self) -> bool {
+    pub(super) fn model_concise_differs(&self) -> bool {
         let texts = &self.texts;
         texts.edited && texts.model_concise != texts.concise
     }
 
-    fn model_creative_differs(&self) -> bool {
+    pub(super) fn model_creative_differs(&self) -> bool {
         let texts = &self.texts;
         texts.edited && texts.model_creative != texts.creative
     }
@@ -208,7 +197,7 @@ async fn upload(
 }
 
 /// The signed-in user's image as the pages show it; anyone else's is 404.
-async fn own_card(
+pub(super) async fn own_card(
     state: &AppState,
     signed_in: &SignedIn,
     id: &str,
@@ -227,146 +216,6 @@ async fn card(
 ) -> Result<Response, PageError> {
     Ok(render(&CardFragment {
         card: own_card(&state, &signed_in, &id).await?,
-    }))
-}
-
-#[derive(Template)]
-#[template(path = "tile.html")]
-struct TileFragment {
-    tile: Tile,
-}
-
-/// A history tile: while its image is pending it fetches itself again, so images uploaded in
-/// bulk fill in their captions in the history as they finish.
-async fn tile(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    Ok(render(&TileFragment {
-        tile: Tile::plain(own_card(&state, &signed_in, &id).await?),
-    }))
-}
-
-#[derive(Deserialize)]
-struct HistoryQuery {
-    /// A caption search; blank or absent: the whole history.
-    q: Option<String>,
-    cursor: Option<String>,
-}
-
-/// Text cut into pieces, `true` for a word that matched the search; the template escapes each
-/// piece and marks the matching ones.
-type Highlighted = Vec<(String, bool)>;
-
-/// One thumbnail of the history or of the search results.
-struct Tile {
-    card: ImageCard,
-    /// The concise caption, highlighted in search results.
-    caption: Option<Highlighted>,
-    /// In search results, the other fields that matched (`creative caption`, `labels`).
-    also: Vec<(&'static str, Highlighted)>,
-}
-
-impl Tile {
-    /// A history tile: the concise caption, nothing marked.
-    fn plain(card: ImageCard) -> Self {
-        let caption = card.texts.concise.clone().map(|c| vec![(c, false)]);
-        Self {
-            card,
-            caption,
-            also: Vec::new(),
-        }
-    }
-
-    fn new(card: ImageCard, record: &ImageRecord, search: Option<&SearchQuery>) -> Self {
-        let Some(search) = search else {
-            return Self::plain(card);
-        };
-        let mut caption = None;
-        let mut also = Vec::new();
-        for (field, text) in searchable_fields(record) {
-            let pieces = search.highlight(&text);
-            let matched = pieces.iter().any(|(_, hit)| *hit);
-            let pieces: Highlighted = pieces
-                .into_iter()
-                .map(|(piece, hit)| (piece.to_owned(), hit))
-                .collect();
-            match field {
-                SearchField::Concise => caption = Some(pieces),
-                SearchField::Creative if matched => also.push(("creative caption", pieces)),
-                SearchField::Labels if matched => also.push(("labels", pieces)),
-                _ => {}
-            }
-        }
-        Self {
-            card,
-            caption,
-            also,
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "history.html")]
-struct HistoryPage {
-    nav: Nav,
-    tiles: Vec<Tile>,
-    /// The search as typed; empty for the plain history.
-    q: String,
-    searching: bool,
-    /// The first page of this history or search, and the next one.
-    first_href: String,
-    next_href: Option<String>,
-    first_page: bool,
-}
-
-/// `/history` with these query parameters.
-fn history_href(q: Option<&str>, cursor: Option<&str>) -> String {
-    let params: Vec<(&str, &str)> = [("q", q), ("cursor", cursor)]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)))
-        .collect();
-    match serde_urlencoded::to_string(params) {
-        Ok(query) if !query.is_empty() => format!("/history?{query}"),
-        _ => "/history".to_owned(),
-    }
-}
-
-/// The history, newest first, or with `q` the images whose captions or labels match it, best
-/// first, the matching words marked.
-async fn history(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Query(query): Query<HistoryQuery>,
-) -> Result<Response, PageError> {
-    let user = &signed_in.principal.user;
-    let search = SearchQuery::parse(query.q.as_deref().unwrap_or_default())?;
-    let cursor = query.cursor.as_deref();
-    let (records, next_cursor) = match &search {
-        Some(search) => {
-            let (hits, next) = state
-                .engine
-                .search(user, search, cursor, HISTORY_PAGE)
-                .await?;
-            (hits.into_iter().map(|hit| hit.record).collect(), next)
-        }
-        None => state.engine.list(user, cursor, HISTORY_PAGE).await?,
-    };
-    let mut tiles = Vec::with_capacity(records.len());
-    for record in &records {
-        let card = ImageCard::new(&state, record).await?;
-        tiles.push(Tile::new(card, record, search.as_ref()));
-    }
-    let q = search.as_ref().map(|s| s.text().to_owned());
-    Ok(render(&HistoryPage {
-        nav: Nav::from(&signed_in.visitor),
-        tiles,
-        searching: q.is_some(),
-        first_href: history_href(q.as_deref(), None),
-        next_href: next_cursor.map(|c| history_href(q.as_deref(), Some(&c))),
-        q: q.unwrap_or_default(),
-        first_page: cursor.is_none(),
     }))
 }
 
@@ -476,139 +325,4 @@ async fn delete(
         .delete_image(&signed_in.principal.user, parse_id(&id)?)
         .await?;
     Ok(Redirect::to("/history"))
-}
-
-/// One image in the export: what the user needs for alt-text work and to see what is stored.
-#[derive(Serialize)]
-struct ExportRow {
-    id: String,
-    file_name: String,
-    status: &'static str,
-    uploaded_at: String,
-    updated_at: String,
-    expires_at: String,
-    width: u32,
-    height: u32,
-    #[serde(flatten)]
-    texts: CaptionTexts,
-}
-
-async fn export_rows(state: &AppState, user: &UserId) -> Result<Vec<ExportRow>, PageError> {
-    let records = state.engine.all_records(user).await?;
-    Ok(records
-        .iter()
-        .map(|record| ExportRow {
-            id: record.id.to_string(),
-            file_name: record.file_name(),
-            status: record.status.as_str(),
-            uploaded_at: rfc3339_ms(record.created_ms),
-            updated_at: rfc3339_ms(record.updated_ms),
-            expires_at: rfc3339_ms(record.expires_at * 1000),
-            width: record.width,
-            height: record.height,
-            texts: CaptionTexts::of(record),
-        })
-        .collect())
-}
-
-async fn export_json(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-) -> Result<Response, PageError> {
-    let rows = export_rows(&state, &signed_in.principal.user).await?;
-    let body = serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?;
-    Ok(attachment("application/json", "imgcap-export.json", body))
-}
-
-/// The original with its captions in its XMP; an image without captions answers the detail
-/// page with the reason.
-async fn download(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let user = &signed_in.principal.user;
-    match state.engine.captioned_original(user, parse_id(&id)?).await {
-        Ok(original) => Ok(download_response(original)),
-        Err(err @ AppError::Conflict(_)) => detail_view(&state, &signed_in, &id, Some(err)).await,
-        Err(err) => Err(err.into()),
-    }
-}
-
-async fn export_dataset(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Query(query): Query<DatasetQuery>,
-) -> Result<Response, PageError> {
-    let rows = state
-        .engine
-        .dataset_rows(&signed_in.principal.user, query.options())
-        .await?;
-    Ok(dataset_response(state.engine.clone(), rows))
-}
-
-/// One CSV field (RFC 4180 quoting). A leading `=`, `+`, `-` or `@` is prefixed with `'` so a
-/// spreadsheet shows the text instead of running it as a formula.
-fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    format!("\"{}\"", guarded.replace('"', "\"\""))
-}
-
-async fn export_csv(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-) -> Result<Response, PageError> {
-    let rows = export_rows(&state, &signed_in.principal.user).await?;
-    let mut body = String::from(
-        "id,file_name,status,uploaded_at,updated_at,expires_at,width,height,concise,creative,\
-         model_concise,model_creative,edited,model,provider,concise_source,creative_source,\
-         reviewed\r\n",
-    );
-    for row in &rows {
-        let text = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
-        let texts = &row.texts;
-        let fields = [
-            csv_field(&row.id),
-            csv_field(&row.file_name),
-            csv_field(row.status),
-            csv_field(&row.uploaded_at),
-            csv_field(&row.updated_at),
-            csv_field(&row.expires_at),
-            row.width.to_string(),
-            row.height.to_string(),
-            text(&texts.concise),
-            text(&texts.creative),
-            text(&texts.model_concise),
-            text(&texts.model_creative),
-            texts.edited.to_string(),
-            text(&texts.model),
-            text(&texts.provider),
-            text(&texts.concise_source),
-            text(&texts.creative_source),
-            texts.reviewed.to_string(),
-        ];
-        body.push_str(&fields.join(","));
-        body.push_str("\r\n");
-    }
-    Ok(attachment(
-        "text/csv; charset=utf-8",
-        "imgcap-export.csv",
-        body,
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("a dog, running"), "\"a dog, running\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(1)"), "\"'=HYPERLINK(1)\"");
-    }
 }

@@ -5,6 +5,8 @@
 mod account;
 mod admin;
 mod cognito;
+mod exports;
+mod history;
 mod images;
 mod provenance;
 mod visitor;
@@ -37,6 +39,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(sign_in)
         .merge(account::routes())
         .merge(images::routes())
+        .merge(history::routes())
+        .merge(exports::routes())
         .merge(provenance::routes())
         .merge(admin::routes())
         .layer(middleware::from_fn_with_state(state, visitor_context))
