@@ -131,16 +131,13 @@ fn shipped_set() -> String {
         .to_owned()
 }
 
-#[test]
-fn eval_run_captions_the_shipped_set_scores_it_and_reports_the_speed() {
-    let work = tempfile::tempdir().unwrap();
-    let out = work.path().join("predictions.json");
-    let tiny = crate::harness::tiny_model();
+/// `eval run` of `model_dir` in f32 on the shipped set, predictions to `out`; it must succeed.
+fn eval_run_on_the_shipped_set(model_dir: &str, out: &Path) -> std::process::Output {
     let output = run_tool(&[
         "eval",
         "run",
         "--model-dir",
-        tiny.to_str().unwrap(),
+        model_dir,
         "--coco",
         &shipped_set(),
         "--out",
@@ -149,6 +146,15 @@ fn eval_run_captions_the_shipped_set_scores_it_and_reports_the_speed() {
         "f32",
     ]);
     assert!(output.status.success(), "{output:?}");
+    output
+}
+
+#[test]
+fn eval_run_captions_the_shipped_set_scores_it_and_reports_the_speed() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("predictions.json");
+    let tiny = crate::harness::tiny_model();
+    let output = eval_run_on_the_shipped_set(tiny.to_str().unwrap(), &out);
     let report = stdout(&output);
     for line in [
         "model    tiny-blip (f32)",
@@ -304,20 +310,7 @@ fn real_weights_score_at_least_the_floor_on_the_shipped_set() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let out = work.path().join("predictions.json");
-    let output = run_tool(&[
-        "eval",
-        "run",
-        "--model-dir",
-        &dir,
-        "--coco",
-        &shipped_set(),
-        "--out",
-        out.to_str().unwrap(),
-        "--dtype",
-        "f32",
-    ]);
-    assert!(output.status.success(), "{output:?}");
+    let output = eval_run_on_the_shipped_set(&dir, &work.path().join("predictions.json"));
     let report = stdout(&output);
     eprintln!("{report}");
     let cider: f64 = report
