@@ -312,19 +312,6 @@ impl ImageRecord {
             (self.width, self.height)
         }
     }
-    /// The captions to show: the user's correction where there is one, else the model's.
-    pub fn shown_captions(&self) -> Option<(&str, &str)> {
-        let result = self.result.as_ref()?;
-        let edits = self.edits.as_ref();
-        Some((
-            edits
-                .and_then(|e| e.concise.as_deref())
-                .unwrap_or(&result.concise.text),
-            edits
-                .and_then(|e| e.creative.as_deref())
-                .unwrap_or(&result.creative.text),
-        ))
-    }
 }
 
 /// The stored form of a record's content type: one of the two accepted image types.

@@ -180,8 +180,7 @@ impl Provenance {
         if let Some(result) = &record.result {
             for &kind in &change.touched {
                 next.suggested.retain(|k| *k != kind);
-                let before =
-                    edit_of(record.edits.as_ref(), kind).unwrap_or(model_text(result, kind));
+                let before = record.shown_text(kind).unwrap_or_default();
                 let (text, source) = match edit_of(change.edits.as_ref(), kind) {
                     Some(edit) => (edit, CaptionSource::User),
                     None => (model_text(result, kind), CaptionSource::of_result(result)),
@@ -206,11 +205,26 @@ impl Provenance {
 }
 
 impl ImageRecord {
+    /// The text shown for `kind`: the user's correction where there is one, else the model's;
+    /// `None` until the image is captioned.
+    pub fn shown_text(&self, kind: CaptionKind) -> Option<&str> {
+        let result = self.result.as_ref()?;
+        Some(edit_of(self.edits.as_ref(), kind).unwrap_or(model_text(result, kind)))
+    }
+
+    /// Both captions to show, concise first.
+    pub fn shown_captions(&self) -> Option<(&str, &str)> {
+        Some((
+            self.shown_text(CaptionKind::Concise)?,
+            self.shown_text(CaptionKind::Creative)?,
+        ))
+    }
+
     /// The caption shown for `kind` and its origin; `None` until the image is captioned.
     pub fn shown(&self, kind: CaptionKind) -> Option<ShownCaption<'_>> {
         let result = self.result.as_ref()?;
+        let text = self.shown_text(kind)?;
         let edit = edit_of(self.edits.as_ref(), kind);
-        let text = edit.unwrap_or(model_text(result, kind));
         let recorded = self
             .provenance
             .last_of(kind)
