@@ -179,6 +179,15 @@ stack_test() {
 }
 step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" stack_test
 
+# The CI/CD roles (modules/ci-roles, applied from bootstrap/): the plan role only reads, each
+# deploy role is trusted only by its GitHub environment and has no IAM action on "*".
+ci_roles_test() {
+  cd "$TF_ROOT/modules/ci-roles"
+  terraform init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
+  terraform test -no-color
+}
+step show "terraform test modules/ci-roles: pipeline roles against a mocked AWS provider" ci_roles_test
+
 # ------------------------------------------------------------------------------------------------
 # 3.-6. static checks
 # ------------------------------------------------------------------------------------------------
