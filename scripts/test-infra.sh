@@ -292,6 +292,11 @@ operator_scripts() {
 }
 step_with_tool shellcheck show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
 
+# The CD workflow's image steps (promote by digest, deployed- tags, cpu/cuda by instance type)
+# against fake aws/docker commands.
+step show "scripts: release-images.sh (promote by digest, deployed- tags, image per instance family)" \
+  scripts/test-release-images.sh
+
 # The docs name only what exists: every path, script, variable and route in README, RUNBOOK,
 # CONTRIBUTING and docs/ (scripts/ci/check_docs.py); its self-test plants lies and must find them.
 docs_claims() {
