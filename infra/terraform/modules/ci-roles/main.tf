@@ -22,8 +22,8 @@ locals {
   account_id   = data.aws_caller_identity.current.account_id
   region       = data.aws_region.current.name
   partition    = data.aws_partition.current.partition
-  issuer       = "token.actions.githubusercontent.com"
-  provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
+  issuer       = module.oidc_provider.issuer
+  provider_arn = module.oidc_provider.arn
   read_only    = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
 
   plan_subjects = concat(
@@ -65,17 +65,10 @@ locals {
   }
 }
 
-resource "aws_iam_openid_connect_provider" "github" {
-  count          = var.create_oidc_provider ? 1 : 0
-  url            = "https://${local.issuer}"
-  client_id_list = ["sts.amazonaws.com"]
-  # AWS trusts GitHub's certificate authority for this issuer; no thumbprint pinning needed.
-  tags = var.tags
-}
-
-data "aws_iam_openid_connect_provider" "github" {
-  count = var.create_oidc_provider ? 0 : 1
-  url   = "https://${local.issuer}"
+module "oidc_provider" {
+  source = "../github-oidc-provider"
+  create = var.create_oidc_provider
+  tags   = var.tags
 }
 
 # --- plan role --------------------------------------------------------------------------------

@@ -3,22 +3,15 @@
 # repositories, nothing else: CI's push-images job uses it, so a job that builds code from main
 # never holds the Terraform roles (modules/ci-roles, applied from bootstrap/).
 locals {
-  issuer       = "token.actions.githubusercontent.com"
+  issuer       = module.oidc_provider.issuer
   subject      = var.github_environment != null ? "repo:${var.github_repository}:environment:${var.github_environment}" : "repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"
-  provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
+  provider_arn = module.oidc_provider.arn
 }
 
-resource "aws_iam_openid_connect_provider" "github" {
-  count          = var.create_oidc_provider ? 1 : 0
-  url            = "https://${local.issuer}"
-  client_id_list = ["sts.amazonaws.com"]
-  # AWS trusts GitHub's certificate authority for this issuer; no thumbprint pinning needed.
-  tags = var.tags
-}
-
-data "aws_iam_openid_connect_provider" "github" {
-  count = var.create_oidc_provider ? 0 : 1
-  url   = "https://${local.issuer}"
+module "oidc_provider" {
+  source = "../github-oidc-provider"
+  create = var.create_oidc_provider
+  tags   = var.tags
 }
 
 data "aws_iam_policy_document" "trust" {
@@ -65,4 +58,10 @@ resource "aws_iam_role_policy" "deploy" {
   name   = "imgcap-push-images"
   role   = aws_iam_role.deploy.id
   policy = module.policy.json
+}
+
+# The provider moved into modules/github-oidc-provider (shared with modules/ci-roles).
+moved {
+  from = aws_iam_openid_connect_provider.github
+  to   = module.oidc_provider.aws_iam_openid_connect_provider.github
 }
