@@ -180,13 +180,17 @@ stack_test() {
 step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" stack_test
 
 # The CI/CD roles (modules/ci-roles, applied from bootstrap/): the plan role only reads, each
-# deploy role is trusted only by its GitHub environment and has no IAM action on "*".
+# deploy role is trusted only by its GitHub environment and has no IAM action on "*"; bootstrap
+# wires them to its state bucket and key and writes backend settings with the S3 lock file.
 ci_roles_test() {
-  cd "$TF_ROOT/modules/ci-roles"
-  terraform init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
-  terraform test -no-color
+  local dir
+  for dir in modules/ci-roles bootstrap; do
+    cd "$TF_ROOT/$dir"
+    terraform init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
+    terraform test -no-color
+  done
 }
-step show "terraform test modules/ci-roles: pipeline roles against a mocked AWS provider" ci_roles_test
+step show "terraform test modules/ci-roles, bootstrap: pipeline roles against a mocked AWS provider" ci_roles_test
 
 # ------------------------------------------------------------------------------------------------
 # 3.-6. static checks
