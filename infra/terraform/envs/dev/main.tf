@@ -17,6 +17,8 @@ module "imgcap" {
   model_data_url                   = var.model_data_url
   inference_instance_type          = var.inference_instance_type
   inference_instance_count         = var.inference_instance_count
+  inference_candidate              = var.inference_candidate
+  inference_ami_version            = var.inference_ami_version
   inference_min_instances          = var.inference_min_instances
   inference_max_instances          = var.inference_max_instances
   web_cpu                          = var.web_cpu

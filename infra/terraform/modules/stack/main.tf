@@ -160,6 +160,13 @@ module "inference" {
   alarm_actions                   = [module.monitoring.sns_topic_arn]
   log_retention_days              = var.log_retention_days
   tags                            = local.tags
+
+  # GPU driver of NVIDIA instance types, and a model on trial (scripts/promote-model.sh) whose
+  # image is a tag in the same repository.
+  inference_ami_version = var.inference_ami_version
+  candidate = var.inference_candidate == null ? null : merge(var.inference_candidate, {
+    image_uri = var.inference_candidate.image_tag == null ? null : "${module.registry.repository_urls["inference"]}:${var.inference_candidate.image_tag}"
+  })
 }
 
 module "iam" {

@@ -309,6 +309,7 @@ run "resize_to_gpu_and_enable_features" {
 
   variables {
     inference_instance_type  = "ml.g5.xlarge"
+    inference_image_tag      = "0123abc-cuda"
     enable_bedrock           = true
     enable_rekognition       = true
     create_hf_api_key_secret = true
