@@ -5,7 +5,7 @@
 #   2. terraform   init -backend=false, validate, fmt -check -recursive for every root
 #                  (bootstrap, envs/dev, envs/prod, envs/emulator) and the modules
 #                  terraform test of modules/stack: the whole dev/prod stack applied against a
-#                  mocked AWS provider, with assertions
+#                  mocked AWS provider, with assertions; terraform test of modules/inference
 #   3. variables   every variable has a type and a description   (scripts/tf/check_variables.py)
 #   4. parity      envs/prod's shared .tf files are links to envs/dev's: the roots differ only
 #                  in env.tf and their *.example files
@@ -164,9 +164,11 @@ step quiet "terraform modules/: fmt -check -recursive" \
 
 # The whole dev/prod composition (modules/stack: network, web, monitoring, github-oidc, bedrock
 # and everything else) applied against a mocked AWS provider, with assertions on the wiring,
-# the CPU->GPU resize and the feature switches (modules/stack/tests/stack.tftest.hcl).
-stack_test() {
-  cd "$TF_ROOT/modules/stack"
+# the CPU->GPU resize and the feature switches (modules/stack/tests/stack.tftest.hcl); the
+# inference module alone: candidate/shadow variants, GPU AMI, image-kind refusals
+# (modules/inference/tests/inference.tftest.hcl).
+module_test() { # module directory under modules/
+  cd "$TF_ROOT/modules/$1"
   terraform init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
   local out rc=0
   out="$(terraform test -no-color 2>&1)" || rc=$?
@@ -177,7 +179,8 @@ stack_test() {
   fi
   return "$rc"
 }
-step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" stack_test
+step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" module_test stack
+step show "terraform test modules/inference: variants, GPU AMI, image kinds against a mocked AWS provider" module_test inference
 
 # ------------------------------------------------------------------------------------------------
 # 3.-6. static checks
