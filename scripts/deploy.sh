@@ -103,7 +103,10 @@ smoke_test() {
 }
 
 release() {
-  apply_tags "$WEB_TAG" "$INFERENCE_TAG" || return 1
+  if ! apply_tags "$WEB_TAG" "$INFERENCE_TAG"; then
+    endpoint_runs_applied_config || true  # says so when SageMaker rolled back
+    return 1
+  fi
   wait_stable || return 1
   endpoint_runs_applied_config || return 1
   running_tags "$WEB_TAG" "$INFERENCE_TAG" || return 1

@@ -97,7 +97,9 @@ candidate_on_endpoint() {
 }
 
 gates() {
-  "$(command -v python3)" "$REPO/scripts/promotion_gates.py" --config "$CONFIG" --report "$REPORT" --endpoint "$ENDPOINT"
+  # The aws this shell runs: a python3 launcher (pyenv) may put another one first on PATH.
+  python3 "$REPO/scripts/promotion_gates.py" --config "$CONFIG" --report "$REPORT" \
+    --endpoint "$ENDPOINT" --aws "$(command -v aws)"
 }
 
 # apply_step DESCRIPTION VAR_ARGS...: plan (--dry-run) or apply with the variables file, the

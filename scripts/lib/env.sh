@@ -182,13 +182,13 @@ adopt_running_config() {
   new_models="$(aws sagemaker describe-endpoint-config --endpoint-config-name "$applied" \
     --query '[ProductionVariants[].ModelName, ShadowProductionVariants[].ModelName][]' --output text 2>/dev/null || true)"
   for addr in $(tf state list | grep -E "^$inference\.aws_sagemaker_(endpoint_configuration|model)\.this"); do
-    tf state rm "$addr" >/dev/null
+    tf state rm "$addr" >/dev/null || return 1
   done
-  tf import -input=false "$@" "$inference.aws_sagemaker_endpoint_configuration.this" "$running" >/dev/null
+  tf import -input=false "$@" "$inference.aws_sagemaker_endpoint_configuration.this" "$running" >/dev/null || return 1
   local kept=""
   while read -r variant model; do
     [ -n "$model" ] && [ "$model" != None ] || continue
-    tf import -input=false "$@" "$inference.aws_sagemaker_model.this[\"$variant\"]" "$model" >/dev/null
+    tf import -input=false "$@" "$inference.aws_sagemaker_model.this[\"$variant\"]" "$model" >/dev/null || return 1
     kept="$kept $model"
   done < <(aws sagemaker describe-endpoint-config --endpoint-config-name "$running" \
     --query '[ProductionVariants[].[VariantName, ModelName], ShadowProductionVariants[].[VariantName, ModelName]][]' --output text)
