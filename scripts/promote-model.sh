@@ -129,6 +129,17 @@ case "$ACTION" in
   start)
     candidate_on_endpoint
     [ -z "$CANDIDATE_MODEL" ] || die "a candidate ($CANDIDATE_MODEL) is on trial already: promote or abort it first"
+    # The image kind follows the candidate's instance type (CUDA on NVIDIA GPU types).
+    deployed_tags
+    kind_type="${TYPE:-$(var_value inference_instance_type | tr -d '"')}"
+    if [ -n "$IMAGE_TAG" ] && [ -n "$kind_type" ] && [ "$(tag_for_type "$IMAGE_TAG" "$kind_type")" != "$IMAGE_TAG" ]; then
+      die "--image-tag $IMAGE_TAG does not fit $kind_type, which needs $(tag_for_type "$IMAGE_TAG" "$kind_type")"
+    fi
+    if [ -z "$IMAGE_TAG" ] && [ -n "$TYPE" ] && [ -n "$DEPLOYED_INFERENCE_TAG" ] \
+      && [ "$(tag_for_type "$DEPLOYED_INFERENCE_TAG" "$TYPE")" != "$DEPLOYED_INFERENCE_TAG" ]; then
+      IMAGE_TAG="$(tag_for_type "$DEPLOYED_INFERENCE_TAG" "$TYPE")"
+      log "$TYPE runs the other build of the primary's image: $IMAGE_TAG"
+    fi
     fields=()
     [ -z "$IMAGE_TAG" ] || fields+=("image_tag = \"$IMAGE_TAG\"")
     [ -z "$MODEL_URL" ] || fields+=("model_data_url = \"$MODEL_URL\"")

@@ -274,6 +274,18 @@ class Promote(ScriptTest):
         self.assertEqual(self.run_script("promote-model.sh", "start", "--image-tag", "bbb222"), 1)
         self.assertIn("is on trial already", self.output)
 
+    def test_gpu_candidate_gets_the_cuda_build(self):
+        w = world(candidate=False)
+        w["applies"] = [{"sagemaker": "updates", "config": "ep-c2", "count": 3}]
+        self.set_world(w)
+        self.assertEqual(self.run_script("promote-model.sh", "start", "--model-data-url", "s3://models/v2/model.tar.gz",
+                                         "--instance-type", "ml.g5.xlarge", "--auto-approve"), 0, self.output)
+        self.assertIn('image_tag = "aaa111-cuda"', self.var_file.read_text())
+
+        self.set_world(world(candidate=False))
+        self.assertEqual(self.run_script("promote-model.sh", "start", "--image-tag", "bbb222", "--instance-type", "ml.g5.xlarge"), 1)
+        self.assertIn("does not fit ml.g5.xlarge, which needs bbb222-cuda", self.output)
+
     def test_abort_drops_the_candidate(self):
         w = world()
         w["applies"] = [{"sagemaker": "updates", "config": "ep-c2", "count": 3}]

@@ -140,6 +140,9 @@ module "monitoring" {
   table_name              = module.data.table_name
   app_metrics_namespace   = local.metrics_namespace
   tags                    = local.tags
+
+  # A model on trial (scripts/promote-model.sh): its figures next to the primary's.
+  sagemaker_candidate_variant_name = module.inference.candidate_variant_name
 }
 
 module "inference" {

@@ -345,6 +345,34 @@ run "resize_to_gpu_and_enable_features" {
   }
 }
 
+run "candidate_variant_on_trial" {
+  command = apply
+
+  variables {
+    inference_candidate = {
+      image_tag     = "4567def-cuda"
+      instance_type = "ml.g5.xlarge"
+      mode          = "shadow"
+      weight        = 0.5
+    }
+  }
+
+  assert {
+    condition     = module.inference.candidate_variant_name == "candidate" && output.sagemaker_candidate_variant_name == "candidate"
+    error_message = "the candidate variant must reach the outputs promote-model.sh and deploy.sh read"
+  }
+
+  assert {
+    condition     = module.inference.model_names["candidate"] != module.inference.model_names["primary"] && module.inference.inference_ami_versions["primary"] == null && module.inference.inference_ami_versions["candidate"] == "al2-ami-sagemaker-inference-gpu-3-1"
+    error_message = "the GPU shadow gets its own model and the GPU AMI; the CPU primary none"
+  }
+
+  assert {
+    condition     = length([for w in jsondecode(module.monitoring.dashboard_body).widgets : w if startswith(try(w.properties.title, ""), "Promotion:")]) == 2
+    error_message = "the dashboard shows the candidate next to the primary while a model is on trial"
+  }
+}
+
 run "rejects_bad_instance_type" {
   command = plan
 
