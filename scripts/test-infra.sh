@@ -184,6 +184,10 @@ module_test() { # module directory under modules/
 step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" module_test stack
 step show "terraform test modules/inference: variants, GPU AMI, image kinds against a mocked AWS provider" module_test inference
 
+# The CI/CD roles (modules/ci-roles, applied from bootstrap/): the plan role only reads, each
+# deploy role is trusted only by its GitHub environment and has no IAM action on "*".
+step show "terraform test modules/ci-roles: pipeline roles against a mocked AWS provider" module_test ci-roles
+
 # ------------------------------------------------------------------------------------------------
 # 3.-6. static checks
 # ------------------------------------------------------------------------------------------------
@@ -296,6 +300,11 @@ operator_script_tests() {
   "$VENV/bin/python" scripts/test_operator_scripts.py
 }
 step show "promotion and endpoint scripts: gate unit tests, black-box tests with a fake aws/terraform" operator_script_tests
+
+# The CD workflow's image steps (promote by digest, deployed- tags, cpu/cuda by instance type)
+# against fake aws/docker commands.
+step show "scripts: release-images.sh (promote by digest, deployed- tags, image per instance family)" \
+  scripts/test-release-images.sh
 
 # The docs name only what exists: every path, script, variable and route in README, RUNBOOK,
 # CONTRIBUTING and docs/ (scripts/ci/check_docs.py); its self-test plants lies and must find them.

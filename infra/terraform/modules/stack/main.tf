@@ -233,11 +233,5 @@ module "github_oidc" {
   create_oidc_provider     = var.create_github_oidc_provider
   web_repository_arn       = module.registry.repository_arns["web"]
   inference_repository_arn = module.registry.repository_arns["inference"]
-  ecs_service_arn          = module.web.service_arn
-  task_role_arn            = module.iam.task_role_arn
-  execution_role_arn       = module.iam.execution_role_arn
-  sagemaker_endpoint_arn   = module.inference.endpoint_arn
-  sagemaker_role_arn       = module.inference.role_arn
-  kms_key_arn              = module.kms.key_arn
   tags                     = local.tags
 }
