@@ -53,12 +53,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-PY="${IMGCAP_PYTHON:-}"
-if [ -z "$PY" ]; then
-  PY=python3
-  [ -x "${IMGCAP_VENV:-$REPO/.venv}/bin/python" ] && PY="${IMGCAP_VENV:-$REPO/.venv}/bin/python"
-fi
-"$PY" -c 'import boto3' 2>/dev/null || die "$PY cannot import boto3 (set IMGCAP_PYTHON, or scripts/ensure-tools-venv.sh)"
+# shellcheck source=scripts/lib/boto3-python.sh
+. "$REPO/scripts/lib/boto3-python.sh"
 
 if [ -n "$ENV_NAME" ]; then
   [ -z "$OUTPUTS" ] || die "--env and --outputs exclude each other"
