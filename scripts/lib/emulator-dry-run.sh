@@ -84,9 +84,35 @@ echo "web app (AWS mode on moto, Cognito sign-in) ready on $BASE"
 
 rc=0
 echo "==> scripts/acceptance.sh --dry-run"
-"$REPO/scripts/acceptance.sh" --dry-run --outputs "$OUTPUTS" --base-url "$BASE" || rc=1
-if [ "$rc" -ne 0 ]; then
+if ! "$REPO/scripts/acceptance.sh" --dry-run --outputs "$OUTPUTS" --base-url "$BASE"; then
+  rc=1
   echo "--- web app log (last 40 lines)"
   tail -n 40 "$WORK/webapp.log"
 fi
+
+# The faulty requests go to a real inference server with fault injection on, where one is built
+# (the workspace tests build it; this script does not: it would take many minutes).
+INFERENCE_BIN="${IMGCAP_INFERENCE_BIN:-$TARGET/debug/imgcap-inference}"
+INVOKE=()
+if [ -x "$INFERENCE_BIN" ] && "$INFERENCE_BIN" serve --help 2>/dev/null | grep -q -- --fault-injection; then
+  IPORT="$(free_port)"
+  IMGCAP_HOST=127.0.0.1 IMGCAP_PORT="$IPORT" IMGCAP_DEVICE=cpu IMGCAP_FAULT_INJECTION=1 \
+    IMGCAP_MODEL_DIR="$REPO/models/tests/fixtures/tiny-blip" "$INFERENCE_BIN" serve >"$WORK/inference.log" 2>&1 &
+  PIDS+=($!)
+  if wait_http "http://127.0.0.1:$IPORT/ping" "$!" 120; then
+    INVOKE=(--invoke-url "http://127.0.0.1:$IPORT/invocations")
+    echo "imgcap-inference (fault injection on) ready on 127.0.0.1:$IPORT"
+  else
+    echo "imgcap-inference did not get ready:"; tail -n 20 "$WORK/inference.log"; rc=1
+  fi
+else
+  echo "no imgcap-inference with --fault-injection at $INFERENCE_BIN (IMGCAP_INFERENCE_BIN):" \
+    "the alarm dry run sends no requests"
+fi
+ENDPOINT="$(output sagemaker_endpoint_name)"
+for fault in 5xx slow; do
+  echo "==> scripts/fire-alarms.sh --dry-run --fault $fault"
+  "$REPO/scripts/fire-alarms.sh" --dry-run --endpoint-name "$ENDPOINT" --fault "$fault" \
+    --requests 5 --interval 1 --timeout 30 "${INVOKE[@]}" || rc=1
+done
 exit "$rc"
