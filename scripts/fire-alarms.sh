@@ -21,7 +21,8 @@
 #   --i-know-this-is-prod  required for a prod environment or endpoint
 #
 # The endpoint's container honours `imgcap-fault=5xx` / `imgcap-fault=slow:<ms>` in the
-# SageMaker custom attributes only when it runs with fault injection on (IMGCAP_FAULT_INJECTION=1);
+# SageMaker custom attributes only when it runs with fault injection on (IMGCAP_FAULT_INJECTION=1,
+# set by the Terraform variable inference_fault_injection = true);
 # only the requests that carry the attribute fail, so real traffic is not disturbed. The script
 # sends rounds of such requests until every alarm is in ALARM (or --timeout), stops, and waits
 # until every alarm is OK again (no data counts as not breaching). Exit 0 only when both happened.

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 BODY = Path(__file__).resolve().parents[2] / "tests" / "data" / "rocket.jpg"
 METRIC = {"5xx": "Invocation5XXErrors", "slow": "ModelLatency"}
@@ -85,8 +86,7 @@ class FireAlarms:
                 self.runtime.invoke_endpoint(EndpointName=self.args.endpoint_name, Body=body,
                                              ContentType="image/jpeg", CustomAttributes=attributes)
             ok = True
-        except (urllib.error.URLError, OSError, self.runtime.exceptions.ModelError,
-                self.runtime.exceptions.ClientError):
+        except (urllib.error.URLError, OSError, ClientError, BotoCoreError):
             ok = False
         return ok, time.monotonic() - started
 
