@@ -25,7 +25,8 @@
 #                  (scripts/ci/check_docs.py, with its self-test)
 #  11. emulator    start moto on a free loopback port, terraform apply envs/emulator, verify the
 #                  resources (scripts/tf/emulator_verify.py), run the web app's AWS contract
-#                  tests (hook), terraform destroy, stop moto
+#                  tests (hook), dry-run scripts/acceptance.sh and scripts/fire-alarms.sh
+#                  (hook), terraform destroy, stop moto
 #
 # Usage: scripts/test-infra.sh            (from anywhere; idempotent; exit 1 if anything failed)
 # Env:   IMGCAP_VENV=<dir>                 tools venv (default: <repo>/.venv)
@@ -398,6 +399,20 @@ webapp_contract_tests() {
 }
 # ===============================================================================================
 
+# ==================== HOOK: acceptance and alarm dry runs ======================================
+# scripts/lib/emulator-dry-run.sh starts the real web app against the same resources (AWS mode,
+# sign-in with the emulated Cognito pool) and dry-runs scripts/acceptance.sh and
+# scripts/fire-alarms.sh against it; each says which steps the emulator cannot serve.
+EMULATOR_DRY_RUN="$REPO/scripts/lib/emulator-dry-run.sh"
+emulator_dry_runs() {
+  set -a
+  # shellcheck disable=SC1091
+  . "$ART/emulator.env"
+  set +a
+  IMGCAP_PYTHON="$VENV/bin/python" "$EMULATOR_DRY_RUN" "$ART/emulator-outputs.json"
+}
+# ===============================================================================================
+
 emulator_destroy() {
   cd "$EMU"
   # No refresh: the state is minutes old and nothing else changed the emulator's resources.
@@ -424,6 +439,7 @@ else
         skip "emulator: web app AWS-mode contract tests (hook)" \
           "scripts/webapp-aws-contract-tests.sh is missing or not executable"
       fi
+      step show "emulator: acceptance.sh and fire-alarms.sh dry runs (hook)" emulator_dry_runs
     else
       skip "emulator: verify the created resources" "apply failed"
     fi

@@ -130,6 +130,12 @@ variable "inference_max_instances" {
   default     = 4
 }
 
+variable "inference_fault_injection" {
+  type        = bool
+  description = "Let requests that carry imgcap-fault=5xx or imgcap-fault=slow:<ms> in their SageMaker custom attributes fail or slow down on purpose (IMGCAP_FAULT_INJECTION), for scripts/fire-alarms.sh. Other requests are not affected. Keep it off in prod."
+  default     = false
+}
+
 variable "web_cpu" {
   type        = number
   description = "Fargate CPU units per web task."
