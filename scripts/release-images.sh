@@ -6,7 +6,9 @@
 #       print the digest (sha256:...) of REPOSITORY:TAG in ECR; fails if the image is missing
 #   scripts/release-images.sh inference-kind INSTANCE_TYPE
 #       print the inference image for a SageMaker instance type: cuda for the NVIDIA GPU
-#       families (ml.g*, ml.p*), cpu for the others; fails for Inferentia/Trainium (no image)
+#       families, cpu for the others; fails for the AWS Neuron families (no imgcap build). The
+#       family lists are read from modules/inference (gpu_families, neuron_families), whose
+#       validation refuses a plan with the wrong kind, so the two cannot disagree
 #   scripts/release-images.sh promote SOURCE_REPOSITORY TARGET_REPOSITORY TAG DIGEST
 #       copy SOURCE@DIGEST to TARGET:TAG byte for byte (docker buildx imagetools), or, if
 #       TARGET:TAG exists already (tags are immutable), check it has DIGEST; either way TARGET:TAG
@@ -21,6 +23,8 @@ set -euo pipefail
 
 die() { printf 'release-images: %s\n' "$*" >&2; exit 1; }
 
+INFERENCE_MODULE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/infra/terraform/modules/inference/main.tf"
+
 digest() { # repository tag
   local found
   found="$(aws ecr describe-images --repository-name "$1" --image-ids "imageTag=$2" \
@@ -29,13 +33,25 @@ digest() { # repository tag
   echo "$found"
 }
 
+family_regex() { # local name in modules/inference/main.tf -> its regex, HCL escapes undone
+  local re
+  re="$(sed -n "s/^ *$1 *= *\"\(.*\)\"\$/\1/p" "$INFERENCE_MODULE" | sed 's/\\\\/\\/g')"
+  [ -n "$re" ] || die "no local $1 in $INFERENCE_MODULE"
+  echo "$re"
+}
+
 inference_kind() { # instance_type
-  case "$1" in
-    ml.g[0-9]*.* | ml.p[0-9]*.*) echo cuda ;;
-    ml.inf[0-9]*.* | ml.trn[0-9]*.*) die "$1 needs a Neuron build of imgcap-inference, which does not exist" ;;
-    ml.*.*) echo cpu ;;
-    *) die "$1 is not a SageMaker instance type (ml.<family>.<size>)" ;;
-  esac
+  local neuron gpu
+  [[ "$1" =~ ^ml\.[a-z0-9-]+\.[a-z0-9]+$ ]] || die "$1 is not a SageMaker instance type (ml.<family>.<size>)"
+  neuron="$(family_regex neuron_families)"
+  gpu="$(family_regex gpu_families)"
+  if [[ "$1" =~ $neuron ]]; then
+    die "$1 needs a Neuron build of imgcap-inference, which does not exist"
+  elif [[ "$1" =~ $gpu ]]; then
+    echo cuda
+  else
+    echo cpu
+  fi
 }
 
 promote() { # source_repository target_repository tag digest

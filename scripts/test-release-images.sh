@@ -73,7 +73,10 @@ ok "ml.g5.xlarge gets the cuda image" is cuda "$RI" inference-kind ml.g5.xlarge
 ok "ml.p4d.24xlarge gets the cuda image" is cuda "$RI" inference-kind ml.p4d.24xlarge
 ok "ml.c6i.xlarge gets the cpu image" is cpu "$RI" inference-kind ml.c6i.xlarge
 ok "ml.m7g.large gets the cpu image" is cpu "$RI" inference-kind ml.m7g.large
+ok "ml.g6e.2xlarge gets the cuda image" is cuda "$RI" inference-kind ml.g6e.2xlarge
+ok "ml.g4ad (AMD GPU, no CUDA) gets the cpu image" is cpu "$RI" inference-kind ml.g4ad.xlarge
 fails "Inferentia has no image" "$RI" inference-kind ml.inf2.xlarge
+fails "Trainium has no image" "$RI" inference-kind ml.trn1.2xlarge
 fails "a non-SageMaker type is refused" "$RI" inference-kind g5.xlarge
 
 ok "digest of an existing tag" is "$D1" "$RI" digest imgcap-dev-inference c0ffee
