@@ -63,10 +63,10 @@ fi
 env_init
 [ -z "$(tf_output sagemaker_candidate_variant_name)" ] \
   || die "a candidate model is on trial on the endpoint: scripts/promote-model.sh promote or abort it first"
-type="$(var_value inference_instance_type | tr -d '"')"
-tagged="$(tag_for_type "$INFERENCE_TAG" "${type:-ml.c6i.xlarge}")"
+instance_type="$(var_value inference_instance_type | tr -d '"')"
+tagged="$(tag_for_type "$INFERENCE_TAG" "${instance_type:-ml.c6i.xlarge}")"
 if [ "$tagged" != "$INFERENCE_TAG" ]; then
-  log "inference instance type ${type:-ml.c6i.xlarge}: deploying image $tagged for $INFERENCE_TAG"
+  log "inference instance type ${instance_type:-ml.c6i.xlarge}: deploying image $tagged for $INFERENCE_TAG"
   INFERENCE_TAG="$tagged"
 fi
 deployed_tags
