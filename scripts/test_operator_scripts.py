@@ -111,14 +111,15 @@ elif args[:1] == ["apply"]:
 
 PRIMARY_MODEL = {"PrimaryContainer": {"Image": "acct.dkr.ecr/imgcap-prod-inference:aaa111",
                                       "ModelDataUrl": "s3://models/v1/model.tar.gz"}}
-CANDIDATE_MODEL = {"PrimaryContainer": {"Image": "acct.dkr.ecr/imgcap-prod-inference:aaa111",
+CANDIDATE_MODEL = {"PrimaryContainer": {"Image": "acct.dkr.ecr/imgcap-prod-inference:bbb222",
                                         "ModelDataUrl": "s3://models/v2/model.tar.gz"}}
 
 
 def world(candidate=True, metrics=None):
     variants = [{"VariantName": "primary", "ModelName": "ep-m1", "InstanceType": "ml.c6i.xlarge"}]
     if candidate:
-        variants.append({"VariantName": "candidate", "ModelName": "ep-m2", "InstanceType": "ml.c6i.xlarge"})
+        # first, as Terraform lists the variants by name
+        variants.insert(0, {"VariantName": "candidate", "ModelName": "ep-m2", "InstanceType": "ml.c6i.xlarge"})
     good = {"Invocations": 1000, "Invocation5XXErrors": 1, "ModelLatency": 200000}
     return {
         "endpoint": {"EndpointConfigName": "ep-c1",
@@ -292,7 +293,11 @@ class Promote(ScriptTest):
         self.set_world(w)
         self.var_file.write_text(self.var_file.read_text() + 'inference_candidate = { image_tag = "bbb222" }\n')
         self.assertEqual(self.run_script("promote-model.sh", "abort", "--auto-approve"), 0, self.output)
-        self.assertIn("-var inference_candidate=null", self.calls("terraform apply")[0])
+        [apply] = self.calls("terraform apply")
+        self.assertIn("-var inference_candidate=null", apply)
+        # the primary keeps its image, not the candidate's
+        self.assertIn("-var inference_image_tag=aaa111", apply)
+        self.assertNotIn("bbb222", apply)
         self.assertNotIn("inference_candidate", self.var_file.read_text())
 
 

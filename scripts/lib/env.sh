@@ -55,7 +55,7 @@ deployed_tags() {
       --query EndpointConfigName --output text 2>/dev/null || true)"
     if [ -n "$config" ] && [ "$config" != None ]; then
       model="$(aws sagemaker describe-endpoint-config --endpoint-config-name "$config" \
-        --query 'ProductionVariants[0].ModelName' --output text)"
+        --query "ProductionVariants[?VariantName=='primary'].ModelName | [0]" --output text)"
       image="$(aws sagemaker describe-model --model-name "$model" \
         --query PrimaryContainer.Image --output text)"
       DEPLOYED_INFERENCE_TAG="${image##*:}"
