@@ -25,7 +25,8 @@
 #                  (scripts/ci/check_docs.py, with its self-test)
 #  11. emulator    start moto on a free loopback port, terraform apply envs/emulator, verify the
 #                  resources (scripts/tf/emulator_verify.py), run the web app's AWS contract
-#                  tests (hook), terraform destroy, stop moto
+#                  tests (hook), dry-run scripts/acceptance.sh and scripts/fire-alarms.sh
+#                  (hook), terraform destroy, stop moto
 #
 # Usage: scripts/test-infra.sh            (from anywhere; idempotent; exit 1 if anything failed)
 # Env:   IMGCAP_VENV=<dir>                 tools venv (default: <repo>/.venv)
@@ -184,6 +185,10 @@ module_test() { # module directory under modules/
 step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" module_test stack
 step show "terraform test modules/inference: variants, GPU AMI, image kinds against a mocked AWS provider" module_test inference
 
+# The CI/CD roles (modules/ci-roles, applied from bootstrap/): the plan role only reads, each
+# deploy role is trusted only by its GitHub environment and has no IAM action on "*".
+step show "terraform test modules/ci-roles: pipeline roles against a mocked AWS provider" module_test ci-roles
+
 # ------------------------------------------------------------------------------------------------
 # 3.-6. static checks
 # ------------------------------------------------------------------------------------------------
@@ -297,6 +302,11 @@ operator_script_tests() {
 }
 step show "promotion and endpoint scripts: gate unit tests, black-box tests with a fake aws/terraform" operator_script_tests
 
+# The CD workflow's image steps (promote by digest, deployed- tags, cpu/cuda by instance type)
+# against fake aws/docker commands.
+step show "scripts: release-images.sh (promote by digest, deployed- tags, image per instance family)" \
+  scripts/test-release-images.sh
+
 # The docs name only what exists: every path, script, variable and route in README, RUNBOOK,
 # CONTRIBUTING and docs/ (scripts/ci/check_docs.py); its self-test plants lies and must find them.
 docs_claims() {
@@ -389,6 +399,20 @@ webapp_contract_tests() {
 }
 # ===============================================================================================
 
+# ==================== HOOK: acceptance and alarm dry runs ======================================
+# scripts/lib/emulator-dry-run.sh starts the real web app against the same resources (AWS mode,
+# sign-in with the emulated Cognito pool) and dry-runs scripts/acceptance.sh and
+# scripts/fire-alarms.sh against it; each says which steps the emulator cannot serve.
+EMULATOR_DRY_RUN="$REPO/scripts/lib/emulator-dry-run.sh"
+emulator_dry_runs() {
+  set -a
+  # shellcheck disable=SC1091
+  . "$ART/emulator.env"
+  set +a
+  IMGCAP_PYTHON="$VENV/bin/python" "$EMULATOR_DRY_RUN" "$ART/emulator-outputs.json"
+}
+# ===============================================================================================
+
 emulator_destroy() {
   cd "$EMU"
   # No refresh: the state is minutes old and nothing else changed the emulator's resources.
@@ -415,6 +439,7 @@ else
         skip "emulator: web app AWS-mode contract tests (hook)" \
           "scripts/webapp-aws-contract-tests.sh is missing or not executable"
       fi
+      step show "emulator: acceptance.sh and fire-alarms.sh dry runs (hook)" emulator_dry_runs
     else
       skip "emulator: verify the created resources" "apply failed"
     fi

@@ -77,3 +77,38 @@ output "session_key_secret_arn" {
   description = "ARN of the session-key secret (the roots fill it with a generated value)."
   value       = module.secrets.session_key_secret_arn
 }
+
+output "cloudfront_domain_name" {
+  description = "Domain name of the CloudFront distribution (the alias target of domain_name), or null without CloudFront."
+  value       = module.web.cloudfront_domain_name
+}
+
+output "waf_web_acl_arns" {
+  description = "ARNs of the WAF web ACLs: regional (on the ALB) and edge (on CloudFront, null without it)."
+  value       = { regional = module.web.waf_web_acl_arn, edge = module.web.edge_waf_web_acl_arn }
+}
+
+output "origin_verify_secret_arn" {
+  description = "ARN of the origin-verify header secret (the roots fill it with a generated value), or null without CloudFront."
+  value       = module.secrets.origin_verify_secret_arn
+}
+
+output "cognito_client_id" {
+  description = "Id of the public Cognito app client (IMGCAP_OIDC_CLIENT_ID)."
+  value       = module.auth.client_id
+}
+
+output "cognito_test_user_secret_arn" {
+  description = "ARN of the secret holding the acceptance-test user's password, or null without the test user."
+  value       = module.secrets.cognito_test_user_secret_arn
+}
+
+output "cognito_test_user_name" {
+  description = "Username (email) of the acceptance-test user, or null without it."
+  value       = module.auth.test_user_name
+}
+
+output "hf_api_key_secret_arn" {
+  description = "ARN of the Hugging Face API key secret (put the token there), or null when not created."
+  value       = module.secrets.hf_api_key_secret_arn
+}

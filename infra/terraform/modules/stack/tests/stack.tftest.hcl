@@ -92,6 +92,14 @@ mock_provider "aws" {
     }
   }
 
+  # Every secret read by Terraform (identity-provider secrets, the test user's password, the
+  # origin-verify header) reads as this value.
+  mock_data "aws_secretsmanager_secret_version" {
+    defaults = {
+      secret_string = "mocked-secret-value"
+    }
+  }
+
   mock_resource "aws_iam_openid_connect_provider" {
     defaults = {
       arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
@@ -209,6 +217,53 @@ mock_provider "aws" {
   mock_resource "aws_sagemaker_endpoint_configuration" {
     defaults = {
       arn = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/imgcap-prod-captioner-00000000"
+    }
+  }
+}
+
+# us-east-1: the CloudFront-scope web ACL, its log group and their KMS key.
+mock_provider "aws" {
+  alias = "us_east_1"
+
+  mock_data "aws_region" {
+    defaults = {
+      name = "us-east-1"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+
+  mock_resource "aws_kms_key" {
+    defaults = {
+      arn = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+    }
+  }
+
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = {
+      arn = "arn:aws:logs:us-east-1:123456789012:log-group:aws-waf-logs-imgcap-prod-edge"
+    }
+  }
+
+  mock_resource "aws_wafv2_web_acl" {
+    defaults = {
+      arn = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/imgcap-prod-edge/11111111-1111-1111-1111-111111111111"
     }
   }
 }
