@@ -115,6 +115,11 @@ release() {
   fi
 }
 
+# A failed earlier update (SageMaker rolled it back, Terraform stopped) leaves the state on a
+# configuration the endpoint does not run: follow the endpoint first.
+adopt_running_config -var-file="$VAR_FILE" "${CAPACITY[@]}" \
+  -var "web_image_tag=$WEB_TAG" -var "inference_image_tag=$INFERENCE_TAG"
+
 if release; then
   log "deployed web $WEB_TAG, inference $INFERENCE_TAG to $ENV_NAME"
   exit 0

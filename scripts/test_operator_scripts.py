@@ -355,6 +355,22 @@ class Deploy(ScriptTest):
         self.assertIn("-var inference_image_tag=aaa111", rollback)
         self.assertIn("rolled back; the previous release runs again", self.output)
 
+    def test_a_state_left_by_an_earlier_rollback_is_adopted_first(self):
+        w = world(candidate=False)
+        w["outputs"]["sagemaker_endpoint_config_name"] = "ep-c9"  # what the failed apply left
+        w["configs"]["ep-c9"] = {"ProductionVariants": [{"VariantName": "primary", "ModelName": "ep-m9"}]}
+        w["state"] = ["module.imgcap.module.inference.aws_sagemaker_endpoint_configuration.this"]
+        w["applies"] = [{"sagemaker": "updates", "config": "ep-c2"}]
+        w["configs"]["ep-c2"] = {"ProductionVariants": [{"VariantName": "primary", "ModelName": "ep-m3"}]}
+        w["models"]["ep-m3"] = {"PrimaryContainer": {"Image": "acct/inference:bbb222", "ModelDataUrl": "s3://m"}}
+        w["web_tag"] = "web222"
+        self.set_world(w)
+        self.assertEqual(self.deploy(), 0, self.output)
+        log = self.log.read_text()
+        self.assertLess(log.index("terraform import"), log.index("terraform apply"))
+        self.assertIn("aws sagemaker delete-endpoint-config --endpoint-config-name ep-c9", log)
+        self.assertIn("aws sagemaker delete-model --model-name ep-m9", log)
+
     def test_refused_while_a_candidate_is_on_trial(self):
         self.set_world(world(candidate=True))
         self.assertEqual(self.deploy(), 1)
