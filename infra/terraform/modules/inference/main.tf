@@ -105,9 +105,11 @@ module "policy" {
   vars = {
     inference_repository_arn = var.inference_repository_arn
     model_data_object_arn    = "arn:${local.partition}:s3:::${local.model_bucket}/${local.model_key}"
-    kms_key_arn              = var.kms_key_arn
-    region                   = local.region
-    log_group_arn            = aws_cloudwatch_log_group.endpoint.arn
+    # A candidate with its own artifact may read exactly that one too (empty: dropped).
+    candidate_model_data_object_arn = try(local.candidate.model_data_url, var.model_data_url) == var.model_data_url ? "" : "arn:${local.partition}:s3:::${replace(local.candidate.model_data_url, "s3://", "")}"
+    kms_key_arn                     = var.kms_key_arn
+    region                          = local.region
+    log_group_arn                   = aws_cloudwatch_log_group.endpoint.arn
   }
 }
 
