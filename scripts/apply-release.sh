@@ -52,8 +52,12 @@ log "running now: web ${PREVIOUS_WEB_TAG:-none}, inference ${PREVIOUS_INFERENCE_
 
 release() {
   log "terraform apply of the reviewed plan (web $WEB_TAG, inference $INFERENCE_TAG)"
-  tf apply -input=false "$PLAN_FILE" || return 1
+  if ! tf apply -input=false "$PLAN_FILE"; then
+    endpoint_runs_applied_config || true  # says so when SageMaker rolled the update back
+    return 1
+  fi
   wait_stable || return 1
+  endpoint_runs_applied_config || return 1
   deployed_tags
   if [ "$DEPLOYED_WEB_TAG" != "$WEB_TAG" ] || [ "$DEPLOYED_INFERENCE_TAG" != "$INFERENCE_TAG" ]; then
     log "running web ${DEPLOYED_WEB_TAG:-none}, inference ${DEPLOYED_INFERENCE_TAG:-none} instead of the planned tags"

@@ -63,10 +63,10 @@ fi
 env_init
 [ -z "$(tf_output sagemaker_candidate_variant_name)" ] \
   || die "a candidate model is on trial on the endpoint: scripts/promote-model.sh promote or abort it first"
-type="$(var_value inference_instance_type | tr -d '"')"
-tagged="$(tag_for_type "$INFERENCE_TAG" "${type:-ml.c6i.xlarge}")"
+instance_type="$(var_value inference_instance_type | tr -d '"')"
+tagged="$(tag_for_type "$INFERENCE_TAG" "${instance_type:-ml.c6i.xlarge}")"
 if [ "$tagged" != "$INFERENCE_TAG" ]; then
-  log "inference instance type ${type:-ml.c6i.xlarge}: deploying image $tagged for $INFERENCE_TAG"
+  log "inference instance type ${instance_type:-ml.c6i.xlarge}: deploying image $tagged for $INFERENCE_TAG"
   INFERENCE_TAG="$tagged"
 fi
 deployed_tags
@@ -114,6 +114,11 @@ release() {
     smoke_test || return 1
   fi
 }
+
+# A failed earlier update (SageMaker rolled it back, Terraform stopped) leaves the state on a
+# configuration the endpoint does not run: follow the endpoint first.
+adopt_running_config -var-file="$VAR_FILE" "${CAPACITY[@]}" \
+  -var "web_image_tag=$WEB_TAG" -var "inference_image_tag=$INFERENCE_TAG"
 
 if release; then
   log "deployed web $WEB_TAG, inference $INFERENCE_TAG to $ENV_NAME"

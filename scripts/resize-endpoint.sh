@@ -12,8 +12,8 @@
 # running now, so a resize never rolls the images back. Without --count the new configuration
 # starts with as many instances as run now.
 #
-# CPU <-> GPU: NVIDIA GPU types (ml.g4dn, g5, g6, g6e, p3, p4d, p4de, p5, p5e) run the CUDA
-# image <sha>-cuda, CPU types the image <sha> (CI pushes both). Moving between the two switches
+# CPU <-> GPU: NVIDIA GPU types (ml.g*, ml.p*; scripts/release-images.sh inference-kind) run the
+# CUDA image <sha>-cuda, CPU types the image <sha> (CI pushes both). Moving between the two switches
 # the running tag to the other kind of the same build (refused when ECR lacks it); --inference-tag
 # names another tag, refused when its kind does not match the type. ml.inf*/ml.trn* are refused.
 #

@@ -111,14 +111,15 @@ elif args[:1] == ["apply"]:
 
 PRIMARY_MODEL = {"PrimaryContainer": {"Image": "acct.dkr.ecr/imgcap-prod-inference:aaa111",
                                       "ModelDataUrl": "s3://models/v1/model.tar.gz"}}
-CANDIDATE_MODEL = {"PrimaryContainer": {"Image": "acct.dkr.ecr/imgcap-prod-inference:aaa111",
+CANDIDATE_MODEL = {"PrimaryContainer": {"Image": "acct.dkr.ecr/imgcap-prod-inference:bbb222",
                                         "ModelDataUrl": "s3://models/v2/model.tar.gz"}}
 
 
 def world(candidate=True, metrics=None):
     variants = [{"VariantName": "primary", "ModelName": "ep-m1", "InstanceType": "ml.c6i.xlarge"}]
     if candidate:
-        variants.append({"VariantName": "candidate", "ModelName": "ep-m2", "InstanceType": "ml.c6i.xlarge"})
+        # first, as Terraform lists the variants by name
+        variants.insert(0, {"VariantName": "candidate", "ModelName": "ep-m2", "InstanceType": "ml.c6i.xlarge"})
     good = {"Invocations": 1000, "Invocation5XXErrors": 1, "ModelLatency": 200000}
     return {
         "endpoint": {"EndpointConfigName": "ep-c1",
@@ -292,7 +293,11 @@ class Promote(ScriptTest):
         self.set_world(w)
         self.var_file.write_text(self.var_file.read_text() + 'inference_candidate = { image_tag = "bbb222" }\n')
         self.assertEqual(self.run_script("promote-model.sh", "abort", "--auto-approve"), 0, self.output)
-        self.assertIn("-var inference_candidate=null", self.calls("terraform apply")[0])
+        [apply] = self.calls("terraform apply")
+        self.assertIn("-var inference_candidate=null", apply)
+        # the primary keeps its image, not the candidate's
+        self.assertIn("-var inference_image_tag=aaa111", apply)
+        self.assertNotIn("bbb222", apply)
         self.assertNotIn("inference_candidate", self.var_file.read_text())
 
 
@@ -349,6 +354,22 @@ class Deploy(ScriptTest):
         rollback = self.calls("terraform apply")[1]
         self.assertIn("-var inference_image_tag=aaa111", rollback)
         self.assertIn("rolled back; the previous release runs again", self.output)
+
+    def test_a_state_left_by_an_earlier_rollback_is_adopted_first(self):
+        w = world(candidate=False)
+        w["outputs"]["sagemaker_endpoint_config_name"] = "ep-c9"  # what the failed apply left
+        w["configs"]["ep-c9"] = {"ProductionVariants": [{"VariantName": "primary", "ModelName": "ep-m9"}]}
+        w["state"] = ["module.imgcap.module.inference.aws_sagemaker_endpoint_configuration.this"]
+        w["applies"] = [{"sagemaker": "updates", "config": "ep-c2"}]
+        w["configs"]["ep-c2"] = {"ProductionVariants": [{"VariantName": "primary", "ModelName": "ep-m3"}]}
+        w["models"]["ep-m3"] = {"PrimaryContainer": {"Image": "acct/inference:bbb222", "ModelDataUrl": "s3://m"}}
+        w["web_tag"] = "web222"
+        self.set_world(w)
+        self.assertEqual(self.deploy(), 0, self.output)
+        log = self.log.read_text()
+        self.assertLess(log.index("terraform import"), log.index("terraform apply"))
+        self.assertIn("aws sagemaker delete-endpoint-config --endpoint-config-name ep-c9", log)
+        self.assertIn("aws sagemaker delete-model --model-name ep-m9", log)
 
     def test_refused_while_a_candidate_is_on_trial(self):
         self.set_world(world(candidate=True))

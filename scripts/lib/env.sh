@@ -55,7 +55,7 @@ deployed_tags() {
       --query EndpointConfigName --output text 2>/dev/null || true)"
     if [ -n "$config" ] && [ "$config" != None ]; then
       model="$(aws sagemaker describe-endpoint-config --endpoint-config-name "$config" \
-        --query 'ProductionVariants[0].ModelName' --output text)"
+        --query "ProductionVariants[?VariantName=='primary'].ModelName | [0]" --output text)"
       image="$(aws sagemaker describe-model --model-name "$model" \
         --query PrimaryContainer.Image --output text)"
       DEPLOYED_INFERENCE_TAG="${image##*:}"
@@ -78,9 +78,9 @@ wait_stable() {
 
 valid_tag() { [[ "$1" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; }
 
-# gpu_type TYPE: an NVIDIA GPU instance type, which runs the CUDA image (the same families as
-# gpu_families in infra/terraform/modules/inference/main.tf).
-gpu_type() { [[ "$1" =~ ^ml\.(g4dn|g5|g6|g6e|p3|p4d|p4de|p5|p5e)\. ]]; }
+# gpu_type TYPE: the instance type runs the CUDA image, as CD decides it
+# (scripts/release-images.sh inference-kind; Terraform's gpu_families in modules/inference agree).
+gpu_type() { [ "$("$REPO/scripts/release-images.sh" inference-kind "$1" 2>/dev/null)" = cuda ]; }
 
 # tag_for_type TAG TYPE: the image tag of the same build for that instance type: <sha>-cuda on
 # GPU types, <sha> on CPU types (CI pushes both).

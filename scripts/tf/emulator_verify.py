@@ -394,6 +394,7 @@ def main() -> int:
         out["sagemaker_role_name"]: ("imgcap-inference", render("sagemaker-execution-role.json", {
             **common, "inference_repository_arn": repo_arns["inference"],
             "model_data_object_arn": f"arn:aws:s3:::{bucket}/models/captioner/model.tar.gz",
+            "candidate_model_data_object_arn": "",
             "log_group_arn": logs.describe_log_groups(logGroupNamePrefix=f"/aws/sagemaker/Endpoints/{out['sagemaker_endpoint_name']}")["logGroups"][0]["arn"].removesuffix(":*"),
         })),
     }

@@ -41,7 +41,8 @@ KNOWN_PLACEHOLDERS: dict[str, set[str]] = {
     },
     "execution-role.json": {"web_repository_arn", "log_group_arn"},
     "sagemaker-execution-role.json": {
-        "inference_repository_arn", "model_data_object_arn", "kms_key_arn", "region", "log_group_arn",
+        "inference_repository_arn", "model_data_object_arn", "candidate_model_data_object_arn",
+        "kms_key_arn", "region", "log_group_arn",
     },
     "github-deploy-role.json": {"web_repository_arn", "inference_repository_arn"},
     "ci-plan-role.json": {"partition", "region", "account_id", "state_bucket_arn", "state_kms_key_arn"},

@@ -39,9 +39,10 @@ locals {
   )
 
   # CUDA images carry a tag ending in -cuda (CI pushes <sha> and <sha>-cuda); an image pinned by
-  # digest counts as a CPU image. NVIDIA GPU families take the CUDA image and an inference AMI
-  # with a matching driver; AWS Neuron families (ml.inf*, ml.trn*) have no imgcap build.
-  gpu_families    = "^ml\\.(g4dn|g5|g6|g6e|p3|p4d|p4de|p5|p5e)\\."
+  # digest counts as a CPU image. The NVIDIA GPU families (ml.g*, ml.p*: as CD's
+  # scripts/release-images.sh inference-kind) take the CUDA image and an inference AMI with a
+  # matching driver; AWS Neuron families (ml.inf*, ml.trn*) have no imgcap build.
+  gpu_families    = "^ml\\.[gp][0-9][a-z0-9]*\\."
   neuron_families = "^ml\\.(inf1|inf2|trn1|trn1n|trn2)\\."
   variant_kinds = { for name, v in local.variants : name => {
     gpu_instance = can(regex(local.gpu_families, v.instance_type))
@@ -104,9 +105,11 @@ module "policy" {
   vars = {
     inference_repository_arn = var.inference_repository_arn
     model_data_object_arn    = "arn:${local.partition}:s3:::${local.model_bucket}/${local.model_key}"
-    kms_key_arn              = var.kms_key_arn
-    region                   = local.region
-    log_group_arn            = aws_cloudwatch_log_group.endpoint.arn
+    # A candidate with its own artifact may read exactly that one too (empty: dropped).
+    candidate_model_data_object_arn = try(local.candidate.model_data_url, var.model_data_url) == var.model_data_url ? "" : "arn:${local.partition}:s3:::${replace(local.candidate.model_data_url, "s3://", "")}"
+    kms_key_arn                     = var.kms_key_arn
+    region                          = local.region
+    log_group_arn                   = aws_cloudwatch_log_group.endpoint.arn
   }
 }
 

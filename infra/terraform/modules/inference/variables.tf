@@ -47,7 +47,7 @@ variable "instance_type" {
 
 variable "inference_ami_version" {
   type        = string
-  description = "SageMaker inference AMI of variants on NVIDIA GPU types (ml.g4dn, g5, g6, g6e, p3, p4d, p4de, p5, p5e); CPU types keep SageMaker's default. al2-ami-sagemaker-inference-gpu-3-1 has driver 550 / CUDA 12.4, which the CUDA image needs (without an AMI version SageMaker runs driver 470 / CUDA 11.4 on these types)."
+  description = "SageMaker inference AMI of variants on NVIDIA GPU types (ml.g*, ml.p*: g4dn, g5, g6, g6e, p3, p4d, p4de, p5); CPU types keep SageMaker's default. al2-ami-sagemaker-inference-gpu-3-1 has driver 550 / CUDA 12.4, which the CUDA image needs (without an AMI version SageMaker runs driver 470 / CUDA 11.4 on these types)."
   default     = "al2-ami-sagemaker-inference-gpu-3-1"
 
   validation {

@@ -75,6 +75,11 @@ run "cpu_primary_only" {
   }
 
   assert {
+    condition     = flatten([for st in jsondecode(output.role_policy_json).Statement : st.Resource if st.Sid == "ReadModelArtifact"]) == ["arn:aws:s3:::imgcap-models-123456789012/captioner/v1/model.tar.gz"]
+    error_message = "without a candidate the SageMaker role reads exactly the primary's artifact"
+  }
+
+  assert {
     condition     = aws_cloudwatch_metric_alarm.model_latency["primary"].alarm_name == "imgcap-prod-captioner-model-latency" && aws_cloudwatch_metric_alarm.model_latency["primary"].extended_statistic == "p95"
     error_message = "the primary's latency alarm keeps its name and watches p95 ModelLatency"
   }
@@ -133,6 +138,14 @@ run "weighted_candidate" {
   assert {
     condition     = aws_sagemaker_model.this["candidate"].name != aws_sagemaker_model.this["primary"].name
     error_message = "the two variants run two models"
+  }
+
+  assert {
+    condition = flatten([for st in jsondecode(output.role_policy_json).Statement : st.Resource if st.Sid == "ReadModelArtifact"]) == [
+      "arn:aws:s3:::imgcap-models-123456789012/captioner/v1/model.tar.gz",
+      "arn:aws:s3:::imgcap-models-123456789012/captioner/v2/model.tar.gz",
+    ]
+    error_message = "the SageMaker role may read the candidate's artifact too, and nothing else"
   }
 
   assert {
