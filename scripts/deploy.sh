@@ -29,7 +29,8 @@
 # The images must exist in the environment's ECR repositories (imgcap-<env>-web,
 # imgcap-<env>-inference) with these tags. IMGCAP_E2E_SMOKE_BIN: a built imgcap-e2e-smoke
 # binary (default: cargo run -p imgcap-e2e-smoke). The CD workflow (.github/workflows/deploy.yml)
-# runs this script.
+# applies its reviewed plan with scripts/apply-release.sh instead, and runs this script only to
+# roll a failed release back.
 set -euo pipefail
 # shellcheck source=scripts/lib/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/env.sh"

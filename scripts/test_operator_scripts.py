@@ -172,7 +172,7 @@ class ScriptTest(unittest.TestCase):
         cmd = [str(ROOT / "scripts" / script), *args, "--env", "prod",
                "--var-file", str(self.var_file), "--backend-config", str(self.backend)]
         result = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=60)
-        self.output = result.stdout + result.stderr
+        self.stdout, self.output = result.stdout, result.stdout + result.stderr
         return result.returncode
 
     def calls(self, prefix):
@@ -318,6 +318,15 @@ class Deploy(ScriptTest):
         [apply] = self.calls("terraform apply")
         self.assertIn("-var inference_instance_count=3", apply)
         self.assertIn("-var inference_image_tag=bbb222", apply)
+
+    def test_cd_plan_keeps_the_running_capacity(self):
+        # keep-capacity.sh: the flag CD's plan job passes to `terraform plan`
+        self.set_world(world(candidate=False))
+        self.assertEqual(self.run_script("keep-capacity.sh"), 0, self.output)
+        self.assertEqual(self.stdout, "-var inference_instance_count=3\n")
+        self.var_file.write_text("inference_instance_count = 4\n")
+        self.assertEqual(self.run_script("keep-capacity.sh"), 0, self.output)
+        self.assertEqual(self.stdout, "\n")
 
     def test_gpu_type_deploys_the_cuda_tag(self):
         self.var_file.write_text('inference_instance_type = "ml.g5.xlarge"\n')
