@@ -143,9 +143,12 @@ resource "aws_cognito_user_pool_client" "web" {
   default_redirect_uri                 = local.callback_urls[0]
   logout_urls                          = local.logout_urls
   supported_identity_providers         = concat(["COGNITO"], keys(var.social_identity_providers))
-  explicit_auth_flows                  = ["ALLOW_REFRESH_TOKEN_AUTH"]
-  prevent_user_existence_errors        = "ENABLED"
-  enable_token_revocation              = true
+  # With the acceptance-test user, scripts also sign in without a browser: AdminInitiateAuth
+  # (ADMIN_USER_PASSWORD_AUTH) needs AWS credentials allowed cognito-idp:AdminInitiateAuth, so
+  # it opens nothing to the public; the access token is a REST API bearer token.
+  explicit_auth_flows           = concat(["ALLOW_REFRESH_TOKEN_AUTH"], var.test_user == null ? [] : ["ALLOW_ADMIN_USER_PASSWORD_AUTH"])
+  prevent_user_existence_errors = "ENABLED"
+  enable_token_revocation       = true
 
   access_token_validity  = var.access_token_validity_minutes
   id_token_validity      = var.access_token_validity_minutes

@@ -62,6 +62,11 @@ output "email_sending_account" {
   value       = var.ses_from_identity_arn == null ? "COGNITO_DEFAULT" : aws_cognito_user_pool.this.email_configuration[0].email_sending_account
 }
 
+output "explicit_auth_flows" {
+  description = "Authentication flows the app client allows besides the hosted UI."
+  value       = aws_cognito_user_pool_client.web.explicit_auth_flows
+}
+
 output "supported_identity_providers" {
   description = "Identity providers the app client offers on the hosted UI."
   value       = aws_cognito_user_pool_client.web.supported_identity_providers

@@ -429,6 +429,11 @@ run "defaults_have_no_optional_auth_or_edge_parts" {
   }
 
   assert {
+    condition     = join(",", module.auth.explicit_auth_flows) == "ALLOW_REFRESH_TOKEN_AUTH"
+    error_message = "without the test user the app client must allow only the hosted UI and refresh tokens"
+  }
+
+  assert {
     condition     = output.cloudfront_domain_name == null && output.waf_web_acl_arns.edge == null && output.origin_verify_header == null && output.origin_verify_secret_arn == null && module.web.origin_verify == null
     error_message = "without CloudFront there is no edge web ACL and no origin-verify header"
   }
@@ -510,6 +515,11 @@ run "acceptance_test_user" {
   assert {
     condition     = output.cognito_test_user_secret_arn != null && output.cognito_test_user_name == "acceptance-test@imgcap.example.com"
     error_message = "the test user and its password secret must be outputs"
+  }
+
+  assert {
+    condition     = contains(module.auth.explicit_auth_flows, "ALLOW_ADMIN_USER_PASSWORD_AUTH")
+    error_message = "scripts must be able to sign the test user in with AdminInitiateAuth"
   }
 }
 
