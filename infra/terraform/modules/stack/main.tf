@@ -161,6 +161,9 @@ module "monitoring" {
   table_name              = module.data.table_name
   app_metrics_namespace   = local.metrics_namespace
   tags                    = local.tags
+
+  # A model on trial (scripts/promote-model.sh): its figures next to the primary's.
+  sagemaker_candidate_variant_name = module.inference.candidate_variant_name
 }
 
 module "inference" {
@@ -181,6 +184,13 @@ module "inference" {
   alarm_actions                   = [module.monitoring.sns_topic_arn]
   log_retention_days              = var.log_retention_days
   tags                            = local.tags
+
+  # GPU driver of NVIDIA instance types, and a model on trial (scripts/promote-model.sh) whose
+  # image is a tag in the same repository.
+  inference_ami_version = var.inference_ami_version
+  candidate = var.inference_candidate == null ? null : merge(var.inference_candidate, {
+    image_uri = var.inference_candidate.image_tag == null ? null : "${module.registry.repository_urls["inference"]}:${var.inference_candidate.image_tag}"
+  })
 }
 
 module "iam" {
@@ -247,11 +257,5 @@ module "github_oidc" {
   create_oidc_provider     = var.create_github_oidc_provider
   web_repository_arn       = module.registry.repository_arns["web"]
   inference_repository_arn = module.registry.repository_arns["inference"]
-  ecs_service_arn          = module.web.service_arn
-  task_role_arn            = module.iam.task_role_arn
-  execution_role_arn       = module.iam.execution_role_arn
-  sagemaker_endpoint_arn   = module.inference.endpoint_arn
-  sagemaker_role_arn       = module.inference.role_arn
-  kms_key_arn              = module.kms.key_arn
   tags                     = local.tags
 }

@@ -13,6 +13,16 @@ output "sagemaker_endpoint_name" {
   value       = module.inference.endpoint_name
 }
 
+output "sagemaker_endpoint_config_name" {
+  description = "Endpoint configuration Terraform applied; scripts/deploy.sh checks the endpoint runs it (SageMaker rolls a failed update back to the previous one)."
+  value       = module.inference.endpoint_config_name
+}
+
+output "sagemaker_candidate_variant_name" {
+  description = "Name of the candidate SageMaker variant while a model is on trial (scripts/promote-model.sh), else null."
+  value       = module.inference.candidate_variant_name
+}
+
 output "dashboard_url" {
   description = "CloudWatch dashboard URL."
   value       = module.monitoring.dashboard_url

@@ -130,6 +130,25 @@ variable "inference_resize_guard" {
   default     = true
 }
 
+variable "inference_candidate" {
+  type = object({
+    image_tag      = optional(string)
+    model_data_url = optional(string)
+    instance_type  = optional(string)
+    instance_count = optional(number, 1)
+    mode           = optional(string, "weighted")
+    weight         = optional(number, 0.1)
+  })
+  description = "A model on trial next to the primary SageMaker variant (scripts/promote-model.sh writes it): image tag and/or model artifact (null: the primary's), instance type and count, mode \"weighted\" (answers `weight` of the requests) or \"shadow\" (gets a copy of `weight` of them). null: no candidate."
+  default     = null
+}
+
+variable "inference_ami_version" {
+  type        = string
+  description = "SageMaker inference AMI on NVIDIA GPU instance types (al2-ami-sagemaker-inference-gpu-3-1: driver 550 / CUDA 12.4); CPU types keep the default AMI."
+  default     = "al2-ami-sagemaker-inference-gpu-3-1"
+}
+
 variable "inference_instance_count" {
   type        = number
   description = "Initial SageMaker instance count."

@@ -370,6 +370,7 @@ run "resize_to_gpu_and_enable_features" {
 
   variables {
     inference_instance_type  = "ml.g5.xlarge"
+    inference_image_tag      = "0123abc-cuda"
     enable_bedrock           = true
     enable_rekognition       = true
     create_hf_api_key_secret = true
@@ -402,6 +403,34 @@ run "resize_to_gpu_and_enable_features" {
   assert {
     condition     = contains(keys(output.web_environment), "IMGCAP_HF_API_KEY_SECRET_ARN")
     error_message = "the HF key secret must be passed when created"
+  }
+}
+
+run "candidate_variant_on_trial" {
+  command = apply
+
+  variables {
+    inference_candidate = {
+      image_tag     = "4567def-cuda"
+      instance_type = "ml.g5.xlarge"
+      mode          = "shadow"
+      weight        = 0.5
+    }
+  }
+
+  assert {
+    condition     = module.inference.candidate_variant_name == "candidate" && output.sagemaker_candidate_variant_name == "candidate"
+    error_message = "the candidate variant must reach the outputs promote-model.sh and deploy.sh read"
+  }
+
+  assert {
+    condition     = module.inference.model_names["candidate"] != module.inference.model_names["primary"] && module.inference.inference_ami_versions["primary"] == null && module.inference.inference_ami_versions["candidate"] == "al2-ami-sagemaker-inference-gpu-3-1"
+    error_message = "the GPU shadow gets its own model and the GPU AMI; the CPU primary none"
+  }
+
+  assert {
+    condition     = length([for w in jsondecode(module.monitoring.dashboard_body).widgets : w if startswith(try(w.properties.title, ""), "Promotion:")]) == 2
+    error_message = "the dashboard shows the candidate next to the primary while a model is on trial"
   }
 }
 
