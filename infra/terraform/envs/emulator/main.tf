@@ -1,5 +1,6 @@
 # The modules the AWS emulator (moto) supports, wired as modules/stack wires them: kms, storage,
-# data, queue, auth, secrets + generated-secret (session key), registry, inference, iam, app-env.
+# data, queue, auth (with the acceptance-test user), secrets + generated-secret (session key,
+# test-user password), registry, inference, iam, app-env.
 # Emulator-only switches (README_infra.md, "Tests"), everything else as in production:
 #   - deletion protection off, force_destroy / force_delete on, secrets recovery window 0,
 #     so that terraform destroy can clean up;
@@ -60,22 +61,35 @@ module "auth" {
   advanced_security_mode = "OFF"
   set_feature_plan       = false
   deletion_protection    = false
-  tags                   = local.tags
+  test_user = {
+    email               = "acceptance-test@imgcap.emulator.test"
+    password_secret_arn = module.secrets.cognito_test_user_secret_arn
+    password_version_id = module.test_user_password.version_id
+  }
+  tags = local.tags
 }
 
 module "secrets" {
-  source                   = "../../modules/secrets"
-  name_prefix              = "imgcap/${var.environment}"
-  kms_key_arn              = module.kms.key_arn
-  create_hf_api_key_secret = true
-  recovery_window_in_days  = 0
-  tags                     = local.tags
+  source                          = "../../modules/secrets"
+  name_prefix                     = "imgcap/${var.environment}"
+  kms_key_arn                     = module.kms.key_arn
+  create_hf_api_key_secret        = true
+  create_cognito_test_user_secret = true
+  recovery_window_in_days         = 0
+  tags                            = local.tags
 }
 
 module "session_key_value" {
   source    = "../../modules/generated-secret"
   secret_id = module.secrets.session_key_secret_arn
   length    = 64
+}
+
+module "test_user_password" {
+  source              = "../../modules/generated-secret"
+  secret_id           = module.secrets.cognito_test_user_secret_arn
+  length              = 32
+  include_punctuation = true
 }
 
 module "registry" {

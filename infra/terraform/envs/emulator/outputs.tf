@@ -81,6 +81,16 @@ output "session_key_secret_name" {
   value       = module.secrets.session_key_secret_name
 }
 
+output "cognito_test_user_secret_arn" {
+  description = "Secret with the acceptance-test user's generated password."
+  value       = module.secrets.cognito_test_user_secret_arn
+}
+
+output "cognito_test_user_name" {
+  description = "Username (email) of the acceptance-test user."
+  value       = module.auth.test_user_name
+}
+
 output "hf_api_key_secret_arn" {
   description = "HF API key secret (IMGCAP_HF_API_KEY_SECRET_ARN)."
   value       = module.secrets.hf_api_key_secret_arn

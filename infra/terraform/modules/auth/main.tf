@@ -95,6 +95,26 @@ data "aws_secretsmanager_secret_version" "social" {
   secret_id = each.value.secret_id
 }
 
+locals {
+  provider_details = { for name, p in var.social_identity_providers : name => merge(
+    {
+      client_id        = p.client_id
+      authorize_scopes = coalesce(p.authorize_scopes, local.default_scopes[p.provider_type])
+    },
+    p.provider_type == "SignInWithApple" ? {
+      team_id     = p.team_id
+      key_id      = p.key_id
+      private_key = data.aws_secretsmanager_secret_version.social[name].secret_string
+      } : {
+      client_secret = data.aws_secretsmanager_secret_version.social[name].secret_string
+    },
+    p.provider_type == "OIDC" ? {
+      oidc_issuer               = p.oidc_issuer
+      attributes_request_method = "GET"
+    } : {}
+  ) }
+}
+
 resource "aws_cognito_identity_provider" "social" {
   for_each = var.social_identity_providers
 
@@ -102,23 +122,7 @@ resource "aws_cognito_identity_provider" "social" {
   provider_name = each.key
   provider_type = each.value.provider_type
 
-  provider_details = merge(
-    {
-      client_id        = each.value.client_id
-      authorize_scopes = coalesce(each.value.authorize_scopes, local.default_scopes[each.value.provider_type])
-    },
-    each.value.provider_type == "SignInWithApple" ? {
-      team_id     = each.value.team_id
-      key_id      = each.value.key_id
-      private_key = data.aws_secretsmanager_secret_version.social[each.key].secret_string
-      } : {
-      client_secret = data.aws_secretsmanager_secret_version.social[each.key].secret_string
-    },
-    each.value.provider_type == "OIDC" ? {
-      oidc_issuer               = each.value.oidc_issuer
-      attributes_request_method = "GET"
-    } : {}
-  )
+  provider_details = local.provider_details[each.key]
 
   attribute_mapping = {
     email    = "email"
@@ -139,9 +143,12 @@ resource "aws_cognito_user_pool_client" "web" {
   default_redirect_uri                 = local.callback_urls[0]
   logout_urls                          = local.logout_urls
   supported_identity_providers         = concat(["COGNITO"], keys(var.social_identity_providers))
-  explicit_auth_flows                  = ["ALLOW_REFRESH_TOKEN_AUTH"]
-  prevent_user_existence_errors        = "ENABLED"
-  enable_token_revocation              = true
+  # With the acceptance-test user, scripts also sign in without a browser: AdminInitiateAuth
+  # (ADMIN_USER_PASSWORD_AUTH) needs AWS credentials allowed cognito-idp:AdminInitiateAuth, so
+  # it opens nothing to the public; the access token is a REST API bearer token.
+  explicit_auth_flows           = concat(["ALLOW_REFRESH_TOKEN_AUTH"], var.test_user == null ? [] : ["ALLOW_ADMIN_USER_PASSWORD_AUTH"])
+  prevent_user_existence_errors = "ENABLED"
+  enable_token_revocation       = true
 
   access_token_validity  = var.access_token_validity_minutes
   id_token_validity      = var.access_token_validity_minutes

@@ -47,3 +47,27 @@ output "test_user_name" {
   description = "Username (email) of the acceptance-test user, or null."
   value       = var.test_user == null ? null : aws_cognito_user.test[0].username
 }
+
+output "identity_providers" {
+  description = "The social/OIDC identity providers: name => type, the Secrets Manager secret their secret is read from, and the provider_details keys set (no values)."
+  value = { for name, p in var.social_identity_providers : name => {
+    type        = aws_cognito_identity_provider.social[name].provider_type
+    secret_arn  = data.aws_secretsmanager_secret_version.social[name].arn
+    detail_keys = sort(keys(local.provider_details[name]))
+  } }
+}
+
+output "email_sending_account" {
+  description = "Who sends Cognito's email: DEVELOPER (through the SES identity) or COGNITO_DEFAULT."
+  value       = var.ses_from_identity_arn == null ? "COGNITO_DEFAULT" : aws_cognito_user_pool.this.email_configuration[0].email_sending_account
+}
+
+output "explicit_auth_flows" {
+  description = "Authentication flows the app client allows besides the hosted UI."
+  value       = aws_cognito_user_pool_client.web.explicit_auth_flows
+}
+
+output "supported_identity_providers" {
+  description = "Identity providers the app client offers on the hosted UI."
+  value       = aws_cognito_user_pool_client.web.supported_identity_providers
+}

@@ -88,6 +88,11 @@ output "waf_web_acl_arns" {
   value       = { regional = module.web.waf_web_acl_arn, edge = module.web.edge_waf_web_acl_arn }
 }
 
+output "origin_verify_header" {
+  description = "Name of the header CloudFront adds and the ALB requires (value in origin_verify_secret_arn), or null without CloudFront."
+  value       = try(module.web.origin_verify.header_name, null)
+}
+
 output "origin_verify_secret_arn" {
   description = "ARN of the origin-verify header secret (the roots fill it with a generated value), or null without CloudFront."
   value       = module.secrets.origin_verify_secret_arn

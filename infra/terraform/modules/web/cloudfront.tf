@@ -70,7 +70,7 @@ resource "aws_cloudfront_distribution" "this" {
   aliases         = [var.domain_name]
   price_class     = "PriceClass_100"
   http_version    = "http2and3"
-  web_acl_id      = aws_wafv2_web_acl.edge[0].arn
+  web_acl_id      = module.waf_edge[0].arn
 
   origin {
     domain_name = local.origin_domain
@@ -116,8 +116,8 @@ resource "aws_cloudfront_distribution" "this" {
 
   lifecycle {
     precondition {
-      condition     = var.cloudfront_certificate_arn != null && var.route53_zone_id != null
-      error_message = "enable_cloudfront needs cloudfront_certificate_arn (us-east-1) and route53_zone_id (for origin.<domain_name>)."
+      condition     = var.cloudfront_certificate_arn != null && var.route53_zone_id != null && var.edge_kms_key_arn != null
+      error_message = "enable_cloudfront needs cloudfront_certificate_arn (us-east-1), route53_zone_id (for origin.<domain_name>) and edge_kms_key_arn (us-east-1, for the edge WAF log group)."
     }
   }
 }

@@ -71,10 +71,24 @@ output "acm_validation_records" {
 
 output "waf_web_acl_arn" {
   description = "ARN of the regional WAF web ACL on the ALB."
-  value       = aws_wafv2_web_acl.this.arn
+  value       = module.waf_regional.arn
 }
 
 output "edge_waf_web_acl_arn" {
   description = "ARN of the CloudFront-scope WAF web ACL (us-east-1), or null without CloudFront."
-  value       = var.enable_cloudfront ? aws_wafv2_web_acl.edge[0].arn : null
+  value       = var.enable_cloudfront ? module.waf_edge[0].arn : null
+}
+
+output "origin_verify" {
+  description = "With CloudFront: the header CloudFront adds and the ALB requires, the listener rule that forwards only requests carrying it, and the status everything else gets; null without CloudFront."
+  value = var.enable_cloudfront ? {
+    header_name       = local.origin_verify_header
+    listener_rule_arn = aws_lb_listener_rule.origin_verify[0].arn
+    other_requests    = aws_lb_listener.https.default_action[0].fixed_response[0].status_code
+  } : null
+}
+
+output "waf_rate_limit_key" {
+  description = "What the regional web ACL's rate limit counts per: IP, or FORWARDED_IP (X-Forwarded-For) behind CloudFront."
+  value       = module.waf_regional.rate_limit_key
 }

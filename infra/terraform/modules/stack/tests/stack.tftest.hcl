@@ -96,7 +96,7 @@ mock_provider "aws" {
   # origin-verify header) reads as this value.
   mock_data "aws_secretsmanager_secret_version" {
     defaults = {
-      secret_string = "mocked-secret-value"
+      secret_string = "mocked"
     }
   }
 
@@ -131,6 +131,12 @@ mock_provider "aws" {
     defaults = {
       arn        = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/imgcap-prod-web/0123456789abcdef"
       arn_suffix = "targetgroup/imgcap-prod-web/0123456789abcdef"
+    }
+  }
+
+  mock_resource "aws_lb_listener" {
+    defaults = {
+      arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/imgcap-prod-web/0123456789abcdef/0123456789abcdef"
     }
   }
 
@@ -436,4 +442,169 @@ run "rejects_bad_instance_type" {
   }
 
   expect_failures = [var.inference_instance_type]
+}
+
+run "defaults_have_no_optional_auth_or_edge_parts" {
+  command = apply
+
+  assert {
+    condition     = module.auth.email_sending_account == "COGNITO_DEFAULT" && length(module.auth.identity_providers) == 0 && join(",", module.auth.supported_identity_providers) == "COGNITO"
+    error_message = "without configuration Cognito must use its default sender and offer no social identity providers"
+  }
+
+  assert {
+    condition     = output.cognito_test_user_secret_arn == null && output.cognito_test_user_name == null && output.cognito_user_pool_id == "eu-west-1_AbCdEf123" && output.cognito_client_id != null
+    error_message = "no test user by default, but the pool and client ids are outputs"
+  }
+
+  assert {
+    condition     = join(",", module.auth.explicit_auth_flows) == "ALLOW_REFRESH_TOKEN_AUTH"
+    error_message = "without the test user the app client must allow only the hosted UI and refresh tokens"
+  }
+
+  assert {
+    condition     = output.cloudfront_domain_name == null && output.waf_web_acl_arns.edge == null && output.origin_verify_header == null && output.origin_verify_secret_arn == null && module.web.origin_verify == null
+    error_message = "without CloudFront there is no edge web ACL and no origin-verify header"
+  }
+
+  assert {
+    condition     = module.web.waf_rate_limit_key == "IP" && startswith(output.waf_web_acl_arns.regional, "arn:aws:wafv2:eu-west-1:")
+    error_message = "an ALB facing clients directly must rate-limit per source IP"
+  }
+
+  assert {
+    condition     = !strcontains(output.web_environment.IMGCAP_CAPTIONER_CHAIN, "hf") && !contains(keys(output.web_environment), "IMGCAP_CAPTIONER_HF_MODEL_ID")
+    error_message = "the HF captioner must stay out of the chain unless enabled"
+  }
+}
+
+run "cognito_email_through_ses" {
+  command = apply
+
+  variables {
+    ses_from_identity_arn = "arn:aws:ses:eu-west-1:123456789012:identity/example.com"
+    ses_from_address      = "imgcap <no-reply@example.com>"
+  }
+
+  assert {
+    condition     = module.auth.email_sending_account == "DEVELOPER"
+    error_message = "with a verified SES identity Cognito must send through SES (DEVELOPER)"
+  }
+}
+
+run "identity_provider_secrets_from_secrets_manager" {
+  command = apply
+
+  variables {
+    social_identity_providers = {
+      Google = {
+        provider_type = "Google"
+        client_id     = "1234-abc.apps.googleusercontent.com"
+        secret_id     = "imgcap/prod/idp/google"
+      }
+      SignInWithApple = {
+        provider_type = "SignInWithApple"
+        client_id     = "com.example.imgcap.signin"
+        secret_id     = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:imgcap/prod/idp/apple-AbCdEf"
+        team_id       = "ABCDE12345"
+        key_id        = "KEY1234567"
+      }
+    }
+  }
+
+  assert {
+    condition     = module.auth.identity_providers.Google.type == "Google" && join(",", module.auth.identity_providers.Google.detail_keys) == "authorize_scopes,client_id,client_secret"
+    error_message = "Google must get its client secret (from Secrets Manager)"
+  }
+
+  assert {
+    condition     = join(",", module.auth.identity_providers.SignInWithApple.detail_keys) == "authorize_scopes,client_id,key_id,private_key,team_id"
+    error_message = "Sign in with Apple must get team_id, key_id and the private key (from Secrets Manager), no client secret"
+  }
+
+  assert {
+    condition     = alltrue([for p in values(module.auth.identity_providers) : p.secret_arn != null])
+    error_message = "every provider's secret must be read from Secrets Manager"
+  }
+
+  assert {
+    condition     = join(",", sort(module.auth.supported_identity_providers)) == "COGNITO,Google,SignInWithApple"
+    error_message = "the app client must offer the configured providers"
+  }
+}
+
+run "acceptance_test_user" {
+  command = apply
+
+  variables {
+    create_cognito_test_user              = true
+    cognito_test_user_password_version_id = "00000000-0000-0000-0000-000000000001"
+  }
+
+  assert {
+    condition     = output.cognito_test_user_secret_arn != null && output.cognito_test_user_name == "acceptance-test@imgcap.example.com"
+    error_message = "the test user and its password secret must be outputs"
+  }
+
+  assert {
+    condition     = contains(module.auth.explicit_auth_flows, "ALLOW_ADMIN_USER_PASSWORD_AUTH")
+    error_message = "scripts must be able to sign the test user in with AdminInitiateAuth"
+  }
+}
+
+run "cloudfront_with_edge_waf_and_origin_verify" {
+  command = apply
+
+  variables {
+    enable_cloudfront          = true
+    certificate_arn            = "arn:aws:acm:eu-west-1:123456789012:certificate/33333333-3333-3333-3333-333333333333"
+    cloudfront_certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/22222222-2222-2222-2222-222222222222"
+    origin_verify_version_id   = "00000000-0000-0000-0000-000000000002"
+  }
+
+  assert {
+    condition     = output.cloudfront_domain_name != null
+    error_message = "the CloudFront domain name must reach the outputs"
+  }
+
+  assert {
+    condition     = startswith(output.waf_web_acl_arns.edge, "arn:aws:wafv2:us-east-1:") && startswith(output.waf_web_acl_arns.regional, "arn:aws:wafv2:eu-west-1:")
+    error_message = "CloudFront needs its own web ACL in us-east-1 besides the regional one"
+  }
+
+  assert {
+    condition     = module.web.origin_verify.header_name == "X-Origin-Verify" && module.web.origin_verify.listener_rule_arn != null && module.web.origin_verify.other_requests == "403" && output.origin_verify_secret_arn != null
+    error_message = "behind CloudFront the ALB must forward only requests with the origin-verify header and answer 403 otherwise"
+  }
+
+  assert {
+    condition     = module.web.waf_rate_limit_key == "FORWARDED_IP"
+    error_message = "behind CloudFront the regional rate limit must count the forwarded client IP"
+  }
+}
+
+run "hf_captioner_in_the_chain" {
+  command = apply
+
+  variables {
+    create_hf_api_key_secret = true
+    enable_hf_captioner      = true
+    enable_bedrock           = true
+    hf_model_id              = "Salesforce/blip-image-captioning-base"
+  }
+
+  assert {
+    condition     = output.web_environment.IMGCAP_CAPTIONER_CHAIN == "sagemaker,bedrock,hf" && output.web_environment.IMGCAP_CAPTIONER_HF_MODEL_ID == "Salesforce/blip-image-captioning-base" && output.web_environment.IMGCAP_HF_API_KEY_SECRET_ARN == output.hf_api_key_secret_arn
+    error_message = "the HF captioner must come last in the chain, with its model and token secret"
+  }
+}
+
+run "hf_captioner_needs_its_secret" {
+  command = plan
+
+  variables {
+    enable_hf_captioner = true
+  }
+
+  expect_failures = [var.enable_hf_captioner]
 }
