@@ -96,7 +96,7 @@ class FireAlarms:
         if self.args.dry_run and not self.args.invoke_url:
             value = self.describe()[0]["Threshold"] + (0 if self.kind == "5xx" else 1)
             print(f"    SKIP requests: no --invoke-url in the dry run; the stand-in reports "
-                  f"{METRIC[self.kind]}={value:g}", flush=True)
+                  f"{METRIC[self.kind]}={value:.10g}", flush=True)
             return value
         with concurrent.futures.ThreadPoolExecutor(5) as pool:
             results = list(pool.map(self.one_request, range(self.args.requests)))
@@ -128,7 +128,7 @@ class FireAlarms:
                 values = [p[a["Statistic"]] for p in points]
                 seen = sum(values) / (len(values) if a["Statistic"] == "Average" else 1)
                 breaching = COMPARE[a["ComparisonOperator"]](seen, a["Threshold"])
-                reason = f"{a['Statistic']} of {a['MetricName']} = {seen:g} (threshold {a['Threshold']:g})"
+                reason = f"{a['Statistic']} of {a['MetricName']} = {seen:.10g} (threshold {a["Threshold"]:.10g})"
             else:
                 breaching = a.get("TreatMissingData") == "breaching"
                 reason = f"no {a['MetricName']} data (TreatMissingData {a.get('TreatMissingData')})"
