@@ -128,7 +128,7 @@ class FireAlarms:
                 values = [p[a["Statistic"]] for p in points]
                 seen = sum(values) / (len(values) if a["Statistic"] == "Average" else 1)
                 breaching = COMPARE[a["ComparisonOperator"]](seen, a["Threshold"])
-                reason = f"{a['Statistic']} of {a['MetricName']} = {seen:.10g} (threshold {a["Threshold"]:.10g})"
+                reason = f"{a['Statistic']} of {a['MetricName']} = {seen:.10g} (threshold {a['Threshold']:.10g})"
             else:
                 breaching = a.get("TreatMissingData") == "breaching"
                 reason = f"no {a['MetricName']} data (TreatMissingData {a.get('TreatMissingData')})"
