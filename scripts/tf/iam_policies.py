@@ -23,8 +23,14 @@ WILDCARD_RESOURCE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("execution-role.json", "EcrAuthToken"): "ecr:GetAuthorizationToken has no resource-level permissions; the token alone grants nothing, pulls are limited to the web repository by PullWebImage.",
     ("sagemaker-execution-role.json", "EcrAuthToken"): "ecr:GetAuthorizationToken has no resource-level permissions; pulls are limited to the inference repository by PullInferenceImage.",
     ("github-deploy-role.json", "EcrAuthToken"): "ecr:GetAuthorizationToken has no resource-level permissions; pushes are limited to the two repositories by PushImages.",
-    ("github-deploy-role.json", "EcsTaskDefinitions"): "ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition do not support resource-level permissions; what a task may do is still bounded by iam:PassRole on the two ECS roles only.",
     ("task-role.json", "RekognitionDetectLabels"): "rekognition:DetectLabels on image bytes has no resource to scope to (it only takes resource ARNs for Custom Labels projects).",
+    ("ci-deploy-role.json", "EcrAuthToken"): "ecr:GetAuthorizationToken has no resource-level permissions; pushes and pulls are limited to this environment's repositories (and the promotion source) by EcrStackRepositories and EcrPromoteSource.",
+    ("ci-deploy-role.json", "EcsTaskDefinitions"): "ecs:RegisterTaskDefinition and ecs:DeregisterTaskDefinition have no resource-level permissions; the roles a task definition can carry are limited by PassStackRoles.",
+    ("ci-deploy-role.json", "KmsCreateKey"): "kms:CreateKey acts on a key that does not exist yet, so it has no resource; the condition requires the new key to carry this environment's Project/Environment tags, and KmsStackKeys then limits every other key action to keys with those tags.",
+    ("ci-deploy-role.json", "SecretsRandomPassword"): "secretsmanager:GetRandomPassword only returns random bytes and touches no resource (modules/generated-secret uses it for the session key).",
+    ("ci-deploy-role.json", "AcmRequestCertificate"): "acm:RequestCertificate creates a certificate that does not exist yet; the condition requires this environment's tags on it, and AcmStackCertificates limits later changes to certificates with those tags.",
+    ("ci-deploy-role.json", "LogsWafDelivery"): "logs:CreateLogDelivery, DeleteLogDelivery, PutResourcePolicy and DescribeResourcePolicies have no resource-level permissions; WAF needs them to deliver its logs to the aws-waf-logs-<prefix>-web group, which LogsStackLogGroups scopes.",
+    ("ci-deploy-role.json", "CognitoCreateUserPool"): "cognito-idp:CreateUserPool creates a pool that does not exist yet; the condition requires this environment's tags, and CognitoStackUserPool limits every later change to pools with those tags.",
 }
 
 # Placeholders each document may use (a typo would otherwise surface only at terraform apply).
@@ -35,12 +41,14 @@ KNOWN_PLACEHOLDERS: dict[str, set[str]] = {
     },
     "execution-role.json": {"web_repository_arn", "log_group_arn"},
     "sagemaker-execution-role.json": {
-        "inference_repository_arn", "model_data_object_arn", "kms_key_arn", "region", "log_group_arn",
+        "inference_repository_arn", "model_data_object_arn", "candidate_model_data_object_arn",
+        "kms_key_arn", "region", "log_group_arn",
     },
-    "github-deploy-role.json": {
-        "partition", "region", "account_id", "name_prefix", "web_repository_arn",
-        "inference_repository_arn", "ecs_service_arn", "task_role_arn", "execution_role_arn",
-        "endpoint_arn", "sagemaker_role_arn", "kms_key_arn",
+    "github-deploy-role.json": {"web_repository_arn", "inference_repository_arn"},
+    "ci-plan-role.json": {"partition", "region", "account_id", "state_bucket_arn", "state_kms_key_arn"},
+    "ci-deploy-role.json": {
+        "partition", "region", "account_id", "environment", "name_prefix", "state_bucket_arn",
+        "state_kms_key_arn", "promote_source_prefix", "route53_zone_id",
     },
 }
 

@@ -1,5 +1,6 @@
-# Remote state for every imgcap root: a versioned, KMS-encrypted, TLS-only S3 bucket, its
-# access-log bucket, and a DynamoDB table for state locking.
+# Remote state for every imgcap root: a versioned, KMS-encrypted, TLS-only S3 bucket and its
+# access-log bucket (state locking: the backend's S3 lock file, use_lockfile), and the CI/CD
+# pipeline's Terraform roles (modules/ci-roles) once github_repository is set.
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
@@ -189,24 +190,26 @@ moved {
   to   = module.log_bucket.aws_s3_bucket_policy.this
 }
 
-# --- lock table -------------------------------------------------------------------------------
-resource "aws_dynamodb_table" "locks" {
-  name                        = var.lock_table_name
-  billing_mode                = "PAY_PER_REQUEST"
-  hash_key                    = "LockID"
-  deletion_protection_enabled = true
+# --- lock table (retired) -------------------------------------------------------------------------
+# The backends lock with an S3 lock file next to the state (use_lockfile) instead of the
+# deprecated dynamodb_table. Terraform forgets the old table without deleting it (it has
+# deletion protection); delete it by hand once no backend.hcl names it (README_infra.md).
+removed {
+  from = aws_dynamodb_table.locks
 
-  attribute {
-    name = "LockID"
-    type = "S"
+  lifecycle {
+    destroy = false
   }
+}
 
-  point_in_time_recovery {
-    enabled = true
-  }
-
-  server_side_encryption {
-    enabled     = true
-    kms_key_arn = aws_kms_key.state.arn
-  }
+# --- CI/CD roles ------------------------------------------------------------------------------
+module "ci_roles" {
+  count                = var.github_repository != null ? 1 : 0
+  source               = "../modules/ci-roles"
+  github_repository    = var.github_repository
+  environments         = var.ci_environments
+  state_bucket_arn     = aws_s3_bucket.state.arn
+  state_kms_key_arn    = aws_kms_key.state.arn
+  create_oidc_provider = var.create_github_oidc_provider
+  tags                 = { Component = "ci-roles" }
 }

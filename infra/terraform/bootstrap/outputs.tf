@@ -3,11 +3,6 @@ output "state_bucket" {
   value       = aws_s3_bucket.state.id
 }
 
-output "lock_table" {
-  description = "Name of the lock table (backend \"s3\" dynamodb_table)."
-  value       = aws_dynamodb_table.locks.name
-}
-
 output "kms_key_alias" {
   description = "KMS key alias for the backend's kms_key_id."
   value       = aws_kms_alias.state.name
@@ -19,8 +14,18 @@ output "backend_hcl" {
     bucket         = "${aws_s3_bucket.state.id}"
     key            = "imgcap/<env>/terraform.tfstate"
     region         = "${var.aws_region}"
-    dynamodb_table = "${aws_dynamodb_table.locks.name}"
+    use_lockfile   = true
     encrypt        = true
     kms_key_id     = "${aws_kms_alias.state.name}"
   EOT
+}
+
+output "plan_role_arn" {
+  description = "Repository variable AWS_PLAN_ROLE_ARN (null without github_repository)."
+  value       = var.github_repository != null ? module.ci_roles[0].plan_role_arn : null
+}
+
+output "deploy_role_arns" {
+  description = "Per GitHub environment: its variable AWS_TERRAFORM_ROLE_ARN (empty without github_repository)."
+  value       = var.github_repository != null ? module.ci_roles[0].deploy_role_arns : {}
 }

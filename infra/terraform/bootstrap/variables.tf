@@ -19,17 +19,6 @@ variable "state_bucket_name" {
   }
 }
 
-variable "lock_table_name" {
-  type        = string
-  description = "Name of the DynamoDB state-lock table."
-  default     = "imgcap-tf-locks"
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.lock_table_name))
-    error_message = "lock_table_name must be 3-255 characters of letters, digits, '_', '-' and '.'."
-  }
-}
-
 variable "noncurrent_state_version_days" {
   type        = number
   description = "Days old state versions are kept (for recovering from a bad apply)."
@@ -39,4 +28,33 @@ variable "noncurrent_state_version_days" {
     condition     = var.noncurrent_state_version_days >= 1
     error_message = "noncurrent_state_version_days must be at least 1."
   }
+}
+
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) whose workflows get the plan and deploy roles (modules/ci-roles); null creates no roles."
+  default     = null
+
+  validation {
+    condition     = var.github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", coalesce(var.github_repository, "-")))
+    error_message = "github_repository must look like owner/name."
+  }
+}
+
+variable "ci_environments" {
+  type = map(object({
+    promote_from    = optional(string)
+    route53_zone_id = optional(string)
+  }))
+  description = "Environments that get a deploy role, see modules/ci-roles variable environments (prod promotes dev's images by digest)."
+  default = {
+    dev  = {}
+    prod = { promote_from = "dev" }
+  }
+}
+
+variable "create_github_oidc_provider" {
+  type        = bool
+  description = "Create the account's GitHub OIDC provider here (then set create_github_oidc_provider = false in envs/<env>); false: it exists already and is looked up."
+  default     = true
 }

@@ -1,45 +1,56 @@
 module "imgcap" {
-  source = "../../modules/stack"
+  source    = "../../modules/stack"
+  providers = { aws = aws, aws.us_east_1 = aws.us_east_1 }
 
-  environment                      = local.environment
-  domain_name                      = var.domain_name
-  route53_zone_id                  = var.route53_zone_id
-  certificate_arn                  = var.certificate_arn
-  extra_app_base_urls              = var.extra_app_base_urls
-  cognito_domain_prefix            = var.cognito_domain_prefix
-  cognito_advanced_security_mode   = var.cognito_advanced_security_mode
-  allow_self_signup                = var.allow_self_signup
-  social_identity_providers        = var.social_identity_providers
-  social_identity_provider_secrets = var.social_identity_provider_secrets
-  alarm_email                      = var.alarm_email
-  web_image_tag                    = var.web_image_tag
-  inference_image_tag              = var.inference_image_tag
-  model_data_url                   = var.model_data_url
-  inference_instance_type          = var.inference_instance_type
-  inference_instance_count         = var.inference_instance_count
-  inference_min_instances          = var.inference_min_instances
-  inference_max_instances          = var.inference_max_instances
-  web_cpu                          = var.web_cpu
-  web_memory                       = var.web_memory
-  web_desired_count                = var.web_desired_count
-  web_min_tasks                    = var.web_min_tasks
-  web_max_tasks                    = var.web_max_tasks
-  enable_nat_gateway               = var.enable_nat_gateway
-  enable_interface_endpoints       = var.enable_interface_endpoints
-  enable_bedrock                   = var.enable_bedrock
-  bedrock_model_id                 = var.bedrock_model_id
-  enable_rekognition               = var.enable_rekognition
-  create_hf_api_key_secret         = var.create_hf_api_key_secret
-  retention_days                   = var.retention_days
-  log_retention_days               = var.log_retention_days
-  deletion_protection              = var.deletion_protection
-  allow_destroy_with_data          = var.allow_destroy_with_data
-  enable_cloudfront                = var.enable_cloudfront
-  cloudfront_certificate_arn       = var.cloudfront_certificate_arn
-  github_repository                = var.github_repository
-  github_branch                    = var.github_branch
-  github_environment               = var.github_environment
-  create_github_oidc_provider      = var.create_github_oidc_provider
+  environment                    = local.environment
+  domain_name                    = var.domain_name
+  route53_zone_id                = var.route53_zone_id
+  certificate_arn                = var.certificate_arn
+  extra_app_base_urls            = var.extra_app_base_urls
+  cognito_domain_prefix          = var.cognito_domain_prefix
+  cognito_advanced_security_mode = var.cognito_advanced_security_mode
+  allow_self_signup              = var.allow_self_signup
+  social_identity_providers      = var.social_identity_providers
+  ses_from_identity_arn          = var.ses_from_identity_arn
+  ses_from_address               = var.ses_from_address
+  create_cognito_test_user       = var.create_cognito_test_user
+  cognito_test_user_email        = var.cognito_test_user_email
+  cognito_test_user_password_version_id = (var.create_cognito_test_user ?
+  module.test_user_password[0].version_id : null)
+  alarm_email                 = var.alarm_email
+  web_image_tag               = var.web_image_tag
+  inference_image_tag         = var.inference_image_tag
+  model_data_url              = var.model_data_url
+  inference_instance_type     = var.inference_instance_type
+  inference_instance_count    = var.inference_instance_count
+  inference_candidate         = var.inference_candidate
+  inference_ami_version       = var.inference_ami_version
+  inference_min_instances     = var.inference_min_instances
+  inference_max_instances     = var.inference_max_instances
+  web_cpu                     = var.web_cpu
+  web_memory                  = var.web_memory
+  web_desired_count           = var.web_desired_count
+  web_min_tasks               = var.web_min_tasks
+  web_max_tasks               = var.web_max_tasks
+  enable_nat_gateway          = var.enable_nat_gateway
+  enable_interface_endpoints  = var.enable_interface_endpoints
+  enable_bedrock              = var.enable_bedrock
+  bedrock_model_id            = var.bedrock_model_id
+  enable_rekognition          = var.enable_rekognition
+  create_hf_api_key_secret    = var.create_hf_api_key_secret
+  enable_hf_captioner         = var.enable_hf_captioner
+  hf_model_id                 = var.hf_model_id
+  retention_days              = var.retention_days
+  log_retention_days          = var.log_retention_days
+  deletion_protection         = var.deletion_protection
+  allow_destroy_with_data     = var.allow_destroy_with_data
+  enable_cloudfront           = var.enable_cloudfront
+  cloudfront_certificate_arn  = var.cloudfront_certificate_arn
+  origin_verify_version_id    = var.enable_cloudfront ? module.origin_verify_value[0].version_id : null
+  github_repository           = var.github_repository
+  github_branch               = var.github_branch
+  github_environment          = var.github_environment
+  create_github_oidc_provider = var.create_github_oidc_provider
 
   # scripts/fire-alarms.sh: the container honours imgcap-fault=... only with this on.
   inference_environment = var.inference_fault_injection ? { IMGCAP_FAULT_INJECTION = "1" } : {}
@@ -52,4 +63,25 @@ module "session_key_value" {
   secret_id     = module.imgcap.session_key_secret_arn
   length        = 64
   value_version = var.session_key_version
+}
+
+# The acceptance-test user's password (punctuation included: the pool's policy demands symbols);
+# modules/stack creates the user with it. Bump test_user_password_version for a new password.
+module "test_user_password" {
+  count               = var.create_cognito_test_user ? 1 : 0
+  source              = "../../modules/generated-secret"
+  secret_id           = module.imgcap.cognito_test_user_secret_arn
+  length              = 32
+  include_punctuation = true
+  value_version       = var.test_user_password_version
+}
+
+# The origin-verify header CloudFront adds and the ALB requires; bump origin_verify_version to
+# roll it (CloudFront and the listener rule change in the same apply).
+module "origin_verify_value" {
+  count         = var.enable_cloudfront ? 1 : 0
+  source        = "../../modules/generated-secret"
+  secret_id     = module.imgcap.origin_verify_secret_arn
+  length        = 48
+  value_version = var.origin_verify_version
 }

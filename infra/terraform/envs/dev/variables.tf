@@ -52,18 +52,49 @@ variable "social_identity_providers" {
   type = map(object({
     provider_type    = string
     client_id        = string
-    authorize_scopes = optional(string, "openid email profile")
+    secret_id        = string
+    authorize_scopes = optional(string)
     oidc_issuer      = optional(string)
+    team_id          = optional(string)
+    key_id           = optional(string)
   }))
-  description = "Optional social/OIDC identity providers for the hosted UI, keyed by provider name."
+  description = "Optional social/OIDC identity providers for the hosted UI, keyed by provider name. secret_id names the Secrets Manager secret with the client secret (Apple: the private key; team_id and key_id required); Terraform reads it, CD passes nothing."
   default     = {}
 }
 
-variable "social_identity_provider_secrets" {
-  type        = map(string)
-  description = "Client secrets of the social identity providers; pass as TF_VAR_social_identity_provider_secrets, never commit."
-  default     = {}
-  sensitive   = true
+variable "ses_from_identity_arn" {
+  type        = string
+  description = "Verified SES identity (ARN) Cognito sends its email through; null: Cognito's default sender (about 50 emails a day)."
+  default     = null
+}
+
+variable "ses_from_address" {
+  type        = string
+  description = "Sender address of Cognito's email through SES, e.g. \"imgcap <no-reply@example.com>\" (required for a domain identity)."
+  default     = null
+}
+
+variable "create_cognito_test_user" {
+  type        = bool
+  description = "Create a confirmed Cognito user for scripts/acceptance.sh, its generated password in Secrets Manager (output cognito_test_user_secret_arn)."
+  default     = false
+}
+
+variable "cognito_test_user_email" {
+  type        = string
+  description = "Email (username) of the acceptance-test user; null: acceptance-test@<domain_name>."
+  default     = null
+}
+
+variable "test_user_password_version" {
+  type        = number
+  description = "Version of the generated test-user password; bump it for a new password."
+  default     = 1
+
+  validation {
+    condition     = var.test_user_password_version >= 1 && floor(var.test_user_password_version) == var.test_user_password_version
+    error_message = "test_user_password_version must be a positive whole number."
+  }
 }
 
 variable "alarm_email" {
@@ -91,6 +122,25 @@ variable "inference_instance_type" {
   type        = string
   description = "SageMaker instance type: ml.c6i.xlarge (CPU, default) or ml.g5.xlarge (GPU). The one variable to resize the endpoint."
   default     = "ml.c6i.xlarge"
+}
+
+variable "inference_candidate" {
+  type = object({
+    image_tag      = optional(string)
+    model_data_url = optional(string)
+    instance_type  = optional(string)
+    instance_count = optional(number, 1)
+    mode           = optional(string, "weighted")
+    weight         = optional(number, 0.1)
+  })
+  description = "A model on trial next to the primary SageMaker variant (scripts/promote-model.sh writes it): image tag and/or model artifact (null: the primary's), instance type and count, mode \"weighted\" (answers `weight` of the requests) or \"shadow\" (gets a copy of `weight` of them). null: no candidate."
+  default     = null
+}
+
+variable "inference_ami_version" {
+  type        = string
+  description = "SageMaker inference AMI on NVIDIA GPU instance types (al2-ami-sagemaker-inference-gpu-3-1: driver 550 / CUDA 12.4); CPU types keep the default AMI."
+  default     = "al2-ami-sagemaker-inference-gpu-3-1"
 }
 
 variable "inference_instance_count" {
@@ -194,6 +244,18 @@ variable "create_hf_api_key_secret" {
   default     = false
 }
 
+variable "enable_hf_captioner" {
+  type        = bool
+  description = "Add the Hugging Face Inference API to the deployed captioner chain; needs create_hf_api_key_secret and the token put in the secret before this apply."
+  default     = false
+}
+
+variable "hf_model_id" {
+  type        = string
+  description = "Image-to-text model of the HF captioner; null: the web app's default."
+  default     = null
+}
+
 variable "retention_days" {
   type        = number
   description = "Days images and records are kept."
@@ -228,6 +290,17 @@ variable "cloudfront_certificate_arn" {
   type        = string
   description = "us-east-1 ACM certificate for domain_name (CloudFront only)."
   default     = null
+}
+
+variable "origin_verify_version" {
+  type        = number
+  description = "Version of the generated origin-verify header value (CloudFront only); bump it to roll the value."
+  default     = 1
+
+  validation {
+    condition     = var.origin_verify_version >= 1 && floor(var.origin_verify_version) == var.origin_verify_version
+    error_message = "origin_verify_version must be a positive whole number."
+  }
 }
 
 variable "github_repository" {

@@ -29,8 +29,14 @@ locals {
       IMGCAP_DYNAMODB_JOBS_INDEX = local.v.jobs_index_name
       IMGCAP_SQS_QUEUE_URL       = local.v.queue_url
       IMGCAP_SQS_DLQ_URL         = local.v.dlq_url
-      # Our inference endpoint first; Bedrock answers when it is enabled and the endpoint is not.
-      IMGCAP_CAPTIONER_CHAIN        = local.v.bedrock_model_id == null ? "sagemaker" : "sagemaker,bedrock"
+      # Our inference endpoint first; Bedrock, then the Hugging Face Inference API answer when
+      # they are enabled and every entry before them failed or has its circuit open.
+      IMGCAP_CAPTIONER_CHAIN = join(",", concat(
+        ["sagemaker"],
+        local.v.bedrock_model_id == null ? [] : ["bedrock"],
+        local.v.hf_captioner ? ["hf"] : [],
+      ))
+      IMGCAP_CAPTIONER_HF_MODEL_ID  = local.v.hf_captioner ? local.v.hf_model_id : null
       IMGCAP_SAGEMAKER_ENDPOINT     = local.v.sagemaker_endpoint
       IMGCAP_SESSION_KEY_SECRET_ARN = local.v.session_key_secret_arn
       IMGCAP_HF_API_KEY_SECRET_ARN  = local.v.hf_api_key_secret_arn

@@ -19,10 +19,17 @@ variable "values" {
     session_key_secret_arn = string
     hf_api_key_secret_arn  = optional(string)
     bedrock_model_id       = optional(string)
+    hf_captioner           = optional(bool, false)
+    hf_model_id            = optional(string)
     rekognition_labels     = bool
     metrics_namespace      = string
   })
-  description = "The deployed resources the web app needs; null optional values leave their variable out."
+  description = "The deployed resources the web app needs; null optional values leave their variable out. hf_captioner adds the Hugging Face Inference API to the chain (it needs hf_api_key_secret_arn); hf_model_id overrides the app's default HF model."
+
+  validation {
+    condition     = !var.values.hf_captioner || var.values.hf_api_key_secret_arn != null
+    error_message = "hf_captioner needs hf_api_key_secret_arn: the HF provider reads its token from that secret."
+  }
 }
 
 variable "extra" {

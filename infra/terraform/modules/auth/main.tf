@@ -1,11 +1,21 @@
 # Cognito user pool with email sign-up, hosted UI domain, a public app client for the
-# authorization-code flow with PKCE, the "admin" group and optional social identity providers.
+# authorization-code flow with PKCE, the "admin" group, optional social identity providers
+# (their secrets read from Secrets Manager), optional SES sending and an optional test user.
 data "aws_region" "current" {}
 
 locals {
   region        = data.aws_region.current.name
   callback_urls = [for u in var.app_base_urls : "${u}/auth/callback"]
   logout_urls   = [for u in var.app_base_urls : "${u}/"]
+
+  # Scopes each provider type accepts when the configuration names none.
+  default_scopes = {
+    Google          = "openid email profile"
+    Facebook        = "public_profile,email"
+    LoginWithAmazon = "profile"
+    SignInWithApple = "email name"
+    OIDC            = "openid email profile"
+  }
 }
 
 resource "aws_cognito_user_pool" "this" {
@@ -58,12 +68,31 @@ resource "aws_cognito_user_pool" "this" {
     default_email_option = "CONFIRM_WITH_CODE"
   }
 
+  # Through SES with this account's own quota once an identity is verified (DEVELOPER); without
+  # one, Cognito's default sender and its small daily quota.
+  dynamic "email_configuration" {
+    for_each = var.ses_from_identity_arn == null ? [] : [1]
+    content {
+      email_sending_account  = "DEVELOPER"
+      source_arn             = var.ses_from_identity_arn
+      from_email_address     = var.ses_from_address
+      reply_to_email_address = var.ses_reply_to_address
+    }
+  }
+
   tags = var.tags
 }
 
 resource "aws_cognito_user_pool_domain" "this" {
   domain       = var.domain_prefix
   user_pool_id = aws_cognito_user_pool.this.id
+}
+
+# Each provider's secret (the client secret; Apple's private key) lives in Secrets Manager, so
+# neither CD nor a tfvars file carries it. It still ends up in the encrypted state.
+data "aws_secretsmanager_secret_version" "social" {
+  for_each  = var.social_identity_providers
+  secret_id = each.value.secret_id
 }
 
 resource "aws_cognito_identity_provider" "social" {
@@ -76,8 +105,14 @@ resource "aws_cognito_identity_provider" "social" {
   provider_details = merge(
     {
       client_id        = each.value.client_id
-      client_secret    = var.social_identity_provider_secrets[each.key]
-      authorize_scopes = each.value.authorize_scopes
+      authorize_scopes = coalesce(each.value.authorize_scopes, local.default_scopes[each.value.provider_type])
+    },
+    each.value.provider_type == "SignInWithApple" ? {
+      team_id     = each.value.team_id
+      key_id      = each.value.key_id
+      private_key = data.aws_secretsmanager_secret_version.social[each.key].secret_string
+      } : {
+      client_secret = data.aws_secretsmanager_secret_version.social[each.key].secret_string
     },
     each.value.provider_type == "OIDC" ? {
       oidc_issuer               = each.value.oidc_issuer
@@ -126,4 +161,26 @@ resource "aws_cognito_user_group" "admin" {
   user_pool_id = aws_cognito_user_pool.this.id
   description  = "imgcap administrators (admin pages and figures)."
   precedence   = 1
+}
+
+# Optional user for scripted acceptance tests (scripts/acceptance.sh). Its password is generated
+# into a Secrets Manager secret by the root (modules/generated-secret); it is read here so that
+# Cognito gets the same value, and the user is created confirmed, without an invitation email.
+data "aws_secretsmanager_secret_version" "test_user_password" {
+  count      = var.test_user == null ? 0 : 1
+  secret_id  = var.test_user.password_secret_arn
+  version_id = var.test_user.password_version_id
+}
+
+resource "aws_cognito_user" "test" {
+  count          = var.test_user == null ? 0 : 1
+  user_pool_id   = aws_cognito_user_pool.this.id
+  username       = var.test_user.email
+  password       = data.aws_secretsmanager_secret_version.test_user_password[0].secret_string
+  message_action = "SUPPRESS"
+
+  attributes = {
+    email          = var.test_user.email
+    email_verified = "true"
+  }
 }

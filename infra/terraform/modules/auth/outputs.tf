@@ -42,3 +42,8 @@ output "logout_urls" {
   description = "Sign-out URLs registered on the app client."
   value       = local.logout_urls
 }
+
+output "test_user_name" {
+  description = "Username (email) of the acceptance-test user, or null."
+  value       = var.test_user == null ? null : aws_cognito_user.test[0].username
+}

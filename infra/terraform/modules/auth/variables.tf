@@ -78,10 +78,13 @@ variable "social_identity_providers" {
   type = map(object({
     provider_type    = string
     client_id        = string
-    authorize_scopes = optional(string, "openid email profile")
+    secret_id        = string
+    authorize_scopes = optional(string)
     oidc_issuer      = optional(string)
+    team_id          = optional(string)
+    key_id           = optional(string)
   }))
-  description = "Optional social/OIDC identity providers keyed by provider name (e.g. \"Google\"). Their client secrets go in social_identity_provider_secrets."
+  description = "Optional social/OIDC identity providers keyed by provider name (e.g. \"Google\"). secret_id is the name or ARN of a Secrets Manager secret holding the client secret (for SignInWithApple: the private key in PEM form, and team_id and key_id are required). authorize_scopes defaults per provider type. Empty: no providers."
   default     = {}
 
   validation {
@@ -90,16 +93,82 @@ variable "social_identity_providers" {
   }
 
   validation {
-    condition     = alltrue([for p in values(var.social_identity_providers) : p.provider_type != "OIDC" || p.oidc_issuer != null])
-    error_message = "OIDC providers need oidc_issuer."
+    condition     = alltrue([for p in values(var.social_identity_providers) : p.provider_type != "OIDC" || can(regex("^https://", p.oidc_issuer))])
+    error_message = "OIDC providers need oidc_issuer (an https:// URL)."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.social_identity_providers) : p.provider_type != "SignInWithApple" || (can(regex("^[A-Z0-9]{10}$", p.team_id)) && can(regex("^[A-Z0-9]{10}$", p.key_id)))])
+    error_message = "SignInWithApple providers need team_id and key_id (10 upper-case letters and digits each, from the Apple developer account)."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.social_identity_providers) : can(regex("^[A-Za-z0-9/_+=.@:-]+$", p.secret_id)) && trimspace(p.client_id) != ""])
+    error_message = "Every provider needs a client_id and a secret_id (the name or ARN of its Secrets Manager secret)."
   }
 }
 
-variable "social_identity_provider_secrets" {
-  type        = map(string)
-  description = "Client secrets of the social identity providers, keyed like social_identity_providers. Pass them as TF_VAR_social_identity_provider_secrets, never in a committed file. They end up in the (encrypted) state."
-  default     = {}
-  sensitive   = true
+variable "ses_from_identity_arn" {
+  type        = string
+  description = "ARN of a verified SES identity (email address or domain) Cognito sends its email through (email_sending_account DEVELOPER). Null: Cognito's default sender, about 50 emails a day."
+  default     = null
+
+  validation {
+    condition     = var.ses_from_identity_arn == null || can(regex("^arn:aws[a-z-]*:ses:[a-z0-9-]+:[0-9]{12}:identity/[^/]+$", var.ses_from_identity_arn))
+    error_message = "ses_from_identity_arn must be an SES identity ARN: arn:aws:ses:<region>:<account>:identity/<address or domain>."
+  }
+}
+
+variable "ses_from_address" {
+  type        = string
+  description = "Sender of Cognito's email through SES, e.g. \"imgcap <no-reply@example.com>\"; required when the SES identity is a domain. Only with ses_from_identity_arn."
+  default     = null
+
+  validation {
+    condition     = var.ses_from_address == null || can(regex("^([^<>]+ <)?[^@<>\\s]+@[^@<>\\s]+\\.[^@<>\\s]+>?$", var.ses_from_address))
+    error_message = "ses_from_address must be an email address, optionally as \"Name <address>\"."
+  }
+
+  validation {
+    condition     = var.ses_from_address == null || var.ses_from_identity_arn != null
+    error_message = "ses_from_address needs ses_from_identity_arn."
+  }
+
+  validation {
+    condition     = var.ses_from_identity_arn == null || strcontains(try(split("identity/", var.ses_from_identity_arn)[1], ""), "@") || var.ses_from_address != null
+    error_message = "A domain SES identity needs ses_from_address (an address in that domain)."
+  }
+}
+
+variable "ses_reply_to_address" {
+  type        = string
+  description = "Reply-To address of Cognito's email through SES; null: none. Only with ses_from_identity_arn."
+  default     = null
+
+  validation {
+    condition     = var.ses_reply_to_address == null || (var.ses_from_identity_arn != null && can(regex("^[^@<>\\s]+@[^@<>\\s]+\\.[^@<>\\s]+$", var.ses_reply_to_address)))
+    error_message = "ses_reply_to_address must be an email address and needs ses_from_identity_arn."
+  }
+}
+
+variable "test_user" {
+  type = object({
+    email               = string
+    password_secret_arn = string
+    password_version_id = string
+  })
+  description = "Optional confirmed user for scripted acceptance tests: its email (the username) and the Secrets Manager secret version holding its generated password. Null: no test user."
+  default     = null
+
+  validation {
+    condition     = var.test_user == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.test_user.email))
+    error_message = "test_user.email must be an email address."
+  }
+
+  validation {
+    condition     = var.test_user == null || try(var.test_user.password_secret_arn != null && var.test_user.password_version_id != null, false)
+    error_message = "test_user needs password_secret_arn and password_version_id (the generated password's secret version)."
+  }
 }
 
 variable "access_token_validity_minutes" {

@@ -4,8 +4,10 @@
 # `terraform test`) cannot handle ephemeral resources at all.
 ephemeral "aws_secretsmanager_random_password" "this" {
   password_length     = var.length
-  exclude_punctuation = true
+  exclude_punctuation = !var.include_punctuation
   include_space       = false
+  # At least one of each included class, as password policies (Cognito's) demand.
+  require_each_included_type = true
 }
 
 resource "aws_secretsmanager_secret_version" "this" {

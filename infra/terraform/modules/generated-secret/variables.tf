@@ -19,3 +19,9 @@ variable "value_version" {
   description = "Bump to generate and store a new value."
   default     = 1
 }
+
+variable "include_punctuation" {
+  type        = bool
+  description = "Include punctuation characters (for passwords whose policy requires symbols); false: letters and digits only."
+  default     = false
+}

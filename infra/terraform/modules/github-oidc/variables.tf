@@ -1,6 +1,6 @@
 variable "name_prefix" {
   type        = string
-  description = "Prefix of the deploy role name (<name_prefix>-github-deploy) and of the SageMaker model / endpoint-config names the role may create."
+  description = "Prefix of the role name (<name_prefix>-github-deploy)."
 }
 
 variable "github_repository" {
@@ -44,36 +44,6 @@ variable "web_repository_arn" {
 variable "inference_repository_arn" {
   type        = string
   description = "ARN of the inference ECR repository."
-}
-
-variable "ecs_service_arn" {
-  type        = string
-  description = "ARN of the web ECS service the workflow redeploys."
-}
-
-variable "task_role_arn" {
-  type        = string
-  description = "ARN of the ECS task role (passed in new task definitions)."
-}
-
-variable "execution_role_arn" {
-  type        = string
-  description = "ARN of the ECS execution role (passed in new task definitions)."
-}
-
-variable "sagemaker_endpoint_arn" {
-  type        = string
-  description = "ARN of the SageMaker endpoint the workflow updates."
-}
-
-variable "sagemaker_role_arn" {
-  type        = string
-  description = "ARN of the SageMaker execution role (passed in CreateModel)."
-}
-
-variable "kms_key_arn" {
-  type        = string
-  description = "ARN of the KMS key used by new endpoint configurations."
 }
 
 variable "tags" {

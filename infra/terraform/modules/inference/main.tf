@@ -13,30 +13,74 @@ locals {
   model_bucket = regex("^s3://([^/]+)/", var.model_data_url)[0]
   model_key    = regex("^s3://[^/]+/(.+)$", var.model_data_url)[0]
 
-  # Instance types with local NVMe instance storage do not accept a KMS key for the volume
-  # (SageMaker rejects KmsKeyId for them; their instance store is hardware-encrypted).
-  has_instance_storage = can(regex("^ml\\.(c5d|c6id|g4dn|g5|g6|g6e|gr6|m5d|m6id|p3dn|p4d|p4de|p5|p5e|r5d|r6id|trn1)\\.", var.instance_type))
+  # The primary variant and, while a model is on trial, the candidate (weighted: it answers
+  # `weight` of the requests; shadow: it gets a copy of `weight` of them and its answers are
+  # dropped). Weights are relative: primary 1 - w and candidate w, or primary 1 and shadow w.
+  candidate = var.candidate == null ? null : {
+    image_uri      = coalesce(var.candidate.image_uri, var.image_uri)
+    model_data_url = coalesce(var.candidate.model_data_url, var.model_data_url)
+    instance_type  = coalesce(var.candidate.instance_type, var.instance_type)
+    instance_count = var.candidate.instance_count
+    shadow         = var.candidate.mode == "shadow"
+    weight         = var.candidate.weight
+  }
+  variants = merge(
+    {
+      (local.variant_name) = {
+        image_uri      = var.image_uri
+        model_data_url = var.model_data_url
+        instance_type  = var.instance_type
+        instance_count = var.instance_count
+        shadow         = false
+        weight         = local.candidate == null || try(local.candidate.shadow, false) ? 1 : 1 - local.candidate.weight
+      }
+    },
+    local.candidate == null ? {} : { candidate = local.candidate },
+  )
 
-  model_hash = substr(sha1(jsonencode({
-    image       = var.image_uri
-    model       = var.model_data_url
+  # CUDA images carry a tag ending in -cuda (CI pushes <sha> and <sha>-cuda); an image pinned by
+  # digest counts as a CPU image. The NVIDIA GPU families (ml.g*, ml.p*: as CD's
+  # scripts/release-images.sh inference-kind) take the CUDA image and an inference AMI with a
+  # matching driver; AWS Neuron families (ml.inf*, ml.trn*) have no imgcap build.
+  gpu_families    = "^ml\\.[gp][0-9][a-z0-9]*\\."
+  neuron_families = "^ml\\.(inf1|inf2|trn1|trn1n|trn2)\\."
+  variant_kinds = { for name, v in local.variants : name => {
+    gpu_instance = can(regex(local.gpu_families, v.instance_type))
+    neuron       = can(regex(local.neuron_families, v.instance_type))
+    cuda_image   = can(regex(":[A-Za-z0-9_.-]*-cuda$", v.image_uri))
+    # Instance types with local NVMe instance storage do not accept a KMS key for the volume
+    # (SageMaker rejects KmsKeyId for them; their instance store is hardware-encrypted).
+    instance_storage = can(regex("^ml\\.(c5d|c6id|g4dn|g5|g6|g6e|gr6|m5d|m6id|p3dn|p4d|p4de|p5|p5e|r5d|r6id|trn1)\\.", v.instance_type))
+  } }
+  has_instance_storage = anytrue([for k in values(local.variant_kinds) : k.instance_storage])
+
+  # Model names hash the variant's role too: promoting the candidate creates a new primary
+  # model next to the candidate's instead of colliding with its name.
+  model_hashes = { for name, v in local.variants : name => substr(sha1(jsonencode({
+    role        = name == local.variant_name ? null : name
+    image       = v.image_uri
+    model       = v.model_data_url
     environment = var.environment
     isolation   = var.enable_network_isolation
-  })), 0, 8)
+  })), 0, 8) }
 
   config_hash = substr(sha1(jsonencode({
-    model    = local.model_hash
-    type     = var.instance_type
-    count    = var.instance_count
+    models = local.model_hashes
+    variants = { for name, v in local.variants : name => {
+      type   = v.instance_type
+      count  = v.instance_count
+      shadow = v.shadow
+      weight = v.weight
+      ami    = local.variant_kinds[name].gpu_instance ? var.inference_ami_version : null
+    } }
     startup  = var.container_startup_timeout_seconds
     with_kms = !local.has_instance_storage
   })), 0, 8)
 
   autoscaling = var.enable_autoscaling ? 1 : 0
-  alarm_names = [
-    "${local.endpoint_name}-5xx",
-    "${local.endpoint_name}-model-latency",
-  ]
+  # Per variant: the 5xx and p95 latency alarms (the primary's keep their original names).
+  alarm_prefix = { for name in keys(local.variants) : name => name == local.variant_name ? local.endpoint_name : "${local.endpoint_name}-${name}" }
+  alarm_names  = flatten([for name in keys(local.variants) : ["${local.alarm_prefix[name]}-5xx", "${local.alarm_prefix[name]}-model-latency"]])
 }
 
 # --- execution role ---------------------------------------------------------------------------
@@ -61,9 +105,11 @@ module "policy" {
   vars = {
     inference_repository_arn = var.inference_repository_arn
     model_data_object_arn    = "arn:${local.partition}:s3:::${local.model_bucket}/${local.model_key}"
-    kms_key_arn              = var.kms_key_arn
-    region                   = local.region
-    log_group_arn            = aws_cloudwatch_log_group.endpoint.arn
+    # A candidate with its own artifact may read exactly that one too (empty: dropped).
+    candidate_model_data_object_arn = try(local.candidate.model_data_url, var.model_data_url) == var.model_data_url ? "" : "arn:${local.partition}:s3:::${replace(local.candidate.model_data_url, "s3://", "")}"
+    kms_key_arn                     = var.kms_key_arn
+    region                          = local.region
+    log_group_arn                   = aws_cloudwatch_log_group.endpoint.arn
   }
 }
 
@@ -88,16 +134,22 @@ resource "aws_cloudwatch_log_group" "endpoint" {
   tags              = var.tags
 }
 
-# --- model, endpoint configuration, endpoint --------------------------------------------------
+# --- models, endpoint configuration, endpoint -------------------------------------------------
+moved {
+  from = aws_sagemaker_model.this
+  to   = aws_sagemaker_model.this["primary"]
+}
+
 resource "aws_sagemaker_model" "this" {
-  name                     = "${local.endpoint_name}-${local.model_hash}"
+  for_each                 = local.variants
+  name                     = "${local.endpoint_name}-${local.model_hashes[each.key]}"
   execution_role_arn       = aws_iam_role.sagemaker.arn
   enable_network_isolation = var.enable_network_isolation
 
   primary_container {
-    image          = var.image_uri
+    image          = each.value.image_uri
     mode           = "SingleModel"
-    model_data_url = var.model_data_url
+    model_data_url = each.value.model_data_url
     environment    = merge({ IMGCAP_MODEL_DIR = "/opt/ml/model" }, var.environment)
   }
 
@@ -105,6 +157,19 @@ resource "aws_sagemaker_model" "this" {
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = !local.variant_kinds[each.key].neuron
+      error_message = "${each.key} variant: ${each.value.instance_type} is an AWS Neuron (Inferentia/Trainium) type; imgcap-inference has CPU and CUDA builds only."
+    }
+    precondition {
+      condition     = local.variant_kinds[each.key].gpu_instance == local.variant_kinds[each.key].cuda_image
+      error_message = "${each.key} variant: ${each.value.instance_type} is ${local.variant_kinds[each.key].gpu_instance ? "an NVIDIA GPU type and needs the CUDA image (a tag ending in -cuda)" : "a CPU type and needs the CPU image (a tag without -cuda)"}, got ${each.value.image_uri}."
+    }
+    precondition {
+      condition     = each.key == local.variant_name || each.value.image_uri != var.image_uri || each.value.model_data_url != var.model_data_url
+      error_message = "The candidate runs the same image and model artifact as the primary variant: give it another image_uri or model_data_url."
+    }
   }
 
   depends_on = [aws_iam_role_policy.sagemaker]
@@ -115,15 +180,34 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
   name        = "${local.endpoint_name}-${local.config_hash}"
   kms_key_arn = local.has_instance_storage ? null : var.kms_key_arn
 
-  production_variants {
-    variant_name           = local.variant_name
-    model_name             = aws_sagemaker_model.this.name
-    instance_type          = var.instance_type
-    initial_instance_count = var.instance_count
-    initial_variant_weight = 1
+  dynamic "production_variants" {
+    for_each = { for name, v in local.variants : name => v if !v.shadow }
+    content {
+      variant_name           = production_variants.key
+      model_name             = aws_sagemaker_model.this[production_variants.key].name
+      instance_type          = production_variants.value.instance_type
+      initial_instance_count = production_variants.value.instance_count
+      initial_variant_weight = production_variants.value.weight
+      inference_ami_version  = local.variant_kinds[production_variants.key].gpu_instance ? var.inference_ami_version : null
 
-    container_startup_health_check_timeout_in_seconds = var.container_startup_timeout_seconds
-    model_data_download_timeout_in_seconds            = var.container_startup_timeout_seconds
+      container_startup_health_check_timeout_in_seconds = var.container_startup_timeout_seconds
+      model_data_download_timeout_in_seconds            = var.container_startup_timeout_seconds
+    }
+  }
+
+  dynamic "shadow_production_variants" {
+    for_each = { for name, v in local.variants : name => v if v.shadow }
+    content {
+      variant_name           = shadow_production_variants.key
+      model_name             = aws_sagemaker_model.this[shadow_production_variants.key].name
+      instance_type          = shadow_production_variants.value.instance_type
+      initial_instance_count = shadow_production_variants.value.instance_count
+      initial_variant_weight = shadow_production_variants.value.weight
+      inference_ami_version  = local.variant_kinds[shadow_production_variants.key].gpu_instance ? var.inference_ami_version : null
+
+      container_startup_health_check_timeout_in_seconds = var.container_startup_timeout_seconds
+      model_data_download_timeout_in_seconds            = var.container_startup_timeout_seconds
+    }
   }
 
   tags = var.tags
@@ -176,6 +260,17 @@ resource "aws_sagemaker_endpoint" "this" {
 
   tags = var.tags
 
+  lifecycle {
+    # The provider reads the endpoint back after its update: when SageMaker rolled the update
+    # back (a rollback alarm fired during the bake) the endpoint still names the previous
+    # configuration. Failing here stops the apply before Terraform deletes the previous model and
+    # configuration, which the rolled-back endpoint runs on (create_before_destroy deletes them last).
+    postcondition {
+      condition     = self.endpoint_config_name == aws_sagemaker_endpoint_configuration.this.name
+      error_message = "SageMaker rolled the endpoint update back: ${local.endpoint_name} runs ${self.endpoint_config_name}, not ${aws_sagemaker_endpoint_configuration.this.name}. The previous model and configuration are kept; follow RUNBOOK.md, \"SageMaker rolled a release back\"."
+    }
+  }
+
   depends_on = [
     terraform_data.resize_guard,
     aws_cloudwatch_metric_alarm.errors_5xx,
@@ -183,10 +278,21 @@ resource "aws_sagemaker_endpoint" "this" {
   ]
 }
 
-# --- alarms (also the blue/green rollback triggers) -------------------------------------------
+# --- alarms per variant (also the blue/green rollback triggers) --------------------------------
+moved {
+  from = aws_cloudwatch_metric_alarm.errors_5xx
+  to   = aws_cloudwatch_metric_alarm.errors_5xx["primary"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.model_latency
+  to   = aws_cloudwatch_metric_alarm.model_latency["primary"]
+}
+
 resource "aws_cloudwatch_metric_alarm" "errors_5xx" {
-  alarm_name          = local.alarm_names[0]
-  alarm_description   = "SageMaker endpoint ${local.endpoint_name} answers 5xx."
+  for_each            = local.variants
+  alarm_name          = "${local.alarm_prefix[each.key]}-5xx"
+  alarm_description   = "SageMaker endpoint ${local.endpoint_name}, variant ${each.key}, answers 5xx."
   namespace           = "AWS/SageMaker"
   metric_name         = "Invocation5XXErrors"
   statistic           = "Sum"
@@ -198,7 +304,7 @@ resource "aws_cloudwatch_metric_alarm" "errors_5xx" {
   treat_missing_data  = "notBreaching"
   dimensions = {
     EndpointName = local.endpoint_name
-    VariantName  = local.variant_name
+    VariantName  = each.key
   }
   alarm_actions = var.alarm_actions
   ok_actions    = var.alarm_actions
@@ -206,11 +312,12 @@ resource "aws_cloudwatch_metric_alarm" "errors_5xx" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "model_latency" {
-  alarm_name          = local.alarm_names[1]
-  alarm_description   = "SageMaker endpoint ${local.endpoint_name} model latency is high."
+  for_each            = local.variants
+  alarm_name          = "${local.alarm_prefix[each.key]}-model-latency"
+  alarm_description   = "SageMaker endpoint ${local.endpoint_name}, variant ${each.key}: p95 model latency is high."
   namespace           = "AWS/SageMaker"
   metric_name         = "ModelLatency"
-  statistic           = "Average"
+  extended_statistic  = "p95"
   period              = 60
   evaluation_periods  = 5
   datapoints_to_alarm = 3
@@ -219,7 +326,7 @@ resource "aws_cloudwatch_metric_alarm" "model_latency" {
   treat_missing_data  = "notBreaching"
   dimensions = {
     EndpointName = local.endpoint_name
-    VariantName  = local.variant_name
+    VariantName  = each.key
   }
   alarm_actions = var.alarm_actions
   ok_actions    = var.alarm_actions

@@ -9,13 +9,28 @@ output "endpoint_arn" {
 }
 
 output "variant_name" {
-  description = "Name of the production variant."
+  description = "Name of the primary production variant."
   value       = local.variant_name
 }
 
+output "candidate_variant_name" {
+  description = "Name of the candidate variant (weighted or shadow) while a model is on trial, else null."
+  value       = var.candidate == null ? null : "candidate"
+}
+
+output "candidate_mode" {
+  description = "How the candidate gets traffic: \"weighted\" (answers its share) or \"shadow\" (a copy; its answers are dropped); null without a candidate."
+  value       = var.candidate == null ? null : var.candidate.mode
+}
+
 output "model_name" {
-  description = "Name of the current SageMaker model."
-  value       = aws_sagemaker_model.this.name
+  description = "Name of the primary variant's SageMaker model."
+  value       = aws_sagemaker_model.this[local.variant_name].name
+}
+
+output "model_names" {
+  description = "SageMaker model of each variant, by variant name."
+  value       = { for name, m in aws_sagemaker_model.this : name => m.name }
 }
 
 output "endpoint_config_name" {
@@ -24,8 +39,16 @@ output "endpoint_config_name" {
 }
 
 output "instance_type" {
-  description = "Instance type the endpoint runs on."
+  description = "Instance type the primary variant runs on."
   value       = var.instance_type
+}
+
+output "inference_ami_versions" {
+  description = "Inference AMI of each variant: the GPU driver/CUDA version on NVIDIA GPU types, null on CPU types (SageMaker's default AMI)."
+  value = merge(
+    { for v in aws_sagemaker_endpoint_configuration.this.production_variants : v.variant_name => v.inference_ami_version },
+    { for v in aws_sagemaker_endpoint_configuration.this.shadow_production_variants : v.variant_name => v.inference_ami_version },
+  )
 }
 
 output "volume_kms_key_arn" {
@@ -49,6 +72,6 @@ output "log_group_name" {
 }
 
 output "alarm_arns" {
-  description = "ARNs of the endpoint's 5xx and latency alarms."
-  value       = [aws_cloudwatch_metric_alarm.errors_5xx.arn, aws_cloudwatch_metric_alarm.model_latency.arn]
+  description = "ARNs of the 5xx and p95 latency alarms of every variant."
+  value       = concat([for a in aws_cloudwatch_metric_alarm.errors_5xx : a.arn], [for a in aws_cloudwatch_metric_alarm.model_latency : a.arn])
 }

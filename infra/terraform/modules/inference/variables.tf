@@ -36,12 +36,61 @@ variable "model_data_url" {
 
 variable "instance_type" {
   type        = string
-  description = "Instance type of the endpoint: ml.c6i.xlarge (CPU, default) or a GPU type such as ml.g5.xlarge. Changing it is the whole resize procedure."
+  description = "Instance type of the primary variant: ml.c6i.xlarge (CPU, default) or an NVIDIA GPU type such as ml.g5.xlarge, which needs the CUDA image (a tag ending in -cuda). Changing it is the whole resize procedure."
   default     = "ml.c6i.xlarge"
 
   validation {
     condition     = can(regex("^ml\\.[a-z0-9]+\\.[0-9]*x?large$", var.instance_type))
     error_message = "instance_type must be a SageMaker instance type such as ml.c6i.xlarge or ml.g5.xlarge."
+  }
+}
+
+variable "inference_ami_version" {
+  type        = string
+  description = "SageMaker inference AMI of variants on NVIDIA GPU types (ml.g*, ml.p*: g4dn, g5, g6, g6e, p3, p4d, p4de, p5); CPU types keep SageMaker's default. al2-ami-sagemaker-inference-gpu-3-1 has driver 550 / CUDA 12.4, which the CUDA image needs (without an AMI version SageMaker runs driver 470 / CUDA 11.4 on these types)."
+  default     = "al2-ami-sagemaker-inference-gpu-3-1"
+
+  validation {
+    condition     = contains(["al2-ami-sagemaker-inference-gpu-2", "al2-ami-sagemaker-inference-gpu-2-1", "al2-ami-sagemaker-inference-gpu-3-1"], var.inference_ami_version)
+    error_message = "inference_ami_version must be a GPU inference AMI: al2-ami-sagemaker-inference-gpu-3-1 (driver 550, CUDA 12.4), al2-ami-sagemaker-inference-gpu-2-1 or al2-ami-sagemaker-inference-gpu-2 (driver 535, CUDA 12.2)."
+  }
+}
+
+variable "candidate" {
+  type = object({
+    image_uri      = optional(string)
+    model_data_url = optional(string)
+    instance_type  = optional(string)
+    instance_count = optional(number, 1)
+    mode           = optional(string, "weighted")
+    weight         = optional(number, 0.1)
+  })
+  description = "A second model on trial next to the primary variant (scripts/promote-model.sh): its image and/or model artifact (null: the primary's), instance type (null: the primary's) and count, and mode: \"weighted\" answers `weight` (0-1) of the requests, \"shadow\" receives a copy of `weight` of them and its answers are dropped. null: no candidate."
+  default     = null
+
+  validation {
+    condition     = var.candidate == null || contains(["weighted", "shadow"], try(var.candidate.mode, ""))
+    error_message = "candidate.mode must be \"weighted\" or \"shadow\"."
+  }
+  validation {
+    condition     = var.candidate == null || try(var.candidate.weight > 0 && var.candidate.weight < 1 || var.candidate.mode == "shadow" && var.candidate.weight == 1, false)
+    error_message = "candidate.weight must be between 0 and 1 (exclusive; a shadow variant may take 1, a copy of every request)."
+  }
+  validation {
+    condition     = var.candidate == null || try(var.candidate.instance_count >= 1 && var.candidate.instance_count <= 20, false)
+    error_message = "candidate.instance_count must be between 1 and 20."
+  }
+  validation {
+    condition     = var.candidate == null || try(var.candidate.image_uri == null || can(regex("^[^\\s]+(:[A-Za-z0-9_.-]+|@sha256:[a-f0-9]{64})$", var.candidate.image_uri)), false)
+    error_message = "candidate.image_uri must carry an explicit tag or digest."
+  }
+  validation {
+    condition     = var.candidate == null || try(var.candidate.model_data_url == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\\.tar\\.gz$", var.candidate.model_data_url)), false)
+    error_message = "candidate.model_data_url must look like s3://bucket/path/model.tar.gz."
+  }
+  validation {
+    condition     = var.candidate == null || try(var.candidate.instance_type == null || can(regex("^ml\\.[a-z0-9]+\\.[0-9]*x?large$", var.candidate.instance_type)), false)
+    error_message = "candidate.instance_type must be a SageMaker instance type such as ml.c6i.xlarge or ml.g5.xlarge."
   }
 }
 
@@ -126,7 +175,7 @@ variable "alarm_5xx_threshold" {
 
 variable "alarm_latency_ms" {
   type        = number
-  description = "Average ModelLatency in milliseconds that counts as too slow (alarm and rollback)."
+  description = "p95 ModelLatency (per minute, per variant) in milliseconds that counts as too slow (alarm and rollback)."
   default     = 10000
 }
 

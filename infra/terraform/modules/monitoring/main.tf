@@ -184,6 +184,21 @@ resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
 
 # --- dashboard --------------------------------------------------------------------------------
 locals {
+  # While a model is on trial (scripts/promote-model.sh): the figures its promotion gates read,
+  # primary and candidate side by side.
+  sm_candidate = ["EndpointName", var.sagemaker_endpoint_name, "VariantName", coalesce(var.sagemaker_candidate_variant_name, "none")]
+  candidate_widgets = var.sagemaker_candidate_variant_name == null ? [] : [
+    { title = "Promotion: invocations and 5xx, primary vs candidate", metrics = [
+      concat(["AWS/SageMaker", "Invocations"], local.sm, [{ stat = "Sum", label = "primary invocations" }]),
+      concat(["AWS/SageMaker", "Invocations"], local.sm_candidate, [{ stat = "Sum", label = "candidate invocations" }]),
+      concat(["AWS/SageMaker", "Invocation5XXErrors"], local.sm, [{ stat = "Sum", label = "primary 5xx", yAxis = "right" }]),
+      concat(["AWS/SageMaker", "Invocation5XXErrors"], local.sm_candidate, [{ stat = "Sum", label = "candidate 5xx", yAxis = "right" }]),
+    ] },
+    { title = "Promotion: p95 model latency (us), primary vs candidate", metrics = [
+      concat(["AWS/SageMaker", "ModelLatency"], local.sm, [{ stat = "p95", label = "primary" }]),
+      concat(["AWS/SageMaker", "ModelLatency"], local.sm_candidate, [{ stat = "p95", label = "candidate" }]),
+    ] },
+  ]
   alb  = ["LoadBalancer", var.alb_arn_suffix]
   ecs  = ["ClusterName", var.ecs_cluster_name, "ServiceName", var.ecs_service_name]
   sm   = ["EndpointName", var.sagemaker_endpoint_name, "VariantName", var.sagemaker_variant_name]
@@ -193,7 +208,7 @@ locals {
   dlq  = ["QueueName", var.dlq_name]
   base = { region = local.region, view = "timeSeries", stacked = false, period = 60 }
 
-  widgets = [
+  widgets = concat([
     { title = "ALB requests and 5xx", metrics = [
       concat(["AWS/ApplicationELB", "RequestCount"], local.alb, [{ stat = "Sum" }]),
       concat(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"], local.alb, [{ stat = "Sum" }]),
@@ -243,7 +258,7 @@ locals {
       concat([var.app_metrics_namespace, "CaptionFailed"], local.app, [{ stat = "Sum" }]),
       concat([var.app_metrics_namespace, "CaptionerFailover"], local.app, [{ stat = "Sum" }]),
     ] },
-  ]
+  ], local.candidate_widgets)
 
   dashboard = {
     widgets = concat(

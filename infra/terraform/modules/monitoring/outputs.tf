@@ -20,3 +20,8 @@ output "app_metrics" {
     dimensions = aws_cloudwatch_metric_alarm.caption_failures.dimensions
   }
 }
+
+output "dashboard_body" {
+  description = "The dashboard's JSON body (its widgets, e.g. the promotion comparison while a candidate is on trial)."
+  value       = aws_cloudwatch_dashboard.this.dashboard_body
+}

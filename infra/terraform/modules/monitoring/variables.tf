@@ -55,6 +55,12 @@ variable "sagemaker_variant_name" {
   default     = "primary"
 }
 
+variable "sagemaker_candidate_variant_name" {
+  type        = string
+  description = "Name of the candidate variant while a model is on trial (its figures next to the primary's on the dashboard); null: none."
+  default     = null
+}
+
 variable "sagemaker_alarm_arns" {
   type        = list(string)
   description = "ARNs of the endpoint alarms created by the inference module (shown on the dashboard)."

@@ -25,6 +25,12 @@ resource "aws_ecr_repository" "this" {
   tags = var.tags
 }
 
+# Expiry never reaches an image an environment runs: CD tags every image it deploys
+# deployed-<env>-<UTC time> (a new tag each time: tags are immutable), and rule 1 claims those
+# images first - ECR never lets a later rule expire an image whose tags a higher-priority rule
+# selects. Rule 1 keeps the newest keep_deployed_images of them by push time: the running image
+# is the newest deployed one, or the second newest right after an automatic rollback.
+# Only commit images CI pushed but no environment deployed (and untagged leftovers) expire.
 resource "aws_ecr_lifecycle_policy" "this" {
   for_each   = aws_ecr_repository.this
   repository = each.value.name
@@ -33,6 +39,17 @@ resource "aws_ecr_lifecycle_policy" "this" {
     rules = [
       {
         rulePriority = 1
+        description  = "Keep the images deployments ran (deployed-<env>-<time>)"
+        selection = {
+          tagStatus     = "tagged"
+          tagPrefixList = [var.deployed_tag_prefix]
+          countType     = "imageCountMoreThan"
+          countNumber   = var.keep_deployed_images
+        }
+        action = { type = "expire" }
+      },
+      {
+        rulePriority = 2
         description  = "Expire untagged images"
         selection = {
           tagStatus   = "untagged"
@@ -43,8 +60,8 @@ resource "aws_ecr_lifecycle_policy" "this" {
         action = { type = "expire" }
       },
       {
-        rulePriority = 2
-        description  = "Keep the newest tagged images"
+        rulePriority = 3
+        description  = "Keep the newest commit images that were never deployed"
         selection = {
           tagStatus   = "any"
           countType   = "imageCountMoreThan"

@@ -24,9 +24,31 @@ variable "untagged_image_expiry_days" {
   }
 }
 
+variable "deployed_tag_prefix" {
+  type        = string
+  description = "Tag prefix CD gives every image it deploys (deployed-<env>-<time>); images with such a tag are kept by the first lifecycle rule."
+  default     = "deployed-"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*-$", var.deployed_tag_prefix))
+    error_message = "deployed_tag_prefix must be lower-case letters, digits and '-', ending in '-'."
+  }
+}
+
+variable "keep_deployed_images" {
+  type        = number
+  description = "How many deployed images (tag prefix deployed_tag_prefix) to keep, newest pushed first: the running one, the automatic rollback target, and the releases you may roll back to by hand."
+  default     = 20
+
+  validation {
+    condition     = var.keep_deployed_images >= 2
+    error_message = "keep_deployed_images must be at least 2 (the running image and the previous one)."
+  }
+}
+
 variable "keep_tagged_images" {
   type        = number
-  description = "How many tagged images to keep per repository (older ones are deleted; keep enough to roll back)."
+  description = "How many other tagged images (commit images CI pushed that no environment deployed) to keep per repository."
   default     = 30
 
   validation {

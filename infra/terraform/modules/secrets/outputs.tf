@@ -17,3 +17,13 @@ output "hf_api_key_secret_name" {
   description = "Name of the Hugging Face API key secret, or null when not created."
   value       = var.create_hf_api_key_secret ? aws_secretsmanager_secret.hf_api_key[0].name : null
 }
+
+output "cognito_test_user_secret_arn" {
+  description = "ARN of the Cognito acceptance-test user's password secret, or null when not created."
+  value       = var.create_cognito_test_user_secret ? aws_secretsmanager_secret.cognito_test_user_password[0].arn : null
+}
+
+output "origin_verify_secret_arn" {
+  description = "ARN of the CloudFront origin-verify header secret, or null when not created."
+  value       = var.create_origin_verify_secret ? aws_secretsmanager_secret.origin_verify[0].arn : null
+}

@@ -13,6 +13,16 @@ output "sagemaker_endpoint_name" {
   value       = module.inference.endpoint_name
 }
 
+output "sagemaker_endpoint_config_name" {
+  description = "Endpoint configuration Terraform applied; scripts/deploy.sh checks the endpoint runs it (SageMaker rolls a failed update back to the previous one)."
+  value       = module.inference.endpoint_config_name
+}
+
+output "sagemaker_candidate_variant_name" {
+  description = "Name of the candidate SageMaker variant while a model is on trial (scripts/promote-model.sh), else null."
+  value       = module.inference.candidate_variant_name
+}
+
 output "dashboard_url" {
   description = "CloudWatch dashboard URL."
   value       = module.monitoring.dashboard_url
@@ -66,4 +76,39 @@ output "alarm_topic_arn" {
 output "session_key_secret_arn" {
   description = "ARN of the session-key secret (the roots fill it with a generated value)."
   value       = module.secrets.session_key_secret_arn
+}
+
+output "cloudfront_domain_name" {
+  description = "Domain name of the CloudFront distribution (the alias target of domain_name), or null without CloudFront."
+  value       = module.web.cloudfront_domain_name
+}
+
+output "waf_web_acl_arns" {
+  description = "ARNs of the WAF web ACLs: regional (on the ALB) and edge (on CloudFront, null without it)."
+  value       = { regional = module.web.waf_web_acl_arn, edge = module.web.edge_waf_web_acl_arn }
+}
+
+output "origin_verify_secret_arn" {
+  description = "ARN of the origin-verify header secret (the roots fill it with a generated value), or null without CloudFront."
+  value       = module.secrets.origin_verify_secret_arn
+}
+
+output "cognito_client_id" {
+  description = "Id of the public Cognito app client (IMGCAP_OIDC_CLIENT_ID)."
+  value       = module.auth.client_id
+}
+
+output "cognito_test_user_secret_arn" {
+  description = "ARN of the secret holding the acceptance-test user's password, or null without the test user."
+  value       = module.secrets.cognito_test_user_secret_arn
+}
+
+output "cognito_test_user_name" {
+  description = "Username (email) of the acceptance-test user, or null without it."
+  value       = module.auth.test_user_name
+}
+
+output "hf_api_key_secret_arn" {
+  description = "ARN of the Hugging Face API key secret (put the token there), or null when not created."
+  value       = module.secrets.hf_api_key_secret_arn
 }

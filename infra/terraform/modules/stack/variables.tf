@@ -52,18 +52,44 @@ variable "social_identity_providers" {
   type = map(object({
     provider_type    = string
     client_id        = string
-    authorize_scopes = optional(string, "openid email profile")
+    secret_id        = string
+    authorize_scopes = optional(string)
     oidc_issuer      = optional(string)
+    team_id          = optional(string)
+    key_id           = optional(string)
   }))
-  description = "Optional social/OIDC identity providers for the hosted UI (see the auth module)."
+  description = "Optional social/OIDC identity providers for the hosted UI, keyed by provider name; each secret (client secret, Apple private key) is read from the Secrets Manager secret secret_id (see the auth module)."
   default     = {}
 }
 
-variable "social_identity_provider_secrets" {
-  type        = map(string)
-  description = "Client secrets of the social identity providers (TF_VAR_..., never committed)."
-  default     = {}
-  sensitive   = true
+variable "ses_from_identity_arn" {
+  type        = string
+  description = "Verified SES identity (ARN) Cognito sends its email through; null: Cognito's default sender (about 50 emails a day)."
+  default     = null
+}
+
+variable "ses_from_address" {
+  type        = string
+  description = "Sender address of Cognito's email through SES (required for a domain identity)."
+  default     = null
+}
+
+variable "create_cognito_test_user" {
+  type        = bool
+  description = "Create a confirmed Cognito user for scripted acceptance tests, its password generated into a Secrets Manager secret. Off in production unless acceptance runs there."
+  default     = false
+}
+
+variable "cognito_test_user_email" {
+  type        = string
+  description = "Email (username) of the acceptance-test user; null: acceptance-test@<domain_name>."
+  default     = null
+}
+
+variable "cognito_test_user_password_version_id" {
+  type        = string
+  description = "Version id of the generated test-user password (modules/generated-secret in the root, on the cognito_test_user_secret_arn output). Required with create_cognito_test_user."
+  default     = null
 }
 
 variable "alarm_email" {
@@ -102,6 +128,25 @@ variable "inference_resize_guard" {
   type        = bool
   description = "Deregister the endpoint from autoscaling (aws CLI, local-exec) before an instance-type change, as SageMaker requires. Needs the aws CLI where terraform runs."
   default     = true
+}
+
+variable "inference_candidate" {
+  type = object({
+    image_tag      = optional(string)
+    model_data_url = optional(string)
+    instance_type  = optional(string)
+    instance_count = optional(number, 1)
+    mode           = optional(string, "weighted")
+    weight         = optional(number, 0.1)
+  })
+  description = "A model on trial next to the primary SageMaker variant (scripts/promote-model.sh writes it): image tag and/or model artifact (null: the primary's), instance type and count, mode \"weighted\" (answers `weight` of the requests) or \"shadow\" (gets a copy of `weight` of them). null: no candidate."
+  default     = null
+}
+
+variable "inference_ami_version" {
+  type        = string
+  description = "SageMaker inference AMI on NVIDIA GPU instance types (al2-ami-sagemaker-inference-gpu-3-1: driver 550 / CUDA 12.4); CPU types keep the default AMI."
+  default     = "al2-ami-sagemaker-inference-gpu-3-1"
 }
 
 variable "inference_instance_count" {
@@ -218,6 +263,28 @@ variable "create_hf_api_key_secret" {
   default     = false
 }
 
+variable "enable_hf_captioner" {
+  type        = bool
+  description = "Add the Hugging Face Inference API to the deployed captioner chain (after SageMaker and Bedrock). Needs create_hf_api_key_secret and a value put in that secret before the apply: the web app reads the token at start-up."
+  default     = false
+
+  validation {
+    condition     = !var.enable_hf_captioner || var.create_hf_api_key_secret
+    error_message = "enable_hf_captioner needs create_hf_api_key_secret = true (and the token put in the secret first)."
+  }
+}
+
+variable "hf_model_id" {
+  type        = string
+  description = "Image-to-text model of the HF captioner (IMGCAP_CAPTIONER_HF_MODEL_ID); null: the web app's default."
+  default     = null
+
+  validation {
+    condition     = var.hf_model_id == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", var.hf_model_id))
+    error_message = "hf_model_id must be a Hugging Face model id such as Salesforce/blip-image-captioning-large."
+  }
+}
+
 variable "retention_days" {
   type        = number
   description = "Days images and records are kept (S3 lifecycle, DynamoDB TTL, IMGCAP_RETENTION_DAYS)."
@@ -260,9 +327,9 @@ variable "cloudfront_certificate_arn" {
   default     = null
 }
 
-variable "cloudfront_web_acl_arn" {
+variable "origin_verify_version_id" {
   type        = string
-  description = "Optional CLOUDFRONT-scope WAF web ACL ARN for the distribution."
+  description = "Version id of the generated origin-verify header value (modules/generated-secret in the root, on the origin_verify_secret_arn output). Required with enable_cloudfront."
   default     = null
 }
 

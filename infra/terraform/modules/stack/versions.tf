@@ -5,6 +5,8 @@ terraform {
     aws = {
       source  = "hashicorp/aws"
       version = ">= 5.100.0, < 6.0.0"
+      # us-east-1, for the CloudFront-scope WAF (and its log group and key).
+      configuration_aliases = [aws.us_east_1]
     }
   }
 }

@@ -1,26 +1,10 @@
-# Web tier: ECS cluster + Fargate service behind an HTTPS-only ALB with WAF, optional CloudFront.
+# Web tier: ECS cluster + Fargate service behind an HTTPS-only ALB with WAF (waf.tf), optional
+# CloudFront with its own WAF and an origin-verify header (cloudfront.tf).
 data "aws_region" "current" {}
 
 data "aws_ec2_managed_prefix_list" "cloudfront" {
   count = var.enable_cloudfront ? 1 : 0
   name  = "com.amazonaws.global.cloudfront.origin-facing"
-}
-
-# AWS managed CloudFront policies: no caching (every response is per user), forward everything
-# the app needs, add the standard security headers (HSTS, nosniff, frame options, ...).
-data "aws_cloudfront_cache_policy" "disabled" {
-  count = var.enable_cloudfront ? 1 : 0
-  name  = "Managed-CachingDisabled"
-}
-
-data "aws_cloudfront_origin_request_policy" "all_viewer" {
-  count = var.enable_cloudfront ? 1 : 0
-  name  = "Managed-AllViewer"
-}
-
-data "aws_cloudfront_response_headers_policy" "security" {
-  count = var.enable_cloudfront ? 1 : 0
-  name  = "Managed-SecurityHeadersPolicy"
 }
 
 locals {
@@ -367,9 +351,20 @@ resource "aws_lb_listener" "https" {
   ssl_policy        = var.ssl_policy
   certificate_arn   = local.certificate_arn
 
+  # Behind CloudFront only requests carrying the origin-verify header reach the app
+  # (aws_lb_listener_rule.origin_verify); anything else that gets here answers 403.
   default_action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.web.arn
+    type             = var.enable_cloudfront ? "fixed-response" : "forward"
+    target_group_arn = var.enable_cloudfront ? null : aws_lb_target_group.web.arn
+
+    dynamic "fixed_response" {
+      for_each = var.enable_cloudfront ? [1] : []
+      content {
+        content_type = "text/plain"
+        message_body = "Forbidden"
+        status_code  = "403"
+      }
+    }
   }
 }
 
@@ -428,244 +423,5 @@ resource "aws_route53_record" "origin" {
     name                   = aws_lb.this.dns_name
     zone_id                = aws_lb.this.zone_id
     evaluate_target_health = true
-  }
-}
-
-# --- WAF --------------------------------------------------------------------------------------
-resource "aws_wafv2_web_acl" "this" {
-  name        = "${var.name_prefix}-web"
-  description = "imgcap web app: AWS managed rules + per-IP rate limit"
-  scope       = "REGIONAL"
-
-  default_action {
-    allow {}
-  }
-
-  rule {
-    name     = "rate-limit-per-ip"
-    priority = 1
-
-    action {
-      block {}
-    }
-
-    statement {
-      rate_based_statement {
-        limit              = var.waf_rate_limit
-        aggregate_key_type = "IP"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name_prefix}-rate-limit"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "aws-ip-reputation"
-    priority = 10
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        name        = "AWSManagedRulesAmazonIpReputationList"
-        vendor_name = "AWS"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name_prefix}-ip-reputation"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "aws-anonymous-ip"
-    priority = 15
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        name        = "AWSManagedRulesAnonymousIpList"
-        vendor_name = "AWS"
-
-        # Block VPNs/Tor/proxies, but only count requests from hosting providers: people on
-        # corporate proxies or cloud desktops should still be able to use the app.
-        rule_action_override {
-          name = "HostingProviderIPList"
-          action_to_use {
-            count {}
-          }
-        }
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name_prefix}-anonymous-ip"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "aws-common"
-    priority = 20
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        name        = "AWSManagedRulesCommonRuleSet"
-        vendor_name = "AWS"
-
-        # Image uploads are up to 10 MB; this rule would block every body over 8 KB.
-        # The app enforces its own size limit while streaming.
-        rule_action_override {
-          name = "SizeRestrictions_BODY"
-          action_to_use {
-            count {}
-          }
-        }
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name_prefix}-common"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "aws-known-bad-inputs"
-    priority = 30
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        name        = "AWSManagedRulesKnownBadInputsRuleSet"
-        vendor_name = "AWS"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name_prefix}-known-bad-inputs"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  visibility_config {
-    cloudwatch_metrics_enabled = true
-    metric_name                = "${var.name_prefix}-web"
-    sampled_requests_enabled   = true
-  }
-
-  tags = var.tags
-}
-
-resource "aws_wafv2_web_acl_association" "alb" {
-  resource_arn = aws_lb.this.arn
-  web_acl_arn  = aws_wafv2_web_acl.this.arn
-}
-
-resource "aws_cloudwatch_log_group" "waf" {
-  # WAF requires the aws-waf-logs- prefix.
-  name              = "aws-waf-logs-${var.name_prefix}-web"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
-}
-
-resource "aws_wafv2_web_acl_logging_configuration" "this" {
-  resource_arn            = aws_wafv2_web_acl.this.arn
-  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
-
-  redacted_fields {
-    single_header {
-      name = "authorization"
-    }
-  }
-
-  redacted_fields {
-    single_header {
-      name = "cookie"
-    }
-  }
-}
-
-# --- optional CloudFront ----------------------------------------------------------------------
-resource "aws_cloudfront_distribution" "this" {
-  #checkov:skip=CKV_AWS_86:CloudFront standard logging needs an ACL-enabled bucket; our buckets enforce BucketOwnerEnforced. Every request is still logged by the ALB access logs and WAF logs.
-  #checkov:skip=CKV_AWS_68:A CloudFront-scope web ACL must live in us-east-1; pass one as cloudfront_web_acl_arn. The regional WAF on the ALB origin filters every request either way.
-  #checkov:skip=CKV2_AWS_47:Same as CKV_AWS_68: the ALB web ACL includes AWSManagedRulesKnownBadInputsRuleSet (Log4j).
-  #checkov:skip=CKV_AWS_310:Single origin by design (the ALB spans two AZs); there is no second origin to fail over to.
-  #checkov:skip=CKV_AWS_305:The origin is a dynamic app that serves / itself; a default root object does not apply.
-  #checkov:skip=CKV_AWS_374:No geo restriction: the service is offered worldwide.
-  count           = var.enable_cloudfront ? 1 : 0
-  enabled         = true
-  is_ipv6_enabled = true
-  comment         = "${var.name_prefix} web app"
-  aliases         = [var.domain_name]
-  price_class     = "PriceClass_100"
-  http_version    = "http2and3"
-  web_acl_id      = var.cloudfront_web_acl_arn
-
-  origin {
-    domain_name = local.origin_domain
-    origin_id   = "alb"
-
-    custom_origin_config {
-      http_port              = 80
-      https_port             = 443
-      origin_protocol_policy = "https-only"
-      origin_ssl_protocols   = ["TLSv1.2"]
-    }
-  }
-
-  default_cache_behavior {
-    target_origin_id           = "alb"
-    viewer_protocol_policy     = "redirect-to-https"
-    allowed_methods            = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
-    cached_methods             = ["GET", "HEAD"]
-    compress                   = true
-    cache_policy_id            = data.aws_cloudfront_cache_policy.disabled[0].id
-    origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer[0].id
-    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security[0].id
-  }
-
-  restrictions {
-    geo_restriction {
-      restriction_type = "none"
-    }
-  }
-
-  viewer_certificate {
-    acm_certificate_arn      = var.cloudfront_certificate_arn
-    ssl_support_method       = "sni-only"
-    minimum_protocol_version = "TLSv1.2_2021"
-  }
-
-  tags = var.tags
-
-  lifecycle {
-    precondition {
-      condition     = var.cloudfront_certificate_arn != null && var.route53_zone_id != null
-      error_message = "enable_cloudfront needs cloudfront_certificate_arn (us-east-1) and route53_zone_id (for origin.<domain_name>)."
-    }
   }
 }

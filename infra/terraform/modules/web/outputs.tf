@@ -73,3 +73,8 @@ output "waf_web_acl_arn" {
   description = "ARN of the regional WAF web ACL on the ALB."
   value       = aws_wafv2_web_acl.this.arn
 }
+
+output "edge_waf_web_acl_arn" {
+  description = "ARN of the CloudFront-scope WAF web ACL (us-east-1), or null without CloudFront."
+  value       = var.enable_cloudfront ? aws_wafv2_web_acl.edge[0].arn : null
+}

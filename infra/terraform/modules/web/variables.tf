@@ -264,10 +264,27 @@ variable "cloudfront_certificate_arn" {
   }
 }
 
-variable "cloudfront_web_acl_arn" {
+variable "origin_verify_secret_arn" {
   type        = string
-  description = "ARN of a WAF web ACL with CLOUDFRONT scope (created in us-east-1) to attach to the distribution; null attaches none (the regional WAF on the ALB still filters every request)."
+  description = "ARN of the Secrets Manager secret holding the origin-verify header value CloudFront adds and the ALB requires. Only with enable_cloudfront."
   default     = null
+}
+
+variable "origin_verify_version_id" {
+  type        = string
+  description = "Version id of the origin-verify secret's generated value (modules/generated-secret's version_id); a new version rolls the header on CloudFront and the ALB. Only with enable_cloudfront."
+  default     = null
+}
+
+variable "edge_kms_key_arn" {
+  type        = string
+  description = "ARN of a KMS key in us-east-1 for the CloudFront web ACL's log group (log groups need a key in their own region). Only with enable_cloudfront."
+  default     = null
+
+  validation {
+    condition     = var.edge_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:us-east-1:[0-9]{12}:key/.+$", var.edge_kms_key_arn))
+    error_message = "edge_kms_key_arn must be a KMS key ARN in us-east-1."
+  }
 }
 
 variable "tags" {

@@ -92,6 +92,14 @@ mock_provider "aws" {
     }
   }
 
+  # Every secret read by Terraform (identity-provider secrets, the test user's password, the
+  # origin-verify header) reads as this value.
+  mock_data "aws_secretsmanager_secret_version" {
+    defaults = {
+      secret_string = "mocked-secret-value"
+    }
+  }
+
   mock_resource "aws_iam_openid_connect_provider" {
     defaults = {
       arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
@@ -213,6 +221,53 @@ mock_provider "aws" {
   }
 }
 
+# us-east-1: the CloudFront-scope web ACL, its log group and their KMS key.
+mock_provider "aws" {
+  alias = "us_east_1"
+
+  mock_data "aws_region" {
+    defaults = {
+      name = "us-east-1"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+
+  mock_resource "aws_kms_key" {
+    defaults = {
+      arn = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+    }
+  }
+
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = {
+      arn = "arn:aws:logs:us-east-1:123456789012:log-group:aws-waf-logs-imgcap-prod-edge"
+    }
+  }
+
+  mock_resource "aws_wafv2_web_acl" {
+    defaults = {
+      arn = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/imgcap-prod-edge/11111111-1111-1111-1111-111111111111"
+    }
+  }
+}
+
 variables {
   environment           = "prod"
   domain_name           = "imgcap.example.com"
@@ -309,6 +364,7 @@ run "resize_to_gpu_and_enable_features" {
 
   variables {
     inference_instance_type  = "ml.g5.xlarge"
+    inference_image_tag      = "0123abc-cuda"
     enable_bedrock           = true
     enable_rekognition       = true
     create_hf_api_key_secret = true
@@ -341,6 +397,34 @@ run "resize_to_gpu_and_enable_features" {
   assert {
     condition     = contains(keys(output.web_environment), "IMGCAP_HF_API_KEY_SECRET_ARN")
     error_message = "the HF key secret must be passed when created"
+  }
+}
+
+run "candidate_variant_on_trial" {
+  command = apply
+
+  variables {
+    inference_candidate = {
+      image_tag     = "4567def-cuda"
+      instance_type = "ml.g5.xlarge"
+      mode          = "shadow"
+      weight        = 0.5
+    }
+  }
+
+  assert {
+    condition     = module.inference.candidate_variant_name == "candidate" && output.sagemaker_candidate_variant_name == "candidate"
+    error_message = "the candidate variant must reach the outputs promote-model.sh and deploy.sh read"
+  }
+
+  assert {
+    condition     = module.inference.model_names["candidate"] != module.inference.model_names["primary"] && module.inference.inference_ami_versions["primary"] == null && module.inference.inference_ami_versions["candidate"] == "al2-ami-sagemaker-inference-gpu-3-1"
+    error_message = "the GPU shadow gets its own model and the GPU AMI; the CPU primary none"
+  }
+
+  assert {
+    condition     = length([for w in jsondecode(module.monitoring.dashboard_body).widgets : w if startswith(try(w.properties.title, ""), "Promotion:")]) == 2
+    error_message = "the dashboard shows the candidate next to the primary while a model is on trial"
   }
 }
 

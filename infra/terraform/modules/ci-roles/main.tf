@@ -1,0 +1,149 @@
+# The pipeline's Terraform roles, assumed by GitHub Actions through OIDC (no stored AWS keys):
+#
+#   <prefix>-ci-plan          terraform plan of any environment: AWS's ReadOnlyAccess (refresh
+#                             reads the configuration of ~20 services) plus reading the state;
+#                             trusted by pull requests of the repository and by the CD plan jobs
+#                             (main and release tags). It writes nothing, not even a state lock:
+#                             plans run with -lock=false and a saved plan refuses to apply once
+#                             the state has changed.
+#   imgcap-<env>-ci-deploy    terraform apply of one environment: the write actions of
+#                             docs/iam/ci-deploy-role.json, scoped to that environment's names
+#                             (imgcap-<env>-*) or Environment/Project tags, plus ReadOnlyAccess;
+#                             trusted only by jobs in the GitHub environment <env>, whose
+#                             protection rules (required reviewers) are the approval step.
+#
+# The policies are rendered from docs/iam/ci-*.json (modules/policy-template); the reasoning
+# for every statement that is not resource-scoped is in scripts/tf/iam_policies.py.
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id   = data.aws_caller_identity.current.account_id
+  region       = data.aws_region.current.name
+  partition    = data.aws_partition.current.partition
+  issuer       = module.oidc_provider.issuer
+  provider_arn = module.oidc_provider.arn
+  read_only    = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
+
+  plan_subjects = concat(
+    ["repo:${var.github_repository}:pull_request"],
+    [for ref in var.plan_refs : "repo:${var.github_repository}:ref:${ref}"],
+  )
+
+  # Trust policies as plain JSON (not aws_iam_policy_document) so the mocked terraform test can
+  # read their conditions. StringLike for the plan role: the release-tag pattern refs/tags/v*.
+  plan_trust = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Principal = { Federated = local.provider_arn }
+      Condition = {
+        StringEquals = { "${local.issuer}:aud" = "sts.amazonaws.com" }
+        StringLike   = { "${local.issuer}:sub" = local.plan_subjects }
+      }
+    }]
+  })
+
+  # A deploy role: only jobs that run in the GitHub environment of the same name.
+  deploy_trust = {
+    for env in keys(var.environments) : env => jsonencode({
+      Version = "2012-10-17"
+      Statement = [{
+        Effect    = "Allow"
+        Action    = "sts:AssumeRoleWithWebIdentity"
+        Principal = { Federated = local.provider_arn }
+        Condition = {
+          StringEquals = {
+            "${local.issuer}:aud" = "sts.amazonaws.com"
+            "${local.issuer}:sub" = "repo:${var.github_repository}:environment:${env}"
+          }
+        }
+      }]
+    })
+  }
+}
+
+module "oidc_provider" {
+  source = "../github-oidc-provider"
+  create = var.create_oidc_provider
+  tags   = var.tags
+}
+
+# --- plan role --------------------------------------------------------------------------------
+module "plan_policy" {
+  source   = "../policy-template"
+  template = "ci-plan-role.json"
+  vars = {
+    partition         = local.partition
+    region            = local.region
+    account_id        = local.account_id
+    state_bucket_arn  = var.state_bucket_arn
+    state_kms_key_arn = var.state_kms_key_arn
+  }
+}
+
+resource "aws_iam_role" "plan" {
+  name                 = "${var.name_prefix}-ci-plan"
+  description          = "terraform plan for ${var.github_repository} (pull requests, CD plan jobs); read-only."
+  assume_role_policy   = local.plan_trust
+  max_session_duration = var.plan_session_seconds
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "plan" {
+  name   = "terraform-state-read"
+  role   = aws_iam_role.plan.id
+  policy = module.plan_policy.json
+}
+
+resource "aws_iam_role_policy_attachment" "plan_read_only" {
+  role       = aws_iam_role.plan.name
+  policy_arn = local.read_only
+}
+
+# --- deploy roles, one per environment ----------------------------------------------------------
+module "deploy_policy" {
+  source   = "../policy-template"
+  for_each = var.environments
+  template = "ci-deploy-role.json"
+  vars = {
+    partition             = local.partition
+    region                = local.region
+    account_id            = local.account_id
+    environment           = each.key
+    name_prefix           = "imgcap-${each.key}"
+    state_bucket_arn      = var.state_bucket_arn
+    state_kms_key_arn     = var.state_kms_key_arn
+    promote_source_prefix = each.value.promote_from == null ? "" : "imgcap-${each.value.promote_from}"
+    route53_zone_id       = each.value.route53_zone_id == null ? "" : each.value.route53_zone_id
+  }
+  # Statements of features this environment does not use.
+  omit_statements = concat(
+    each.value.promote_from == null ? ["EcrPromoteSource"] : [],
+    each.value.route53_zone_id == null ? ["Route53Records"] : [],
+  )
+}
+
+resource "aws_iam_role" "deploy" {
+  for_each             = var.environments
+  name                 = "imgcap-${each.key}-ci-deploy"
+  description          = "terraform apply of envs/${each.key} for ${var.github_repository} (GitHub environment ${each.key} only)."
+  assume_role_policy   = local.deploy_trust[each.key]
+  max_session_duration = var.deploy_session_seconds
+  tags                 = merge(var.tags, { Environment = each.key })
+}
+
+resource "aws_iam_role_policy" "deploy" {
+  for_each = var.environments
+  name     = "terraform-apply-imgcap-${each.key}"
+  role     = aws_iam_role.deploy[each.key].id
+  policy   = module.deploy_policy[each.key].json
+}
+
+resource "aws_iam_role_policy_attachment" "deploy_read_only" {
+  for_each   = var.environments
+  role       = aws_iam_role.deploy[each.key].name
+  policy_arn = local.read_only
+}

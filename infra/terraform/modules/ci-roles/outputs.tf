@@ -1,0 +1,34 @@
+output "plan_role_arn" {
+  description = "ARN of the plan role: repository variable AWS_PLAN_ROLE_ARN."
+  value       = aws_iam_role.plan.arn
+}
+
+output "deploy_role_arns" {
+  description = "ARN of each environment's deploy role: variable AWS_TERRAFORM_ROLE_ARN of that GitHub environment."
+  value       = { for env, role in aws_iam_role.deploy : env => role.arn }
+}
+
+output "plan_trust_json" {
+  description = "The plan role's trust policy."
+  value       = local.plan_trust
+}
+
+output "deploy_trust_json" {
+  description = "Each deploy role's trust policy."
+  value       = local.deploy_trust
+}
+
+output "plan_policy_json" {
+  description = "The plan role's inline policy as applied (rendered from docs/iam/ci-plan-role.json)."
+  value       = module.plan_policy.json
+}
+
+output "deploy_policy_json" {
+  description = "Each deploy role's inline policy as applied (rendered from docs/iam/ci-deploy-role.json)."
+  value       = { for env, p in module.deploy_policy : env => p.json }
+}
+
+output "oidc_provider_arn" {
+  description = "ARN of the GitHub OIDC provider."
+  value       = local.provider_arn
+}

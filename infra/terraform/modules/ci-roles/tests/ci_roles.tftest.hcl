@@ -1,0 +1,170 @@
+# The pipeline roles against a mocked AWS provider (no account, no network): the plan role can
+# only read, each deploy role is trusted only by its GitHub environment, has no iam:* and no IAM
+# action on "*", and passes only this environment's roles to the services that need them.
+# Run: cd infra/terraform/modules/ci-roles && terraform init -backend=false && terraform test
+
+mock_provider "aws" {
+  mock_data "aws_region" {
+    defaults = {
+      name = "eu-west-1"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+
+  mock_resource "aws_iam_openid_connect_provider" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    }
+  }
+}
+
+variables {
+  github_repository = "example-org/imgcap"
+  state_bucket_arn  = "arn:aws:s3:::imgcap-tfstate-123456789012-eu-west-1"
+  state_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+}
+
+run "roles" {
+  command = apply
+
+  variables {
+    environments = {
+      dev  = {}
+      prod = { promote_from = "dev", route53_zone_id = "Z0123456789ABCDEFGHIJ" }
+    }
+  }
+
+  # --- plan role ---
+  assert {
+    condition = alltrue([
+      for s in jsondecode(output.plan_policy_json).Statement : alltrue([
+        for a in flatten([s.Action]) : can(regex("^[a-z0-9-]+:(Get|List|Describe|Decrypt)[A-Za-z]*$", a))
+      ])
+    ])
+    error_message = "the plan role's own policy may only read (Get/List/Describe/Decrypt)"
+  }
+
+  assert {
+    condition     = jsondecode(output.plan_trust_json).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:sub"] == ["repo:example-org/imgcap:pull_request", "repo:example-org/imgcap:ref:refs/heads/main", "repo:example-org/imgcap:ref:refs/tags/v*"]
+    error_message = "the plan role must trust pull requests and the CD plan jobs (main, release tags) of this repository only"
+  }
+
+  assert {
+    condition     = aws_iam_role.plan.max_session_duration == 3600 && aws_iam_role_policy_attachment.plan_read_only.policy_arn == "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    error_message = "the plan role reads through ReadOnlyAccess with a one-hour session"
+  }
+
+  # --- deploy roles ---
+  assert {
+    condition     = jsondecode(output.deploy_trust_json["prod"]).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/imgcap:environment:prod"
+    error_message = "the prod deploy role must trust only jobs in the GitHub environment prod"
+  }
+
+  assert {
+    condition     = !can(jsondecode(output.deploy_trust_json["prod"]).Statement[0].Condition.StringLike)
+    error_message = "the deploy role's trust must not use wildcards"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for env, doc in output.deploy_policy_json : [
+        for s in jsondecode(doc).Statement : [
+          for a in flatten([s.Action]) : !startswith(a, "iam:") || !contains(flatten([s.Resource]), "*")
+        ]
+      ]
+    ]))
+    error_message = "no IAM action may apply to \"*\""
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for env, doc in output.deploy_policy_json : [
+        for s in jsondecode(doc).Statement : [for a in flatten([s.Action]) : !strcontains(a, "*")]
+      ]
+    ]))
+    error_message = "the deploy policies must not use wildcard actions (iam:* included)"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for env, doc in output.deploy_policy_json : [
+        for s in jsondecode(doc).Statement : [
+          for r in flatten([s.Resource]) : startswith(r, "arn:aws:iam::123456789012:role/imgcap-${env}-")
+        ] if contains(flatten([s.Action]), "iam:PassRole")
+      ]
+    ]))
+    error_message = "iam:PassRole only for the environment's own roles"
+  }
+
+  assert {
+    condition = alltrue([
+      for env, doc in output.deploy_policy_json : alltrue([
+        for s in jsondecode(doc).Statement : length(s.Condition.StringEquals["iam:PassedToService"]) > 0
+        if contains(flatten([s.Action]), "iam:PassRole")
+      ])
+    ])
+    error_message = "iam:PassRole needs an iam:PassedToService condition"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(output.deploy_policy_json["dev"]).Statement : [
+        for r in flatten([s.Resource]) : !strcontains(r, "imgcap-prod") && !strcontains(r, "imgcap/prod")
+      ]
+    ]))
+    error_message = "the dev deploy role must not reach prod's resources or state"
+  }
+
+  assert {
+    condition     = !contains([for s in jsondecode(output.deploy_policy_json["dev"]).Statement : s.Sid], "EcrPromoteSource") && !contains([for s in jsondecode(output.deploy_policy_json["dev"]).Statement : s.Sid], "Route53Records")
+    error_message = "dev promotes from nowhere and has no hosted zone"
+  }
+
+  assert {
+    condition     = one([for s in jsondecode(output.deploy_policy_json["prod"]).Statement : s.Resource if s.Sid == "EcrPromoteSource"]) == "arn:aws:ecr:eu-west-1:123456789012:repository/imgcap-dev-*"
+    error_message = "prod may read dev's images (promotion by digest) and nothing else of dev"
+  }
+
+  assert {
+    condition     = one([for s in jsondecode(output.deploy_policy_json["prod"]).Statement : s.Resource if s.Sid == "TerraformStateObjects"]) == "arn:aws:s3:::imgcap-tfstate-123456789012-eu-west-1/imgcap/prod/*"
+    error_message = "a deploy role writes only its own environment's state (and lock file)"
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_iam_role.deploy : r.max_session_duration == 7200])
+    error_message = "deploy.yml asks for a 7200 s session; the roles must allow it"
+  }
+}
+
+run "promote_from_must_exist" {
+  command = plan
+
+  variables {
+    environments = {
+      prod = { promote_from = "staging" }
+    }
+  }
+
+  expect_failures = [var.environments]
+}
+
+run "every_branch_is_not_a_plan_ref" {
+  command = plan
+
+  variables {
+    plan_refs = ["refs/heads/*"]
+  }
+
+  expect_failures = [var.plan_refs]
+}
