@@ -7,11 +7,13 @@
 #
 # Options:
 #   --fault 5xx|slow[:MS]  what to inject (default 5xx): 5xx fires the endpoint's
-#                          Invocation5XXErrors alarm, slow its ModelLatency alarm (MS default:
+#                          Invocation5XXErrors alarm, slow its p95 ModelLatency alarm (MS default:
 #                          1.5 times the alarm's threshold, at most 55000)
 #   --alarm-name NAME      an alarm to wait for (repeatable); default: the alarms named
-#                          <prefix>* on the fault's metric
+#                          <prefix>* on the fault's metric and the variant
 #   --alarm-prefix PREFIX  that prefix (default: the endpoint name)
+#   --variant NAME         the production variant to fail and whose alarms to wait for
+#                          (default primary; a candidate's alarms are <endpoint>-<name>-*)
 #   --requests N           faulty requests per round (default 10)
 #   --interval S           seconds between rounds (default 20)
 #   --timeout S            how long to wait for ALARM, then again for OK (default 900)
@@ -50,7 +52,7 @@ while [ $# -gt 0 ]; do
     --var-file) VAR_FILE="${2:-}"; shift 2 ;;
     --backend-config) BACKEND_CONFIG="${2:-}"; shift 2 ;;
     --endpoint-name) ENDPOINT="${2:-}"; shift 2 ;;
-    --fault|--alarm-name|--alarm-prefix|--requests|--interval|--timeout|--invoke-url)
+    --fault|--alarm-name|--alarm-prefix|--variant|--requests|--interval|--timeout|--invoke-url)
       [ $# -ge 2 ] || die "$1 needs a value"
       PASS_ON+=("$1" "$2"); shift 2 ;;
     --dry-run|--i-know-this-is-prod) PASS_ON+=("$1"); shift ;;

@@ -323,8 +323,9 @@ class Acceptance:
             r.check(False, "cognito: sign-in", str(e))
             raise Failed from e
         c = claims(token)
+        how = "admin-initiate-auth" if self.s.dry_run else "hosted-UI sign-in + token endpoint"
         r.check(c.get("token_use") == "access" and c.get("client_id") == self.s.client_id,
-                "cognito: access token for the app client", f"sub {c.get('sub')}")
+                f"cognito: {how}, access token for the app client", f"sub {c.get('sub')}")
         user = c["sub"]
 
         try:

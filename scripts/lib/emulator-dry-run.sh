@@ -7,7 +7,7 @@
 # exported (the web app's AWS-mode settings for the resources Terraform created in moto,
 # AWS_ENDPOINT_URL=<moto>, dummy credentials) and the emulator root's `terraform output -json`.
 #
-# Starts the real web app (imgcap-webapp, built with cargo) against those resources on a
+# Starts the real web app (IMGCAP_WEBAPP_BIN, else imgcap-webapp built with cargo) against those resources on a
 # loopback port, with Cognito sign-in pointed at the emulated user pool (its tokens carry the
 # real issuer; the app reads the keys from moto's JWKS URL) and the tiny test model as the
 # captioner (the emulated SageMaker endpoint cannot caption). Then:
@@ -52,8 +52,12 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$REPO"
-cargo build --quiet --locked -p imgcap-webapp
 TARGET="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+WEBAPP_BIN="${IMGCAP_WEBAPP_BIN:-}"
+if [ -z "$WEBAPP_BIN" ]; then
+  cargo build --quiet --locked -p imgcap-webapp
+  WEBAPP_BIN="$TARGET/debug/imgcap-webapp"
+fi
 
 POOL="$(output user_pool_id)"
 REGION="$(output region)"
@@ -72,7 +76,7 @@ BASE="http://127.0.0.1:$PORT"
     IMGCAP_OIDC_TOKEN_URL="$AWS_ENDPOINT_URL/oauth2/token" \
     IMGCAP_OIDC_JWKS_URL="$AWS_ENDPOINT_URL/$POOL/.well-known/jwks.json"
   unset IMGCAP_OIDC_LOGOUT_URL IMGCAP_OIDC_LOGOUT_REDIRECT_URL
-  exec "$TARGET/debug/imgcap-webapp"
+  exec "$WEBAPP_BIN"
 ) >"$WORK/webapp.log" 2>&1 &
 PIDS+=($!)
 if ! wait_http "$BASE/readyz" "${PIDS[0]}" 180; then

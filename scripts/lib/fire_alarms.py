@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime as dt
+import math
 import operator
 import re
 import sys
@@ -56,11 +57,14 @@ class FireAlarms:
         if self.args.alarm_name:
             return self.args.alarm_name
         prefix = self.args.alarm_prefix or self.args.endpoint_name
+        wanted = {"EndpointName": self.args.endpoint_name, "VariantName": self.args.variant}
         names = [a["AlarmName"]
                  for page in self.cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix)
-                 for a in page["MetricAlarms"] if a["MetricName"] == METRIC[self.kind]]
+                 for a in page["MetricAlarms"] if a["MetricName"] == METRIC[self.kind]
+                 and {d["Name"]: d["Value"] for d in a["Dimensions"]} == wanted]
         if not names:
-            sys.exit(f"fire-alarms: no alarm named {prefix}* on {METRIC[self.kind]}")
+            sys.exit(f"fire-alarms: no alarm named {prefix}* on {METRIC[self.kind]} of variant "
+                     f"{self.args.variant} of {self.args.endpoint_name}")
         return names
 
     def describe(self) -> list[dict]:
@@ -84,20 +88,21 @@ class FireAlarms:
                     r.read()
             else:
                 self.runtime.invoke_endpoint(EndpointName=self.args.endpoint_name, Body=body,
-                                             ContentType="image/jpeg", CustomAttributes=attributes)
+                                             ContentType="image/jpeg", CustomAttributes=attributes,
+                                             TargetVariant=self.args.variant)
             ok = True
         except (urllib.error.URLError, OSError, ClientError, BotoCoreError):
             ok = False
         return ok, time.monotonic() - started
 
-    def round(self) -> float:
-        """Sends --requests faulty requests, five at a time; the metric's value as SageMaker would
-        report it: the count of 5xx answers, or the mean latency in microseconds."""
+    def round(self) -> list[float]:
+        """Sends --requests faulty requests, five at a time; the metric's values as SageMaker would
+        report them: the count of 5xx answers, or each request's latency in microseconds."""
         if self.args.dry_run and not self.args.invoke_url:
             value = self.describe()[0]["Threshold"] + (0 if self.kind == "5xx" else 1)
             print(f"    SKIP requests: no --invoke-url in the dry run; the stand-in reports "
-                  f"{METRIC[self.kind]}={value:g}", flush=True)
-            return value
+                  f"{METRIC[self.kind]}={value:.10g}", flush=True)
+            return [value]
         with concurrent.futures.ThreadPoolExecutor(5) as pool:
             results = list(pool.map(self.one_request, range(self.args.requests)))
         errors = sum(1 for ok, _ in results if not ok)
@@ -108,27 +113,42 @@ class FireAlarms:
             if not errors:
                 sys.exit("fire-alarms: no request failed: is fault injection on "
                          "(IMGCAP_FAULT_INJECTION=1) in the endpoint's container?")
-            return float(errors)
+            return [float(errors)]
         if errors:
             sys.exit(f"fire-alarms: {errors} slow requests failed (a slow fault still answers)")
-        return mean * 1_000_000
+        return [seconds * 1_000_000 for _, seconds in results]
 
     # the dry run's stand-in for SageMaker's metrics and CloudWatch's evaluation ----------------
-    def stand_in(self, since: dt.datetime, value: float | None) -> None:
+    def observed(self, a: dict, since: dt.datetime, values: list[float]) -> float | None:
+        """The alarm's statistic over the data since `since`, None without data. moto computes
+        no percentiles: a pNN statistic is taken over this round's values."""
+        if a.get("ExtendedStatistic"):
+            if not values:
+                return None
+            ranked = sorted(values)
+            rank = float(a["ExtendedStatistic"].lstrip("p")) / 100 * len(ranked)
+            return ranked[min(len(ranked) - 1, max(0, math.ceil(rank) - 1))]
+        points = self.cw.get_metric_statistics(
+            Namespace=a["Namespace"], MetricName=a["MetricName"], Dimensions=a["Dimensions"],
+            StartTime=since, EndTime=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1),
+            Period=60, Statistics=[a["Statistic"]])["Datapoints"]
+        if not points:
+            return None
+        seen = [p[a["Statistic"]] for p in points]
+        return sum(seen) / (len(seen) if a["Statistic"] == "Average" else 1)
+
+    def stand_in(self, since: dt.datetime, values: list[float]) -> None:
         for a in self.describe():
-            if value is not None:
+            if values:
                 self.cw.put_metric_data(Namespace=a["Namespace"], MetricData=[{
-                    "MetricName": a["MetricName"], "Dimensions": a["Dimensions"], "Value": value}])
-            points = self.cw.get_metric_statistics(
-                Namespace=a["Namespace"], MetricName=a["MetricName"], Dimensions=a["Dimensions"],
-                StartTime=since,
-                EndTime=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1),
-                Period=60, Statistics=[a["Statistic"]])["Datapoints"]
-            if points:
-                values = [p[a["Statistic"]] for p in points]
-                seen = sum(values) / (len(values) if a["Statistic"] == "Average" else 1)
+                    "MetricName": a["MetricName"], "Dimensions": a["Dimensions"], "Value": v}
+                    for v in values])
+            seen = self.observed(a, since, values)
+            statistic = a.get("ExtendedStatistic") or a["Statistic"]
+            if seen is not None:
                 breaching = COMPARE[a["ComparisonOperator"]](seen, a["Threshold"])
-                reason = f"{a['Statistic']} of {a['MetricName']} = {seen:g} (threshold {a['Threshold']:g})"
+                reason = (f"{statistic} of {a['MetricName']} = {seen:.10g} "
+                          f"(threshold {a['Threshold']:.10g})")
             else:
                 breaching = a.get("TreatMissingData") == "breaching"
                 reason = f"no {a['MetricName']} data (TreatMissingData {a.get('TreatMissingData')})"
@@ -144,9 +164,9 @@ class FireAlarms:
         started = time.monotonic()
         while True:
             since = dt.datetime.now(dt.timezone.utc)
-            value = self.round() if want == "ALARM" else None
+            values = self.round() if want == "ALARM" else []
             if self.args.dry_run:
-                self.stand_in(since, value)
+                self.stand_in(since, values)
             alarms = self.describe()
             elapsed = time.monotonic() - started
             for a in alarms:
@@ -185,6 +205,7 @@ def main() -> int:
     p.add_argument("--fault", default="5xx")
     p.add_argument("--alarm-name", action="append", default=[])
     p.add_argument("--alarm-prefix")
+    p.add_argument("--variant", default="primary", help="the production variant to fail")
     p.add_argument("--requests", type=int, default=10)
     p.add_argument("--interval", type=float, default=20)
     p.add_argument("--timeout", type=float, default=900)
