@@ -135,11 +135,36 @@ resource "aws_iam_role" "deploy" {
   tags                 = merge(var.tags, { Environment = each.key })
 }
 
-resource "aws_iam_role_policy" "deploy" {
-  for_each = var.environments
-  name     = "terraform-apply-imgcap-${each.key}"
-  role     = aws_iam_role.deploy[each.key].id
-  policy   = module.deploy_policy[each.key].json
+# The deploy policy (~19,000 characters) is over IAM's limits for one role's inline policies
+# (10,240 in all) and for one managed policy (6,144), so its statements are cut, in order, into
+# managed policies: a statement goes to part floor(end / budget), where `end` is where it ends in
+# the concatenated statements. A part then holds at most budget + its largest statement, which
+# the budget leaves room for; the module test checks every part against 6,144.
+locals {
+  deploy_part_budget = 4300
+
+  deploy_parts = merge([
+    for env, policy in module.deploy_policy : {
+      for part, statements in {
+        for i, statement in jsondecode(policy.json).Statement :
+        floor(sum(concat([0], [for s in slice(jsondecode(policy.json).Statement, 0, i + 1) : length(jsonencode(s))])) / local.deploy_part_budget) => statement...
+      } : "${env}-${part + 1}" => { env = env, policy = jsonencode({ Version = "2012-10-17", Statement = statements }) }
+    }
+  ]...)
+}
+
+resource "aws_iam_policy" "deploy" {
+  for_each    = local.deploy_parts
+  name        = "imgcap-${each.key}-ci-deploy"
+  description = "terraform apply of envs/${each.value.env}, part ${trimprefix(each.key, "${each.value.env}-")} of docs/iam/ci-deploy-role.json."
+  policy      = each.value.policy
+  tags        = merge(var.tags, { Environment = each.value.env })
+}
+
+resource "aws_iam_role_policy_attachment" "deploy" {
+  for_each   = local.deploy_parts
+  role       = aws_iam_role.deploy[each.value.env].name
+  policy_arn = aws_iam_policy.deploy[each.key].arn
 }
 
 resource "aws_iam_role_policy_attachment" "deploy_read_only" {

@@ -24,8 +24,13 @@ output "plan_policy_json" {
 }
 
 output "deploy_policy_json" {
-  description = "Each deploy role's inline policy as applied (rendered from docs/iam/ci-deploy-role.json)."
+  description = "Each deploy role's whole policy (rendered from docs/iam/ci-deploy-role.json), applied as the managed policies of deploy_policy_parts."
   value       = { for env, p in module.deploy_policy : env => p.json }
+}
+
+output "deploy_policy_parts" {
+  description = "The managed policies each deploy role's policy is cut into (name => policy JSON): IAM takes at most 6,144 characters a managed policy."
+  value       = { for name, part in local.deploy_parts : name => part.policy }
 }
 
 output "oidc_provider_arn" {

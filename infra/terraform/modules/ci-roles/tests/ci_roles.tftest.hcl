@@ -27,6 +27,12 @@ mock_provider "aws" {
       arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
     }
   }
+
+  mock_resource "aws_iam_policy" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:policy/imgcap-ci-deploy-part"
+    }
+  }
 }
 
 variables {
@@ -101,7 +107,7 @@ run "roles" {
       for env, doc in output.deploy_policy_json : [
         for s in jsondecode(doc).Statement : [
           for r in flatten([s.Resource]) : startswith(r, "arn:aws:iam::123456789012:role/imgcap-${env}-")
-        ] if contains(flatten([s.Action]), "iam:PassRole")
+        ] if s.Effect == "Allow" && contains(flatten([s.Action]), "iam:PassRole")
       ]
     ]))
     error_message = "iam:PassRole only for the environment's own roles"
@@ -111,7 +117,7 @@ run "roles" {
     condition = alltrue([
       for env, doc in output.deploy_policy_json : alltrue([
         for s in jsondecode(doc).Statement : length(s.Condition.StringEquals["iam:PassedToService"]) > 0
-        if contains(flatten([s.Action]), "iam:PassRole")
+        if s.Effect == "Allow" && contains(flatten([s.Action]), "iam:PassRole")
       ])
     ])
     error_message = "iam:PassRole needs an iam:PassedToService condition"
@@ -139,6 +145,36 @@ run "roles" {
   assert {
     condition     = one([for s in jsondecode(output.deploy_policy_json["prod"]).Statement : s.Resource if s.Sid == "TerraformStateObjects"]) == "arn:aws:s3:::imgcap-tfstate-123456789012-eu-west-1/imgcap/prod/*"
     error_message = "a deploy role writes only its own environment's state (and lock file)"
+  }
+
+  assert {
+    condition = alltrue([for env in ["dev", "prod"] : anytrue([
+      for s in jsondecode(output.deploy_policy_json[env]).Statement :
+      s.Effect == "Deny" && s.Resource == "arn:aws:iam::123456789012:role/imgcap-${env}-ci-*" && contains(flatten([s.Action]), "iam:PutRolePolicy") && contains(flatten([s.Action]), "iam:UpdateAssumeRolePolicy")
+    ])])
+    error_message = "a deploy role's imgcap-<env>-* role rights must not reach its own role (it could rewrite its policy or trust)"
+  }
+
+  assert {
+    condition     = alltrue([for name, policy in output.deploy_policy_parts : length(policy) <= 6144])
+    error_message = "IAM refuses a managed policy over 6,144 characters"
+  }
+
+  assert {
+    condition = alltrue([for env in ["dev", "prod"] : jsonencode(flatten([
+      for name in sort([for n in keys(output.deploy_policy_parts) : n if startswith(n, "${env}-")]) : jsondecode(output.deploy_policy_parts[name]).Statement
+    ])) == jsonencode(jsondecode(output.deploy_policy_json[env]).Statement)])
+    error_message = "the parts hold every statement of the policy, once, in order"
+  }
+
+  assert {
+    condition     = length([for n in keys(output.deploy_policy_parts) : n if startswith(n, "prod-")]) + 1 <= 10
+    error_message = "a role takes at most 10 managed policies (ReadOnlyAccess is one)"
+  }
+
+  assert {
+    condition     = alltrue([for name, a in aws_iam_role_policy_attachment.deploy : a.role == "imgcap-${split("-", name)[0]}-ci-deploy"])
+    error_message = "each part is attached to its own environment's deploy role"
   }
 
   assert {
