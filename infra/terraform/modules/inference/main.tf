@@ -41,8 +41,9 @@ locals {
   # CUDA images carry a tag ending in -cuda (CI pushes <sha> and <sha>-cuda); an image pinned by
   # digest counts as a CPU image. The NVIDIA GPU families (ml.g*, ml.p*: as CD's
   # scripts/release-images.sh inference-kind) take the CUDA image and an inference AMI with a
-  # matching driver; AWS Neuron families (ml.inf*, ml.trn*) have no imgcap build.
-  gpu_families    = "^ml\\.[gp][0-9][a-z0-9]*\\."
+  # matching driver; AWS Neuron families (ml.inf*, ml.trn*) have no imgcap build. The AMD GPU
+  # family g4ad (suffix "ad") has no CUDA and takes the CPU image.
+  gpu_families    = "^ml\\.(g[0-9]+(dn|e)?|gr[0-9]+|p[0-9]+[a-z]*)\\."
   neuron_families = "^ml\\.(inf1|inf2|trn1|trn1n|trn2)\\."
   variant_kinds = { for name, v in local.variants : name => {
     gpu_instance = can(regex(local.gpu_families, v.instance_type))
