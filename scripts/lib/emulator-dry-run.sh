@@ -55,7 +55,10 @@ cd "$REPO"
 TARGET="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 WEBAPP_BIN="${IMGCAP_WEBAPP_BIN:-}"
 if [ -z "$WEBAPP_BIN" ]; then
-  cargo build --quiet --locked -p imgcap-webapp
+  # Integration tests build the binary, with the dependency features of the contract tests that
+  # ran just before, so nothing is compiled again; `cargo build` would resolve the features
+  # without the dev-dependencies and compile many dependencies a second time.
+  cargo test --quiet --locked -p imgcap-webapp --test api --no-run
   WEBAPP_BIN="$TARGET/debug/imgcap-webapp"
 fi
 
