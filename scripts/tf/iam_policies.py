@@ -25,6 +25,7 @@ WILDCARD_RESOURCE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("github-deploy-role.json", "EcrAuthToken"): "ecr:GetAuthorizationToken has no resource-level permissions; pushes are limited to the two repositories by PushImages.",
     ("github-deploy-role.json", "EcsTaskDefinitions"): "ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition do not support resource-level permissions; what a task may do is still bounded by iam:PassRole on the two ECS roles only.",
     ("task-role.json", "RekognitionDetectLabels"): "rekognition:DetectLabels on image bytes has no resource to scope to (it only takes resource ARNs for Custom Labels projects).",
+    ("task-role.json", "XRayTraces"): "xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions; the ADOT collector sidecar (enable_tracing) sends the app's spans with them.",
 }
 
 # Placeholders each document may use (a typo would otherwise surface only at terraform apply).

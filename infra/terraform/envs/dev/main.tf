@@ -29,6 +29,7 @@ module "imgcap" {
   enable_bedrock                   = var.enable_bedrock
   bedrock_model_id                 = var.bedrock_model_id
   enable_rekognition               = var.enable_rekognition
+  enable_tracing                   = var.enable_tracing
   create_hf_api_key_secret         = var.create_hf_api_key_secret
   retention_days                   = var.retention_days
   log_retention_days               = var.log_retention_days

@@ -175,6 +175,7 @@ module "iam" {
   sagemaker_endpoint_arn = module.inference.endpoint_arn
   bedrock_model_arn      = var.enable_bedrock ? module.bedrock[0].model_arn : null
   enable_rekognition     = var.enable_rekognition
+  enable_tracing         = var.enable_tracing
   web_repository_arn     = module.registry.repository_arns["web"]
   web_log_group_arn      = module.web.log_group_arn
   tags                   = local.tags
@@ -210,6 +211,7 @@ module "web" {
   enable_cloudfront          = var.enable_cloudfront
   cloudfront_certificate_arn = var.cloudfront_certificate_arn
   cloudfront_web_acl_arn     = var.cloudfront_web_acl_arn
+  enable_tracing             = var.enable_tracing
   tags                       = local.tags
 }
 
