@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::harness::{test_config, without_captions, TestApp};
 
-const BIN: &str = env!("CARGO_BIN_EXE_imgcap-webapp");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_imgcap-webapp");
 
 #[tokio::test]
 async fn create_token_prints_a_working_token() {
@@ -206,7 +206,7 @@ async fn the_env_example_starts_the_app_as_it_is() {
     assert_eq!(page.status(), 200, "local accounts, no [oidc] section");
 }
 
-struct KillOnDrop(std::process::Child);
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -25,6 +25,8 @@ mod moto;
 mod oidc;
 mod oidc_provider;
 mod openapi;
+#[path = "../../../tests/support/otlp_collector.rs"]
+mod otlp_collector;
 mod pages;
 mod provenance;
 mod providers;
@@ -33,4 +35,5 @@ mod search;
 mod server_limits;
 mod sign_in_throttle;
 mod sign_up;
+mod traces;
 mod users;
