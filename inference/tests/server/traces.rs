@@ -116,9 +116,16 @@ async fn a_shared_batch_links_every_request_it_serves() {
         "{answers:?}"
     );
     let spans = collector
-        .wait_for(|spans| spans.iter().filter(|s| s.name == "request").count() == 2)
+        .wait_for(|spans| {
+            // The readiness polls (`GET /ping`) are requests too.
+            let invocations = |s: &&CollectedSpan| s.attribute("path") == Some("/invocations");
+            spans.iter().filter(invocations).count() == 2
+        })
         .await;
-    let batches: Vec<_> = spans.iter().filter(|s| s.name == "batch").collect();
+    let batches: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "batch" && traces.contains(&s.trace_id.as_str()))
+        .collect();
     assert_eq!(batches.len(), 1, "one batch for both requests: {spans:#?}");
     let batch = batches[0];
     assert_eq!(batch.service, "captioner-canary");
