@@ -25,6 +25,8 @@ mod moto;
 mod oidc;
 mod oidc_provider;
 mod openapi;
+// Shared with the inference server's tests, which read the batch span's links.
+#[allow(dead_code)]
 #[path = "../../../tests/support/otlp_collector.rs"]
 mod otlp_collector;
 mod pages;
