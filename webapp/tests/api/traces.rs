@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::binary::{KillOnDrop, BIN};
+use crate::binary::{create_token, free_port, KillOnDrop, BIN};
 use crate::harness::png;
 use crate::otlp_collector::{CollectedSpan, Collector, KIND_CLIENT, KIND_CONSUMER, KIND_SERVER};
 use crate::providers::{invocation_answer, Fake};
@@ -52,19 +52,8 @@ async fn an_upload_and_its_caption_job_share_one_trace() {
         ),
         ("IMGCAP_METRICS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
     ];
-    let output = Command::new(BIN)
-        .args(["create-token", "--user", "zoe"])
-        .env_clear()
-        .envs(settings.clone())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let token = create_token(&settings);
+    let port = free_port();
     let _app = KillOnDrop(
         Command::new(BIN)
             .env_clear()
