@@ -288,6 +288,12 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGCAP_IMAGE_MEMORY_WAIT_MS", default_value_t = 2_000,
           value_parser = clap::value_parser!(u64).range(..=60_000))]
     pub image_memory_wait_ms: u64,
+    /// Honour `imgcap-fault=5xx` (answer 500) and `imgcap-fault=slow:<ms>` (delay the answer,
+    /// at most 60000) in `X-Amzn-SageMaker-Custom-Attributes`, for alarm drills on a canary
+    /// (`scripts/fire-alarms.sh`). Never for production traffic: any caller could fail its
+    /// requests. Off, the attribute is ignored.
+    #[arg(long, env = "IMGCAP_FAULT_INJECTION")]
+    pub fault_injection: bool,
 
     #[command(flatten)]
     pub log: LogArgs,

@@ -48,6 +48,9 @@ pub enum ApiError {
     TooManyConnections { limit: u32 },
     #[error("internal server error")]
     Internal { cause: String },
+    /// `imgcap-fault=5xx` on a server started with `--fault-injection`.
+    #[error("injected fault (imgcap-fault=5xx): this server runs with --fault-injection")]
+    InjectedFault,
     #[error("the model is still loading; retry shortly")]
     NotReady,
     #[error("the model backend has failed; this server cannot caption images any more")]
@@ -79,7 +82,7 @@ impl ApiError {
             }
             Self::Backend { .. } => ErrorType::Backend,
             Self::Overloaded { .. } | Self::TooManyConnections { .. } => ErrorType::Overloaded,
-            Self::Internal { .. } => ErrorType::Internal,
+            Self::Internal { .. } | Self::InjectedFault => ErrorType::Internal,
             Self::NotReady => ErrorType::NotReady,
             Self::Unhealthy => ErrorType::Unhealthy,
             Self::Timeout { .. } => ErrorType::Timeout,
@@ -175,6 +178,13 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Backend { cause } | Self::Internal { cause } => {
                 tracing::error!(error_type = self.error_type().as_str(), %cause, "{self}");
+            }
+            Self::InjectedFault => {
+                tracing::warn!(
+                    error_type = self.error_type().as_str(),
+                    injected = true,
+                    "{self}"
+                );
             }
             _ => tracing::info!(error_type = self.error_type().as_str(), "{self}"),
         }

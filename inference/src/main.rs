@@ -56,6 +56,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(run(cli));
     // Blocking work still running (a model load cut short by a signal) must not hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));
+    imgcap_common::server::flush_traces(Duration::from_secs(5));
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -195,6 +196,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             max_request_work: args.max_request_work,
+            fault_injection: args.fault_injection,
         },
         request_slots: Arc::new(Semaphore::new(args.max_concurrent_requests as usize)),
         preprocess_slots: Semaphore::new(args.preprocess_workers.map_or_else(

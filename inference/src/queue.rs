@@ -191,6 +191,13 @@ impl ModelThread {
 fn run_job(captioner: &Captioner, health: &Health, job: Job) {
     let started = Instant::now();
     let n = job.entries.len();
+    // A batch serves several requests, each in its own trace: its span is a child of the first
+    // request's span and linked to the others' (the gap before it is the request's wait).
+    let batch = tracing::info_span!(parent: &job.entries[0].span, "batch", batch_size = n);
+    for entry in &job.entries[1..] {
+        batch.follows_from(&entry.span);
+    }
+    let _batch = batch.enter();
     telemetry::batch_size(n);
     let outcome = catch_unwind(AssertUnwindSafe(|| caption_batch(captioner, &job.entries)));
     let inference_time = started.elapsed();

@@ -181,6 +181,7 @@ pub fn connection_timeout(timeout: &'static str) {
 
 /// To standard error: JSON lines by default (containers), the event's fields at the top level
 /// and the current span only; text without colours for people. The filter in `tracing` syntax.
+/// Spans are exported too when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 pub fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&args.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
@@ -197,6 +198,7 @@ pub fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
         },
         text_colours: false,
         text_fields: DefaultFields::new(),
+        service: "imgcap-inference",
     })
     .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }

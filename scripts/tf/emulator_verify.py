@@ -399,7 +399,7 @@ def main() -> int:
             "session_key_secret_arn": out["session_key_secret_arn"],
             "hf_api_key_secret_arn": out["hf_api_key_secret_arn"],
             "bedrock_model_arn": "",
-        }, omit=["BedrockConverse"])),
+        }, omit=["BedrockConverse", "XRayTraces"])),
         out["execution_role_name"]: ("imgcap-web-execution", render("execution-role.json", {
             "web_repository_arn": repo_arns["web"],
             "log_group_arn": f"arn:aws:logs:{region}:{account}:log-group:/ecs/{out['table_name']}-web",

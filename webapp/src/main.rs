@@ -92,6 +92,7 @@ fn init_tracing(format: LogFormat) {
         },
         text_colours: true,
         text_fields: text_log::fields(),
+        service: "imgcap-webapp",
     })
     .expect("Unable to install global subscriber")
 }
@@ -146,7 +147,13 @@ fn main() -> ExitCode {
         imgcap_models::pin_cpu_thread_count()
     };
     match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(serve_cli()),
+        Ok(runtime) => {
+            let code = runtime.block_on(serve_cli());
+            // Outside the runtime: the export blocks while it sends the last spans.
+            drop(runtime);
+            imgcap_common::server::flush_traces(std::time::Duration::from_secs(5));
+            code
+        }
         Err(err) => {
             eprintln!("imgcap-webapp: cannot start the async runtime: {err}");
             ExitCode::FAILURE

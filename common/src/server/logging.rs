@@ -1,12 +1,17 @@
-//! The global log subscriber: JSON lines (containers, log pipelines) or text (people). What
-//! the two servers write differs in a few settings, each a field of [`Logging`].
+//! The global log subscriber: JSON lines (containers, log pipelines) or text (people), and the
+//! trace export when it is configured ([`super::traces`]). What the two servers write differs
+//! in a few settings, each a field of [`Logging`].
 
 use std::error::Error as StdError;
 
 use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::FormatFields;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use super::traces;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -41,9 +46,14 @@ pub struct Logging<N = DefaultFields> {
     /// Colours in text lines unless `NO_COLOR` is set; `false`: never.
     pub text_colours: bool,
     pub text_fields: N,
+    /// The service name of exported spans when `OTEL_SERVICE_NAME` is unset.
+    pub service: &'static str,
 }
 
-/// Installs the global subscriber; fails when one is installed already.
+type Filtered = tracing_subscriber::layer::Layered<EnvFilter, Registry>;
+
+/// Installs the global subscriber; fails when one is installed already. The filter applies to
+/// the log lines and the exported spans alike.
 pub fn init_logging<N>(logging: Logging<N>) -> Result<(), Box<dyn StdError + Send + Sync>>
 where
     N: for<'writer> FormatFields<'writer> + Send + Sync + 'static,
@@ -52,22 +62,28 @@ where
         LogStream::Stdout => BoxMakeWriter::new(std::io::stdout),
         LogStream::Stderr => BoxMakeWriter::new(std::io::stderr),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(logging.filter)
-        .with_writer(writer);
-    match logging.format {
-        LogFormat::Json => builder
+    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
+    let lines: Box<dyn Layer<Filtered> + Send + Sync> = match logging.format {
+        LogFormat::Json => lines
             .json()
             .flatten_event(logging.json.flatten_event)
             .with_current_span(true)
             .with_span_list(logging.json.span_list)
-            .try_init(),
+            .boxed(),
         LogFormat::Text => {
-            let builder = builder.fmt_fields(logging.text_fields);
+            let lines = lines.fmt_fields(logging.text_fields);
             match logging.text_colours {
-                true => builder.try_init(),
-                false => builder.with_ansi(false).try_init(),
+                true => lines.boxed(),
+                false => lines.with_ansi(false).boxed(),
             }
         }
-    }
+    };
+    let spans = traces::tracer_from_env(logging.service)?
+        .map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+    tracing_subscriber::registry()
+        .with(logging.filter)
+        .with(lines)
+        .with(spans)
+        .try_init()?;
+    Ok(())
 }

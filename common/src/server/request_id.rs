@@ -16,6 +16,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::{Instrument, Span};
 
+use super::traces::{continue_trace, TRACEPARENT};
 use crate::{accepted_request_id, REQUEST_ID_HEADER};
 
 /// The request's id: the caller's when it is sane, else a new ULID.
@@ -59,6 +60,9 @@ pub struct RequestLog {
     /// Where an id comes from when `x-request-id` has none to keep (checked the same way);
     /// [`no_fallback`] for none.
     pub fallback: fn(&HeaderMap) -> Option<String>,
+    /// Where the caller's trace context comes from when there is no `traceparent` header;
+    /// [`no_fallback`] for none.
+    pub trace_fallback: fn(&HeaderMap) -> Option<String>,
     /// The request's span, from its id, method and path (never the query: query strings can
     /// hold signatures).
     pub span: fn(id: &str, method: &Method, path: &str) -> Span,
@@ -73,7 +77,8 @@ pub fn no_fallback(_: &HeaderMap) -> Option<String> {
 }
 
 /// The middleware (`axum::middleware::from_fn_with_state(log, request_context)`): the request's
-/// id into its extensions and span, the answer logged, the id echoed on `x-request-id`.
+/// id into its extensions and span, the span joined to the caller's trace (when traces are
+/// exported), the answer logged, the id echoed on `x-request-id`.
 pub async fn request_context(
     State(log): State<RequestLog>,
     mut request: Request,
@@ -82,6 +87,13 @@ pub async fn request_context(
     let id = RequestId::from_headers(request.headers(), log.fallback);
     let method = request.method().clone();
     let span = (log.span)(&id.0, &method, request.uri().path());
+    let headers = request.headers();
+    let traceparent = headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| (log.trace_fallback)(headers));
+    continue_trace(&span, traceparent.as_deref());
     let header = HeaderValue::from_str(&id.0);
     request.extensions_mut().insert(id);
     let started = Instant::now();
@@ -169,6 +181,7 @@ mod tests {
     async fn the_id_reaches_the_handler_and_is_echoed() {
         let log = RequestLog {
             fallback: no_fallback,
+            trace_fallback: no_fallback,
             span,
             answered,
         };

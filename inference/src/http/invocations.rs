@@ -16,6 +16,7 @@ use imgcap_common::{
 use imgcap_imaging::{decode_image_with_header, read_header};
 use imgcap_models::Caption;
 
+use super::fault::Fault;
 use super::operations::not_serving;
 use super::request_body::{
     accept_json, body_kind, custom_attributes_mode, decode_base64, parse_json, read_body, BodyKind,
@@ -37,7 +38,9 @@ const BATCH_SIZE: HeaderName = HeaderName::from_static("x-batch-size");
 /// Send the raw bytes (`image/jpeg`, `image/png`, `application/x-image`,
 /// `application/octet-stream`; the format is always sniffed from the bytes) or JSON with the
 /// image in base64 and options. `X-Amzn-SageMaker-Custom-Attributes: mode=concise|creative|both`
-/// sets the mode when the body does not, and is echoed back.
+/// sets the mode when the body does not, and is echoed back. On a server started with
+/// `--fault-injection` (never for production traffic), `imgcap-fault=5xx` answers 500 and
+/// `imgcap-fault=slow:<ms>` (at most 60000) delays the answer.
 #[utoipa::path(post, path = "/invocations", tag = "sagemaker",
     request_body(description = "An image, raw or in a JSON request", content(
         (CaptionRequest = "application/json"),
@@ -48,7 +51,7 @@ const BATCH_SIZE: HeaderName = HeaderName::from_static("x-batch-size");
     )),
     params(
         ("x-request-id" = Option<String>, Header, description = "Request id to log and echo; a ULID is generated when absent"),
-        ("X-Amzn-SageMaker-Custom-Attributes" = Option<String>, Header, description = "`mode=concise|creative|both` (pairs separated by `;` or `,`); echoed back"),
+        ("X-Amzn-SageMaker-Custom-Attributes" = Option<String>, Header, description = "`mode=concise|creative|both` (pairs separated by `;` or `,`); echoed back. With `--fault-injection` only: `imgcap-fault=5xx` or `imgcap-fault=slow:<ms>`"),
         ("Accept" = Option<String>, Header, description = "Must allow application/json"),
     ),
     responses(
@@ -67,7 +70,7 @@ const BATCH_SIZE: HeaderName = HeaderName::from_static("x-batch-size");
         (status = 422, description = "Undecodable or out-of-limits image (`invalid_image`), invalid fields or parameters, or beams × max_new_tokens over the server's work budget (`invalid_parameters`)", body = imgcap_common::ErrorBody),
         (status = 424, description = "The model failed on the batch (`backend`)", body = imgcap_common::ErrorBody),
         (status = 429, description = "Too many concurrent requests (`overloaded`), with `Retry-After`", body = imgcap_common::ErrorBody),
-        (status = 500, description = "Server bug (`internal`)", body = imgcap_common::ErrorBody),
+        (status = 500, description = "Server bug, or a fault injected with `imgcap-fault=5xx` (`internal`)", body = imgcap_common::ErrorBody),
         (status = 503, description = "Model loading (`not_ready`, with `Retry-After`), failed (`unhealthy`), or the image memory budget spent (`busy`, with `Retry-After`)", body = imgcap_common::ErrorBody),
         (status = 504, description = "No answer within the request timeout (`timeout`)", body = imgcap_common::ErrorBody),
     ))]
@@ -177,6 +180,20 @@ async fn caption(
     // reusable (hyper closes connections whose request body was left unread).
     let bytes = read_body(body, headers, state.settings.limits.max_body_bytes).await?;
     accept_json(headers)?;
+    if state.settings.fault_injection {
+        match Fault::requested(headers)? {
+            Some(Fault::ServerError) => return Err(ApiError::InjectedFault),
+            Some(Fault::Slow(delay)) => {
+                tracing::warn!(
+                    injected = true,
+                    delay_ms = delay.as_millis() as u64,
+                    "injected fault: delaying the answer"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            None => {}
+        }
+    }
     let backend: &Backend = state
         .backend
         .ready()
@@ -198,6 +215,7 @@ async fn caption(
         })?;
     let prepared = tokio::task::spawn_blocking(move || {
         let _guard = span.enter();
+        let _preprocess = tracing::info_span!("preprocess").entered();
         let started = Instant::now();
         let (image, mode, params) = match kind {
             BodyKind::Json => {

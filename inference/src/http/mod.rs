@@ -3,6 +3,7 @@
 //! checked against; request ids and the request log line are set up here too (the middleware
 //! is `imgcap_common::server`'s).
 
+mod fault;
 pub mod invocations;
 pub mod operations;
 mod request_body;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `--max-request-work`: the most beams × new tokens one request may ask for.
     pub max_request_work: u64,
+    /// `--fault-injection`: honour `imgcap-fault` in the custom attributes.
+    pub fault_injection: bool,
 }
 
 pub struct AppState {
@@ -123,9 +126,12 @@ pub fn router(state: SharedState) -> Router {
 /// Request ids (`x-request-id`, echoed back): the client's when
 /// [`imgcap_common::accepted_request_id`] accepts it, from `x-request-id` or else from
 /// `request_id=...` in the SageMaker custom attributes (the only header InvokeEndpoint passes
-/// through to the container); otherwise a ULID. Every log line of a request carries it.
+/// through to the container); otherwise a ULID. Every log line of a request carries it. The
+/// caller's trace context comes the same way: `traceparent`, else `traceparent=...` in the
+/// custom attributes.
 const REQUEST_LOG: RequestLog = RequestLog {
     fallback: sagemaker_request_id,
+    trace_fallback: sagemaker_traceparent,
     span: request_span,
     answered,
 };
@@ -134,8 +140,12 @@ fn sagemaker_request_id(headers: &HeaderMap) -> Option<String> {
     custom_attribute(headers, "request_id")
 }
 
+fn sagemaker_traceparent(headers: &HeaderMap) -> Option<String> {
+    custom_attribute(headers, imgcap_common::server::TRACEPARENT)
+}
+
 fn request_span(id: &str, method: &Method, path: &str) -> tracing::Span {
-    tracing::info_span!("request", request_id = %id, %method, %path)
+    tracing::info_span!("request", request_id = %id, %method, %path, otel.kind = "server")
 }
 
 fn answered(method: &Method, status: StatusCode, elapsed_ms: f64) {

@@ -78,9 +78,13 @@ pub const CLEARED_ENV: &[&str] = &[
     "IMGCAP_KEEP_ALIVE_TIMEOUT_MS",
     "IMGCAP_IMAGE_MEMORY_BUDGET_MB",
     "IMGCAP_IMAGE_MEMORY_WAIT_MS",
+    "IMGCAP_FAULT_INJECTION",
     "IMGCAP_LOG_FORMAT",
     "IMGCAP_LOG_LEVEL",
     "RUST_LOG",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_SERVICE_NAME",
 ];
 
 pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
@@ -165,7 +169,12 @@ impl Server {
 
     /// `serve` on the tiny checkpoint, loopback, port 0, plus `args`; waits until ready.
     pub async fn tiny(args: &[&str]) -> Self {
-        let server = Self::serve(&tiny_model(), args);
+        Self::tiny_with_env(args, &[]).await
+    }
+
+    /// [`Server::tiny`] with these environment variables set.
+    pub async fn tiny_with_env(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let server = Self::serve_with_env(&tiny_model(), args, envs);
         server.wait_ready().await;
         server
     }
@@ -173,10 +182,14 @@ impl Server {
     /// `serve` on the checkpoint in `model_dir`, loopback, port 0, plus `args`; returns once
     /// it listens (or has exited).
     pub fn serve(model_dir: &Path, args: &[&str]) -> Self {
+        Self::serve_with_env(model_dir, args, &[])
+    }
+
+    fn serve_with_env(model_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut all = vec!["serve", "--host", "127.0.0.1", "--port", "0", "--model-dir"];
         all.push(model_dir.to_str().unwrap());
         all.extend_from_slice(args);
-        Self::start(&all, &[])
+        Self::start(&all, envs)
     }
 
     pub fn url(&self, path: &str) -> String {

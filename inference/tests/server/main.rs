@@ -6,10 +6,16 @@ mod batching;
 mod connections;
 mod docs;
 mod eval;
+mod faults;
 mod harness;
 mod hub;
 mod images;
 mod invocations;
 mod lifecycle;
 mod limits;
+// Shared with the web app's tests, which use the span kinds this crate's spans do not have.
+#[allow(dead_code)]
+#[path = "../../../tests/support/otlp_collector.rs"]
+mod otlp_collector;
 mod tools;
+mod traces;

@@ -182,6 +182,21 @@ pub struct CaptionJob {
     pub user: UserId,
     pub image: ImageId,
     pub request_id: String,
+    /// The W3C `traceparent` of the span that queued the job, so the job's span joins that
+    /// request's trace; `None` when traces are not exported.
+    pub traceparent: Option<String>,
+}
+
+impl CaptionJob {
+    /// A job queued from the current span (its trace continues in the worker).
+    pub fn new(user: UserId, image: ImageId, request_id: &str) -> Self {
+        Self {
+            user,
+            image,
+            request_id: request_id.to_owned(),
+            traceparent: imgcap_common::server::current_traceparent(),
+        }
+    }
 }
 
 /// A received job, hidden from other workers until its visibility timeout passes.

@@ -7,7 +7,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use imgcap_common::server::continue_trace;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::core::engine::Engine;
 
@@ -22,7 +24,16 @@ pub async fn run(
     while !*shutdown.borrow() {
         match engine.next_job().await {
             Ok(Some(lease)) => {
-                if let Err(err) = engine.process_job(&lease).await {
+                // The job continues the trace of the request that queued it.
+                let span = tracing::info_span!(
+                    "job",
+                    request_id = %lease.job.request_id,
+                    image = %lease.job.image,
+                    attempt = lease.attempts,
+                    otel.kind = "consumer",
+                );
+                continue_trace(&span, lease.job.traceparent.as_deref());
+                if let Err(err) = engine.process_job(&lease).instrument(span).await {
                     tracing::error!(worker, error = ?err, image = %lease.job.image, "caption job could not be recorded; it will be delivered again");
                 }
                 continue;

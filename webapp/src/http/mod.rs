@@ -171,15 +171,17 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
 }
 
 /// Request ids: the caller's `x-request-id` when it is sane, else a new ULID; one span per
-/// request (path only: query strings can hold signatures).
+/// request (path only: query strings can hold signatures), joined to the caller's trace when
+/// it sends a `traceparent`.
 const REQUEST_LOG: RequestLog = RequestLog {
     fallback: no_fallback,
+    trace_fallback: no_fallback,
     span: request_span,
     answered: request_finished,
 };
 
 fn request_span(id: &str, method: &Method, path: &str) -> tracing::Span {
-    tracing::info_span!("request", request_id = %id, method = %method, path = %path)
+    tracing::info_span!("request", request_id = %id, method = %method, path = %path, otel.kind = "server")
 }
 
 fn request_finished(_: &Method, status: StatusCode, elapsed_ms: f64) {

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::harness::{test_config, without_captions, TestApp};
 
-const BIN: &str = env!("CARGO_BIN_EXE_imgcap-webapp");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_imgcap-webapp");
 
 #[tokio::test]
 async fn create_token_prints_a_working_token() {
@@ -161,11 +161,7 @@ async fn the_env_example_starts_the_app_as_it_is() {
         "the example keeps the [oidc] section off"
     );
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut command = Command::new(BIN);
     command
         .env_clear()
@@ -206,7 +202,28 @@ async fn the_env_example_starts_the_app_as_it_is() {
     assert_eq!(page.status(), 200, "local accounts, no [oidc] section");
 }
 
-struct KillOnDrop(std::process::Child);
+/// `create-token --user zoe` in an environment of only `settings`; the token.
+pub(crate) fn create_token(settings: &[(&str, String)]) -> String {
+    let output = Command::new(BIN)
+        .args(["create-token", "--user", "zoe"])
+        .env_clear()
+        .envs(settings.iter().map(|(name, value)| (name, value)))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A loopback port nothing listens on (for the binary's `IMGCAP_LISTEN_ADDR`).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -238,19 +255,8 @@ async fn control_characters_cannot_forge_text_log_lines() {
         ("IMGCAP_WORKER_CONCURRENCY", "0".to_owned()),
         ("IMGCAP_METRICS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
     ];
-    let output = Command::new(BIN)
-        .args(["create-token", "--user", "zoe"])
-        .env_clear()
-        .envs(settings.clone())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let token = create_token(&settings);
+    let port = free_port();
     let mut child = KillOnDrop(
         Command::new(BIN)
             .env_clear()

@@ -25,6 +25,10 @@ mod moto;
 mod oidc;
 mod oidc_provider;
 mod openapi;
+// Shared with the inference server's tests, which read the batch span's links.
+#[allow(dead_code)]
+#[path = "../../../tests/support/otlp_collector.rs"]
+mod otlp_collector;
 mod pages;
 mod provenance;
 mod providers;
@@ -33,4 +37,5 @@ mod search;
 mod server_limits;
 mod sign_in_throttle;
 mod sign_up;
+mod traces;
 mod users;

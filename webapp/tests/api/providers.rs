@@ -27,20 +27,20 @@ const HF_MODEL: &str = "Salesforce/blip-image-captioning-large";
 
 /// One request a fake received.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
 }
 
 /// A loopback HTTP server that records every request and answers with `answer`.
-struct Fake {
-    url: String,
+pub struct Fake {
+    pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Fake {
-    async fn start(answer: impl Fn(&Received) -> Response + Send + Sync + 'static) -> Self {
+    pub async fn start(answer: impl Fn(&Received) -> Response + Send + Sync + 'static) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
         let answer = Arc::new(answer);
@@ -70,7 +70,7 @@ impl Fake {
         Self { url, received }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 }

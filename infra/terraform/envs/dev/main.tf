@@ -37,6 +37,7 @@ module "imgcap" {
   enable_bedrock              = var.enable_bedrock
   bedrock_model_id            = var.bedrock_model_id
   enable_rekognition          = var.enable_rekognition
+  enable_tracing              = var.enable_tracing
   create_hf_api_key_secret    = var.create_hf_api_key_secret
   enable_hf_captioner         = var.enable_hf_captioner
   hf_model_id                 = var.hf_model_id

@@ -227,6 +227,12 @@ variable "enable_rekognition" {
   default     = false
 }
 
+variable "enable_tracing" {
+  type        = bool
+  description = "Send the web app's trace spans to AWS X-Ray through an ADOT collector sidecar in its task (and grant the task role xray:PutTraceSegments). Off: no sidecar, no export."
+  default     = false
+}
+
 variable "session_key_version" {
   type        = number
   description = "Version of the generated session key; bump it to generate a new key (signs every user out)."

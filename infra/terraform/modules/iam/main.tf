@@ -48,6 +48,7 @@ module "task_policy" {
   omit_statements = concat(
     var.bedrock_model_arn == null ? ["BedrockConverse"] : [],
     var.enable_rekognition ? [] : ["RekognitionDetectLabels"],
+    var.enable_tracing ? [] : ["XRayTraces"],
   )
 }
 

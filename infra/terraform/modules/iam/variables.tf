@@ -56,6 +56,12 @@ variable "enable_rekognition" {
   default     = false
 }
 
+variable "enable_tracing" {
+  type        = bool
+  description = "Grant xray:PutTraceSegments and xray:PutTelemetryRecords, for the ADOT collector sidecar of the web task (modules/web enable_tracing)."
+  default     = false
+}
+
 variable "web_repository_arn" {
   type        = string
   description = "ARN of the web app's ECR repository (the execution role pulls from it)."

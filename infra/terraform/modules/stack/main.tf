@@ -206,6 +206,7 @@ module "iam" {
   sagemaker_endpoint_arn = module.inference.endpoint_arn
   bedrock_model_arn      = var.enable_bedrock ? module.bedrock[0].model_arn : null
   enable_rekognition     = var.enable_rekognition
+  enable_tracing         = var.enable_tracing
   web_repository_arn     = module.registry.repository_arns["web"]
   web_log_group_arn      = module.web.log_group_arn
   tags                   = local.tags
@@ -244,6 +245,7 @@ module "web" {
   origin_verify_secret_arn   = module.secrets.origin_verify_secret_arn
   origin_verify_version_id   = var.origin_verify_version_id
   edge_kms_key_arn           = var.enable_cloudfront ? module.edge_kms[0].key_arn : null
+  enable_tracing             = var.enable_tracing
   tags                       = local.tags
 }
 

@@ -257,6 +257,12 @@ variable "enable_rekognition" {
   default     = false
 }
 
+variable "enable_tracing" {
+  type        = bool
+  description = "Send the web app's trace spans to AWS X-Ray through an ADOT collector sidecar in its task (and grant the task role xray:PutTraceSegments). Off: no sidecar, no export."
+  default     = false
+}
+
 variable "create_hf_api_key_secret" {
   type        = bool
   description = "Create the secret for the Hugging Face Inference API key (fallback captioner)."

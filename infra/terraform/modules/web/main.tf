@@ -15,6 +15,46 @@ locals {
   certificate_arn = local.create_cert ? aws_acm_certificate_validation.this[0].certificate_arn : var.certificate_arn
   app_url         = "https://${var.domain_name}/"
 
+  # Tracing (enable_tracing): an ADOT collector beside the app takes its OTLP/HTTP spans on the
+  # task's loopback (awsvpc: the containers share it) and sends them to X-Ray, with request_id
+  # indexed as an annotation so a request id finds its trace (annotation.request_id = "...").
+  # X-Ray takes the W3C trace ids the app makes as they are.
+  tracing_container = "otel-collector"
+  tracing_collector_config = yamlencode({
+    receivers  = { otlp = { protocols = { http = { endpoint = "127.0.0.1:4318" } } } }
+    processors = { batch = {} }
+    exporters  = { awsxray = { region = local.region, indexed_attributes = ["request_id"] } }
+    service = {
+      pipelines = { traces = { receivers = ["otlp"], processors = ["batch"], exporters = ["awsxray"] } }
+    }
+  })
+  web_environment = merge(var.environment, var.enable_tracing ? {
+    OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318"
+  } : {})
+  # The app starts once the collector has started (its first spans have somewhere to go); the
+  # collector is not essential: if it stops, the app keeps serving and its spans are dropped.
+  web_depends_on = { for k, v in { dependsOn = [{ containerName = local.tracing_container, condition = "START" }] } : k => v if var.enable_tracing }
+  tracing_containers = [for c in [{
+    name                   = local.tracing_container
+    image                  = var.tracing_collector_image
+    essential              = false
+    readonlyRootFilesystem = true
+    privileged             = false
+    environment            = [{ name = "AOT_CONFIG_CONTENT", value = local.tracing_collector_config }]
+    linuxParameters = {
+      initProcessEnabled = true
+      capabilities       = { drop = ["ALL"] }
+    }
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.web.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = local.tracing_container
+      }
+    }
+  }] : c if var.enable_tracing]
+
   certificate_names  = concat([var.domain_name], var.enable_cloudfront ? [local.origin_domain] : [])
   validation_options = local.create_cert ? { for o in aws_acm_certificate.this[0].domain_validation_options : o.domain_name => o } : {}
 }
@@ -72,49 +112,47 @@ resource "aws_ecs_task_definition" "web" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode([
-    {
-      name                   = local.container_name
-      image                  = var.image_uri
-      essential              = true
-      user                   = var.container_user
-      readonlyRootFilesystem = true
-      privileged             = false
-      stopTimeout            = 30
-      portMappings = [
-        {
-          containerPort = var.container_port
-          hostPort      = var.container_port
-          protocol      = "tcp"
-          appProtocol   = "http"
-        }
-      ]
-      environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
-      mountPoints = [
-        {
-          sourceVolume  = "tmp"
-          containerPath = "/tmp"
-          readOnly      = false
-        }
-      ]
-      linuxParameters = {
-        initProcessEnabled = true
-        capabilities       = { drop = ["ALL"] }
+  container_definitions = jsonencode(concat([merge({
+    name                   = local.container_name
+    image                  = var.image_uri
+    essential              = true
+    user                   = var.container_user
+    readonlyRootFilesystem = true
+    privileged             = false
+    stopTimeout            = 30
+    portMappings = [
+      {
+        containerPort = var.container_port
+        hostPort      = var.container_port
+        protocol      = "tcp"
+        appProtocol   = "http"
       }
-      ulimits = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
-      # One stdout line, one log event, sent as written: the app's embedded-metric-format lines
-      # are extracted into CloudWatch metrics only while each event is exactly one JSON object,
-      # so no awslogs-multiline-pattern / awslogs-datetime-format here.
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.web.name
-          awslogs-region        = local.region
-          awslogs-stream-prefix = local.container_name
-        }
+    ]
+    environment = [for k in sort(keys(local.web_environment)) : { name = k, value = local.web_environment[k] }]
+    mountPoints = [
+      {
+        sourceVolume  = "tmp"
+        containerPath = "/tmp"
+        readOnly      = false
+      }
+    ]
+    linuxParameters = {
+      initProcessEnabled = true
+      capabilities       = { drop = ["ALL"] }
+    }
+    ulimits = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
+    # One stdout line, one log event, sent as written: the app's embedded-metric-format lines
+    # are extracted into CloudWatch metrics only while each event is exactly one JSON object,
+    # so no awslogs-multiline-pattern / awslogs-datetime-format here.
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.web.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = local.container_name
       }
     }
-  ])
+  }, local.web_depends_on)], local.tracing_containers))
 
   tags = var.tags
 }

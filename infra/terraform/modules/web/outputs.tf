@@ -48,6 +48,11 @@ output "task_definition_family" {
   value       = aws_ecs_task_definition.web.family
 }
 
+output "container_names" {
+  description = "Containers of the web task: the app, and the ADOT collector with enable_tracing."
+  value       = [for c in jsondecode(aws_ecs_task_definition.web.container_definitions) : c.name]
+}
+
 output "log_group_name" {
   description = "CloudWatch log group of the web containers."
   value       = aws_cloudwatch_log_group.web.name

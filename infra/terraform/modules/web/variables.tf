@@ -287,6 +287,23 @@ variable "edge_kms_key_arn" {
   }
 }
 
+variable "enable_tracing" {
+  type        = bool
+  description = "Run an ADOT collector sidecar in the web task that sends the app's trace spans to AWS X-Ray, and point the app's OTLP export at it (OTEL_EXPORTER_OTLP_ENDPOINT). The task role needs the XRayTraces statement (modules/iam enable_tracing)."
+  default     = false
+}
+
+variable "tracing_collector_image" {
+  type        = string
+  description = "Image of the ADOT collector sidecar (enable_tracing), pinned to a version."
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.45.0"
+
+  validation {
+    condition     = can(regex("^[^:]+(:[0-9A-Za-z._-]+|@sha256:[0-9a-f]{64})$", var.tracing_collector_image)) && !endswith(var.tracing_collector_image, ":latest")
+    error_message = "tracing_collector_image must name a version tag or digest (not latest)."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Extra tags."

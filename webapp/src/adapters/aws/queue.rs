@@ -71,6 +71,9 @@ struct JobMessage {
     user_id: String,
     image_id: String,
     request_id: String,
+    /// The trace the job continues ([`CaptionJob::traceparent`]); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
     /// Deliveries of earlier copies of this message that counted against the job
     /// ([`JobQueue::defer`] sends copies); absent in a first message.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -87,6 +90,7 @@ impl JobMessage {
             user_id: job.user.to_string(),
             image_id: job.image.to_string(),
             request_id: job.request_id.clone(),
+            traceparent: job.traceparent.clone(),
             counted,
         }
     }
@@ -318,6 +322,7 @@ impl JobQueue for SqsQueue {
                             user: m.user_id.parse().ok()?,
                             image: m.image_id.parse().ok()?,
                             request_id: m.request_id,
+                            traceparent: m.traceparent,
                         };
                         Some((job, m.counted))
                     });

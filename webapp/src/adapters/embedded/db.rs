@@ -193,7 +193,7 @@ fn create_search_index(conn: &mut Connection) -> rusqlite::Result<()> {
 
 /// Columns added after the first release of a table: `(table, column, type)`. Databases created
 /// before them get them on open.
-const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
     ("images", "concise_edited", "TEXT"),
     ("images", "creative_edited", "TEXT"),
     ("images", "edited_ms", "INTEGER"),
@@ -203,6 +203,8 @@ const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
     ("api_tokens", "expires_ms", "INTEGER"),
     // JSON of `core::provenance::Provenance`; NULL: none kept yet.
     ("images", "provenance", "TEXT"),
+    // `CaptionJob::traceparent`; NULL: none.
+    ("jobs", "traceparent", "TEXT"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {

@@ -36,6 +36,7 @@ fn job_from_row(row: &rusqlite::Row) -> rusqlite::Result<CaptionJob> {
             .parse()
             .map_err(|e| job_error(1, e))?,
         request_id: row.get(2)?,
+        traceparent: row.get("traceparent")?,
     })
 }
 
@@ -46,14 +47,17 @@ impl JobQueue for SqliteQueue {
             let now = now_ms();
             conn.execute(
                 "INSERT INTO jobs (user_id, image_id, request_id, job_state, attempts, \
-                 visible_at_ms, created_ms) VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4) \
+                 visible_at_ms, created_ms, traceparent) \
+                 VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4, ?5) \
                  ON CONFLICT (user_id, image_id) DO UPDATE SET job_state = 'queued', \
-                 attempts = 0, visible_at_ms = ?4, receipt = NULL, request_id = ?3, waiting = 0",
+                 attempts = 0, visible_at_ms = ?4, receipt = NULL, request_id = ?3, waiting = 0, \
+                 traceparent = ?5",
                 params![
                     job.user.as_str(),
                     job.image.to_string(),
                     job.request_id,
-                    now
+                    now,
+                    job.traceparent
                 ],
             )
             .map(drop)
@@ -68,7 +72,7 @@ impl JobQueue for SqliteQueue {
                 "UPDATE jobs SET attempts = attempts + 1, visible_at_ms = ?2, receipt = ?3 \
                  WHERE rowid = (SELECT rowid FROM jobs WHERE job_state = 'queued' \
                    AND visible_at_ms <= ?1 ORDER BY visible_at_ms LIMIT 1) \
-                 RETURNING user_id, image_id, request_id, attempts",
+                 RETURNING user_id, image_id, request_id, attempts, traceparent",
             )?;
             let mut rows =
                 stmt.query(params![now, now + visibility.as_millis() as i64, receipt])?;
@@ -135,7 +139,7 @@ impl JobQueue for SqliteQueue {
         Box::pin(self.db.call(|conn| {
             let mut stmt = conn.prepare(
                 "DELETE FROM jobs WHERE job_state = 'queued' \
-                 RETURNING user_id, image_id, request_id",
+                 RETURNING user_id, image_id, request_id, traceparent",
             )?;
             let rows = stmt.query_map([], job_from_row)?;
             rows.map(|job| job.map(|job| (job.user, job.image)))

@@ -1,6 +1,7 @@
 //! The `endpoint` provider: any server speaking the `/invocations` contract of
 //! `imgcap-common` (our inference server, locally or behind a load balancer). The raw image is
-//! POSTed with its content type and the answer parsed as [`imgcap_common::CaptionResponse`].
+//! POSTed with its content type (and the trace context, `traceparent`, when traces are
+//! exported) and the answer parsed as [`imgcap_common::CaptionResponse`].
 //! The parsing is shared with the `sagemaker` provider, which reaches the same server through
 //! `InvokeEndpoint`.
 
@@ -64,12 +65,16 @@ impl CaptionProvider for EndpointProvider {
             let content_type = sniff_format(input.image)
                 .map_err(CaptionError::rejected)?
                 .mime_type();
-            let response = self
+            let mut request = self
                 .client
                 .post(&self.url)
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .header(reqwest::header::ACCEPT, "application/json")
-                .header(imgcap_common::REQUEST_ID_HEADER, input.request_id)
+                .header(imgcap_common::REQUEST_ID_HEADER, input.request_id);
+            if let Some(traceparent) = imgcap_common::server::current_traceparent() {
+                request = request.header(imgcap_common::server::TRACEPARENT, traceparent);
+            }
+            let response = request
                 .body(input.image.to_vec())
                 .send()
                 .await

@@ -14,6 +14,8 @@ pub mod sagemaker;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use crate::config::BreakerConfig;
 use crate::core::domain::{CaptionResult, ImageLabel, ScoredCaption};
 use crate::core::ports::{
@@ -186,8 +188,11 @@ impl ProviderChain {
                 format!("{name}: {not_ready}")
             } else if entry.breaker.try_acquire() {
                 let started = Instant::now();
-                let outcome =
-                    tokio::time::timeout(entry.timeout, entry.provider.caption(input)).await;
+                let call =
+                    tracing::info_span!("provider call", provider = name, otel.kind = "client");
+                let outcome = tokio::time::timeout(entry.timeout, entry.provider.caption(input))
+                    .instrument(call)
+                    .await;
                 let error = match outcome {
                     Ok(Ok(captions)) => {
                         entry.breaker.record_success();

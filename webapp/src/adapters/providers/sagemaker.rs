@@ -3,7 +3,8 @@
 //!
 //! SageMaker forwards no request headers to the container except the custom attributes, so the
 //! request id travels there as `request_id=...` beside `mode=both` (the container reads `mode`
-//! and ignores other keys; SageMaker's logs and data capture keep them).
+//! and ignores other keys; SageMaker's logs and data capture keep them), and so does the trace
+//! context (`traceparent=...`) when traces are exported.
 
 use aws_sdk_sagemakerruntime::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
@@ -29,15 +30,22 @@ impl SageMakerProvider {
     }
 }
 
-/// `mode=both`, plus the request id when it cannot be mistaken for more attributes.
-fn custom_attributes(request_id: &str) -> String {
+/// `mode=both`, plus the request id when it cannot be mistaken for more attributes, plus the
+/// trace context when there is one (a `traceparent` is hex digits and dashes).
+fn custom_attributes(request_id: &str, traceparent: Option<&str>) -> String {
     let fits = imgcap_common::accepted_request_id(request_id)
         .is_some_and(|id| !id.contains([';', ',', '=']));
+    let mut attributes = "mode=both".to_owned();
     if fits {
-        format!("mode=both;request_id={request_id}")
-    } else {
-        "mode=both".to_owned()
+        attributes.push_str(&format!(";request_id={request_id}"));
     }
+    if let Some(traceparent) = traceparent {
+        attributes.push_str(&format!(
+            ";{}={traceparent}",
+            imgcap_common::server::TRACEPARENT
+        ));
+    }
+    attributes
 }
 
 /// The container's own error (it answered non-2xx: a 4xx is about the image) or the SDK's
@@ -76,7 +84,10 @@ impl CaptionProvider for SageMakerProvider {
                 .endpoint_name(&self.endpoint_name)
                 .content_type(content_type)
                 .accept("application/json")
-                .custom_attributes(custom_attributes(input.request_id))
+                .custom_attributes(custom_attributes(
+                    input.request_id,
+                    imgcap_common::server::current_traceparent().as_deref(),
+                ))
                 .body(Blob::new(input.image))
                 .send()
                 .await
@@ -93,8 +104,24 @@ mod tests {
 
     #[test]
     fn the_request_id_joins_the_mode_when_it_is_safe() {
-        assert_eq!(custom_attributes("abc-123"), "mode=both;request_id=abc-123");
-        assert_eq!(custom_attributes("a;mode=concise"), "mode=both");
-        assert_eq!(custom_attributes("has space"), "mode=both");
+        assert_eq!(
+            custom_attributes("abc-123", None),
+            "mode=both;request_id=abc-123"
+        );
+        assert_eq!(custom_attributes("a;mode=concise", None), "mode=both");
+        assert_eq!(custom_attributes("has space", None), "mode=both");
+    }
+
+    #[test]
+    fn the_trace_context_follows() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            custom_attributes("abc-123", Some(traceparent)),
+            format!("mode=both;request_id=abc-123;traceparent={traceparent}")
+        );
+        assert_eq!(
+            custom_attributes("a b", Some(traceparent)),
+            format!("mode=both;traceparent={traceparent}")
+        );
     }
 }

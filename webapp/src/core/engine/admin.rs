@@ -127,11 +127,7 @@ impl Engine {
         loop {
             let batch = self.ports.repo.reset_failed(100).await?;
             for (user, image) in &batch {
-                let job = CaptionJob {
-                    user: user.clone(),
-                    image: *image,
-                    request_id: request_id.to_owned(),
-                };
+                let job = CaptionJob::new(user.clone(), *image, request_id);
                 self.ports.queue.enqueue(&job).await?;
                 self.job_queued.notify_one();
             }

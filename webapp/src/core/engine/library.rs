@@ -187,11 +187,7 @@ impl Engine {
             self.get(user, id).await?;
             return Err(AppError::Conflict("the image is already being captioned"));
         }
-        let job = CaptionJob {
-            user: user.clone(),
-            image: id,
-            request_id: request_id.to_owned(),
-        };
+        let job = CaptionJob::new(user.clone(), id, request_id);
         self.ports.queue.enqueue(&job).await?;
         self.job_queued.notify_one();
         self.get(user, id).await

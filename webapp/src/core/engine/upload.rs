@@ -30,6 +30,7 @@ impl Engine {
 
     /// Validates, strips, thumbnails and stores an upload, writes its record and queues its
     /// caption job. On any failure, whatever was already written is removed again.
+    #[tracing::instrument(name = "upload", skip_all)]
     pub async fn upload(
         &self,
         user: &UserId,
@@ -93,11 +94,7 @@ impl Engine {
                 return Err(err.into());
             }
         }
-        let job = CaptionJob {
-            user: user.clone(),
-            image: record.id,
-            request_id: request_id.to_owned(),
-        };
+        let job = CaptionJob::new(user.clone(), record.id, request_id);
         if let Err(err) = self.ports.queue.enqueue(&job).await {
             // Record first, then blobs: a record never points at a missing blob.
             if let Err(cleanup) = self.ports.repo.delete(user, record.id).await {

@@ -30,6 +30,11 @@ async fn queued(adapters: &Adapters, user: &UserId) -> CaptionJob {
         user: user.clone(),
         image: record.id,
         request_id: format!("req-{}", record.id),
+        // Carried through the queue unchanged (the job's span continues this trace).
+        traceparent: Some(format!(
+            "00-{:032x}-00f067aa0ba902b7-01",
+            u128::from_be_bytes(record.id.to_bytes())
+        )),
     };
     adapters.queue.enqueue(&job).await.unwrap();
     job

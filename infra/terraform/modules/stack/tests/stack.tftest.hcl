@@ -360,6 +360,11 @@ run "defaults_cpu_endpoint" {
   }
 
   assert {
+    condition     = module.web.container_names == ["web"] && !contains([for s in jsondecode(module.iam.task_policy_json).Statement : s.Sid], "XRayTraces")
+    error_message = "tracing is off by default: no collector sidecar, no X-Ray permission"
+  }
+
+  assert {
     condition     = length(module.github_oidc) == 1 && module.github_oidc[0].subject == "repo:example-org/imgcap:ref:refs/heads/main"
     error_message = "the deploy role must be limited to the main branch of the repository"
   }
@@ -375,6 +380,7 @@ run "resize_to_gpu_and_enable_features" {
     enable_rekognition       = true
     create_hf_api_key_secret = true
     enable_nat_gateway       = true
+    enable_tracing           = true
   }
 
 
@@ -393,6 +399,11 @@ run "resize_to_gpu_and_enable_features" {
   assert {
     condition     = contains([for s in jsondecode(module.iam.task_policy_json).Statement : s.Sid], "RekognitionDetectLabels")
     error_message = "Rekognition must be granted when enabled"
+  }
+
+  assert {
+    condition     = module.web.container_names == ["web", "otel-collector"] && contains([for s in jsondecode(module.iam.task_policy_json).Statement : s.Sid], "XRayTraces")
+    error_message = "enable_tracing must add the collector sidecar and grant it X-Ray"
   }
 
   assert {
