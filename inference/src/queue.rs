@@ -555,8 +555,10 @@ mod tests {
             max_batch_work: 300,
             max_batch_wait: Duration::ZERO,
         };
-        // Default requests (work 100): the work budget stops the batch at three.
-        assert_eq!(gather(config, &[100; 6]), (vec![100; 3], Some(100)));
+        // Default requests (work 100): the work budget stops the batch at three (full: the
+        // fourth stays in the channel).
+        assert_eq!(gather(config, &[100; 6]), (vec![100; 3], None));
+        assert_eq!(gather(config, &[100, 100, 150]), (vec![100, 100], Some(150)));
         // Light requests: the size does.
         assert_eq!(gather(config, &[20; 6]), (vec![20; 4], None));
         // A request over what is left starts the next batch, even when a lighter one follows.
@@ -578,8 +580,8 @@ mod tests {
         let queue = Queue::start(captioner, config, 8, Arc::new(Health::default())).unwrap();
         let both = spawn_caption(&queue, CaptionMode::Both);
         until_queued(&queue, 1).await;
+        // The test's runtime has one thread: the two requests queue in the order spawned.
         let concise = spawn_caption(&queue, CaptionMode::Concise);
-        until_queued(&queue, 2).await;
         let creative = spawn_caption(&queue, CaptionMode::Creative);
         let sizes = [
             both.await.unwrap().unwrap().batch_size,
