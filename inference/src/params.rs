@@ -104,22 +104,31 @@ fn work(options: &GenerationOptions) -> u64 {
     (rows(options) * options.max_new_tokens) as u64
 }
 
-/// The work of every caption the request wants, summed, against the server's budget.
-fn within_work_budget(options: &CaptionOptions, budget: u64) -> Result<(), ApiError> {
-    let wanted = [
+/// The captions a request wants, by name.
+fn wanted(options: &CaptionOptions) -> impl Iterator<Item = (&'static str, &GenerationOptions)> {
+    [
         ("concise", options.mode.wants_concise(), &options.concise),
         ("creative", options.mode.wants_creative(), &options.creative),
-    ];
-    let wanted = wanted.iter().filter(|(_, wanted, _)| *wanted);
-    let total: u64 = wanted
-        .clone()
-        .map(|(_, _, generation)| work(generation))
-        .sum();
+    ]
+    .into_iter()
+    .filter(|(_, wanted, _)| *wanted)
+    .map(|(name, _, generation)| (name, generation))
+}
+
+/// The work of every caption the request wants, summed: what the request costs the decoder,
+/// against the per-request budget here and the per-batch budget in the queue.
+pub fn request_work(options: &CaptionOptions) -> u64 {
+    wanted(options).map(|(_, generation)| work(generation)).sum()
+}
+
+/// The request's work against the server's budget.
+fn within_work_budget(options: &CaptionOptions, budget: u64) -> Result<(), ApiError> {
+    let total = request_work(options);
     if total <= budget {
         return Ok(());
     }
-    let asked = wanted
-        .map(|(name, _, generation)| {
+    let asked = wanted(options)
+        .map(|(name, generation)| {
             format!(
                 "{name} {} × {}",
                 rows(generation),

@@ -1,6 +1,9 @@
 //! Dynamic batching. Handlers send preprocessed images to one batching task over a channel; it
-//! gathers up to `max_batch_size` of them, waiting at most `max_batch_wait` after the first one
-//! arrived, drops those whose client has gone, and hands the batch to the model thread, which
+//! gathers up to `max_batch_size` of them whose decoding work (beams × new tokens, see
+//! [`crate::params::request_work`]) sums to at most `max_batch_work`, waiting at most
+//! `max_batch_wait` after the first one arrived; a request that would go over the work budget
+//! starts the next batch. It drops those whose client has gone, and hands the batch to the
+//! model thread, which
 //! runs one batched vision pass and batched decodes and answers each request over its oneshot.
 //! While a batch runs, the next one gathers in the channel.
 //!
@@ -28,6 +31,8 @@ pub struct Entry {
     /// `[3, h, w]` channel-first model input.
     pub pixels: Vec<f32>,
     pub options: CaptionOptions,
+    /// [`crate::params::request_work`] of `options`.
+    pub work: u64,
     pub enqueued: Instant,
     pub reply: oneshot::Sender<Result<Captioned, ApiError>>,
     /// Alive while the request's handler waits for the answer.
@@ -55,7 +60,43 @@ pub struct Captioned {
 #[derive(Debug, Clone, Copy)]
 pub struct BatchConfig {
     pub max_batch_size: usize,
+    /// Most decoding work (beams × new tokens, summed) in one batch: what bounds the decoder's
+    /// activations and key/value caches, hence the device memory a batch takes.
+    pub max_batch_work: u64,
     pub max_batch_wait: Duration,
+}
+
+/// A batch being gathered: at most `max_batch_size` requests whose work sums to at most
+/// `max_batch_work`. Its first request always fits, whatever its work, so every request runs.
+struct Gathering {
+    entries: Vec<Entry>,
+    work: u64,
+    config: BatchConfig,
+}
+
+impl Gathering {
+    fn new(first: Entry, config: BatchConfig) -> Self {
+        Self {
+            work: first.work,
+            entries: vec![first],
+            config,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.entries.len() >= self.config.max_batch_size || self.work >= self.config.max_batch_work
+    }
+
+    /// Takes `entry` into the batch, or gives it back when its work would go over the budget
+    /// (it then starts the next batch, keeping its place in line).
+    fn offer(&mut self, entry: Entry) -> Result<(), Entry> {
+        if self.is_full() || self.work + entry.work > self.config.max_batch_work {
+            return Err(entry);
+        }
+        self.work += entry.work;
+        self.entries.push(entry);
+        Ok(())
+    }
 }
 
 /// The handlers' side of the queue.
@@ -92,11 +133,13 @@ impl Queue {
         options: CaptionOptions,
     ) -> Result<Captioned, ApiError> {
         let (reply, answer) = oneshot::channel();
+        let work = crate::params::request_work(&options);
         // Dropped with this future when the client disconnects or the request times out.
         let waiting = Arc::new(());
         let entry = Entry {
             pixels,
             options,
+            work,
             enqueued: Instant::now(),
             reply,
             client: Arc::downgrade(&waiting),
@@ -124,17 +167,32 @@ async fn batching_task(
     config: BatchConfig,
     size: Arc<AtomicU64>,
 ) {
-    while let Some(first) = receiver.recv().await {
+    // A request that did not fit the previous batch's work budget; it starts the next one.
+    let mut held: Option<Entry> = None;
+    loop {
+        let first = match held.take() {
+            Some(entry) => entry,
+            None => match receiver.recv().await {
+                Some(entry) => entry,
+                None => return,
+            },
+        };
         let deadline = tokio::time::Instant::from_std(first.enqueued + config.max_batch_wait);
-        let mut batch = vec![first];
-        while batch.len() < config.max_batch_size {
+        let mut gathering = Gathering::new(first, config);
+        while !gathering.is_full() {
             // `timeout_at` polls the channel before looking at the clock, so entries already
             // queued join even when the deadline passed while the previous batch ran.
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(entry)) => batch.push(entry),
+                Ok(Some(entry)) => {
+                    if let Err(entry) = gathering.offer(entry) {
+                        held = Some(entry);
+                        break;
+                    }
+                }
                 Ok(None) | Err(_) => break,
             }
         }
+        let mut batch = gathering.entries;
         size.fetch_sub(batch.len() as u64, Ordering::Relaxed);
         telemetry::queue_size(size.load(Ordering::Relaxed));
         let gathered = batch.len();
@@ -347,6 +405,7 @@ mod tests {
     async fn tiny_queue(max_batch_wait: Duration) -> Queue {
         let config = BatchConfig {
             max_batch_size: 8,
+            max_batch_work: 8 * 100,
             max_batch_wait,
         };
         let captioner = Arc::new(tiny_captioner().await);
@@ -407,6 +466,7 @@ mod tests {
         }
         Entry {
             pixels: vec![0.5; 3 * 64 * 64],
+            work: crate::params::request_work(&options),
             options,
             enqueued: Instant::now(),
             reply: oneshot::channel().0,
@@ -468,6 +528,76 @@ mod tests {
         // Outside `stop_early_when`, nothing is checked.
         let full = captioner.caption_pixels(&pixels, &options).unwrap();
         assert_eq!(tokens(&full), [20, 20]);
+    }
+
+    fn entry_of_work(work: u64) -> Entry {
+        Entry {
+            work,
+            ..entry(Weak::new())
+        }
+    }
+
+    /// What a batch gathers from `works` arriving in order: its requests' work, and the first
+    /// one given back for the next batch.
+    fn gather(config: BatchConfig, works: &[u64]) -> (Vec<u64>, Option<u64>) {
+        let mut offered = works.iter().map(|&w| entry_of_work(w));
+        let mut gathering = Gathering::new(offered.next().unwrap(), config);
+        let mut held = None;
+        for entry in offered {
+            if gathering.is_full() {
+                break;
+            }
+            if let Err(entry) = gathering.offer(entry) {
+                held = Some(entry.work);
+                break;
+            }
+        }
+        (gathering.entries.iter().map(|e| e.work).collect(), held)
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_size_or_its_work_budget_whichever_comes_first() {
+        let config = BatchConfig {
+            max_batch_size: 4,
+            max_batch_work: 300,
+            max_batch_wait: Duration::ZERO,
+        };
+        // Default requests (work 100): the work budget stops the batch at three (full: the
+        // fourth stays in the channel).
+        assert_eq!(gather(config, &[100; 6]), (vec![100; 3], None));
+        assert_eq!(gather(config, &[100, 100, 150]), (vec![100, 100], Some(150)));
+        // Light requests: the size does.
+        assert_eq!(gather(config, &[20; 6]), (vec![20; 4], None));
+        // A request over what is left starts the next batch, even when a lighter one follows.
+        assert_eq!(gather(config, &[200, 150, 50]), (vec![200], Some(150)));
+        // The first request always runs, even over the whole budget, and runs alone.
+        assert_eq!(gather(config, &[2176, 10]), (vec![2176], None));
+        assert_eq!(gather(config, &[300, 10]), (vec![300], None));
+    }
+
+    #[tokio::test]
+    async fn a_request_over_the_batch_work_budget_runs_in_the_next_batch() {
+        let config = BatchConfig {
+            max_batch_size: 8,
+            // One default request (work 100) fits; a concise-only one (work 60) after it not.
+            max_batch_work: 150,
+            max_batch_wait: Duration::from_millis(500),
+        };
+        let captioner = Arc::new(tiny_captioner().await);
+        let queue = Queue::start(captioner, config, 8, Arc::new(Health::default())).unwrap();
+        let both = spawn_caption(&queue, CaptionMode::Both);
+        until_queued(&queue, 1).await;
+        // The test's runtime has one thread: the two requests queue in the order spawned.
+        let concise = spawn_caption(&queue, CaptionMode::Concise);
+        let creative = spawn_caption(&queue, CaptionMode::Creative);
+        let sizes = [
+            both.await.unwrap().unwrap().batch_size,
+            concise.await.unwrap().unwrap().batch_size,
+            creative.await.unwrap().unwrap().batch_size,
+        ];
+        // concise (60) + creative (40) fit together in the second batch.
+        assert_eq!(sizes, [1, 2, 2]);
+        assert_eq!(queue.size(), 0);
     }
 
     #[test]

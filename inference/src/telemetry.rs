@@ -30,6 +30,8 @@ pub const MODEL_LOAD_DURATION: &str = "imgcap_inference_model_load_duration_seco
 pub const OPEN_CONNECTIONS: &str = "imgcap_inference_open_connections";
 pub const REFUSED_CONNECTIONS: &str = "imgcap_inference_refused_connections_total";
 pub const CONNECTION_TIMEOUTS: &str = "imgcap_inference_connection_timeouts_total";
+pub const GPU_MEMORY_USED: &str = "imgcap_inference_gpu_memory_used_bytes";
+pub const GPU_MEMORY_TOTAL: &str = "imgcap_inference_gpu_memory_total_bytes";
 
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
@@ -105,6 +107,17 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         "Connections closed by the server for a timeout: `header_read` (no complete request \
          head in time) or `keep_alive` (idle between requests)"
     );
+    describe_gauge!(
+        GPU_MEMORY_USED,
+        Unit::Bytes,
+        "Memory in use on the model's GPU (every process, and the pool the model keeps), \
+         sampled when scraped; absent on the CPU"
+    );
+    describe_gauge!(
+        GPU_MEMORY_TOTAL,
+        Unit::Bytes,
+        "Memory of the model's GPU; absent on the CPU"
+    );
     Ok(handle)
 }
 
@@ -160,6 +173,11 @@ pub fn generated_tokens(caption: &'static str, tokens: usize) {
 
 pub fn model_loaded(duration: Duration) {
     gauge!(MODEL_LOAD_DURATION).set(duration.as_secs_f64());
+}
+
+pub fn gpu_memory(gpu: &imgcap_common::GpuInfo) {
+    gauge!(GPU_MEMORY_USED).set(gpu.memory_used_bytes as f64);
+    gauge!(GPU_MEMORY_TOTAL).set(gpu.memory_total_bytes as f64);
 }
 
 pub fn connection_opened() {

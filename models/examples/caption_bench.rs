@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p imgcap-models [--features mkl] --example caption_bench -- \
 //!     --arch base|large [--dtype auto|f32|f16|bf16] [--quantize q8_0|q4k] [--batch N]
+//!     [--device cpu|cuda] [--weights-dir DIR]
 //! ```
 //! Prints one JSON line. Captions are forced to a fixed length (12 tokens concise, 24 creative,
 //! about what real captions take) so every run does the same work; decode figures are per
@@ -13,6 +14,9 @@
 //! and `peak_f32_gflops` the machine's f32 FMA rate on all threads, measured in the same run
 //! (the encoder is bound by arithmetic: their ratio is how close it runs to the hardware);
 //! `dtype_loaded` is what `auto` resolved to and `bf16_kernel` which bf16 kernels this CPU runs.
+//! On a GPU (`--device cuda`, a build with the `cuda` feature) every timing waits for the device
+//! to finish, `peak_f32_gflops` (a CPU figure) is null and `gpu` holds the device's name and the
+//! memory in use after the run.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,7 +29,7 @@ use clap::Parser;
 use imgcap_models::quantize::parse_quantization;
 use imgcap_models::source::WeightFiles;
 use imgcap_models::synthetic::{random_normal, random_weights};
-use imgcap_models::{parse_dtype, BlipConfig, BlipModel, GenerationOptions, Strategy};
+use imgcap_models::{parse_device, parse_dtype, BlipConfig, BlipModel, GenerationOptions, Strategy};
 
 /// The allocator the servers use (see `imgcap-inference`'s `main.rs`), so figures match them.
 #[global_allocator]
@@ -46,6 +50,13 @@ struct Args {
     /// Timed repetitions; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Keep the random checkpoint in this directory (written when it has none) and reuse it in
+    /// later runs, instead of writing a new one to a temporary directory each run.
+    #[arg(long)]
+    weights_dir: Option<PathBuf>,
     /// Set by the benchmark itself: measure the checkpoint already written in this directory.
     #[arg(long, hide = true)]
     checkpoint_dir: Option<PathBuf>,
@@ -68,12 +79,15 @@ fn write_random_checkpoint(config: &BlipConfig, quantize: Option<&str>, dir: &Pa
     Ok(())
 }
 
-fn median_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?; // warm-up: first-touch allocations and thread pools
+/// GPU work runs asynchronously: each run waits for `device` to finish before it is timed.
+fn median_ms(runs: usize, device: &Device, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?; // warm-up: first-touch allocations, thread pools, kernel loading
+    device.synchronize()?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();
         f()?;
+        device.synchronize()?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
@@ -141,18 +155,27 @@ fn main() -> Result<()> {
         other => anyhow::bail!("unknown --arch {other}: use base or large"),
     };
     let config = BlipConfig::from_json(config_json, Path::new(&args.arch))?;
-    let device = Device::Cpu;
+    let device = parse_device(&args.device)?;
     let dtype = parse_dtype(&args.dtype, &device)?;
 
     let Some(checkpoint) = &args.checkpoint_dir else {
-        // Write the random checkpoint here, then measure in a fresh process: memory freed while
+        // Write the random checkpoint, then measure in a fresh process: memory freed while
         // generating weights would otherwise stay in this one and blur `rss_mb`.
-        let dir = tempfile::tempdir()?;
-        write_random_checkpoint(&config, args.quantize.as_deref(), dir.path())?;
+        let temporary = tempfile::tempdir()?;
+        let dir = args.weights_dir.as_deref().unwrap_or(temporary.path());
+        let written = if args.quantize.is_some() {
+            "model.gguf"
+        } else {
+            "model.safetensors"
+        };
+        if !dir.join(written).exists() {
+            std::fs::create_dir_all(dir)?;
+            write_random_checkpoint(&config, args.quantize.as_deref(), dir)?;
+        }
         let status = std::process::Command::new(std::env::current_exe()?)
             .args(std::env::args_os().skip(1))
             .arg("--checkpoint-dir")
-            .arg(dir.path())
+            .arg(dir)
             .status()?;
         anyhow::ensure!(status.success(), "the measuring process failed: {status}");
         return Ok(());
@@ -171,16 +194,17 @@ fn main() -> Result<()> {
     let model = BlipModel::load(config.clone(), &weight_files, &device, dtype)?;
 
     let size = config.vision.image_size;
-    let pixels =
-        random_normal(&[args.batch, 3, size, size], 1.0, 1)?.to_dtype(model.activation_dtype())?;
+    let pixels = random_normal(&[args.batch, 3, size, size], 1.0, 1)?
+        .to_device(&device)?
+        .to_dtype(model.activation_dtype())?;
     let bos = config.text.bos_token_id;
 
-    let vision_ms = median_ms(args.runs, || Ok(model.encode_images(&pixels).map(drop)?))?;
+    let vision_ms = median_ms(args.runs, &device, || Ok(model.encode_images(&pixels).map(drop)?))?;
     let embeds = model.encode_images(&pixels)?;
 
     let decode_tokens = 20;
     let greedy = fixed_length(Strategy::Greedy, decode_tokens);
-    let decode_ms = median_ms(args.runs, || {
+    let decode_ms = median_ms(args.runs, &device, || {
         Ok(model.generate(&embeds, &[bos], &greedy).map(drop)?)
     })?;
 
@@ -191,7 +215,7 @@ fn main() -> Result<()> {
         },
         12,
     );
-    let e2e_concise_ms = median_ms(args.runs, || {
+    let e2e_concise_ms = median_ms(args.runs, &device, || {
         let embeds = model.encode_images(&pixels)?;
         Ok(model.generate(&embeds, &[bos], &concise).map(drop)?)
     })?;
@@ -204,19 +228,20 @@ fn main() -> Result<()> {
         },
         24,
     );
-    let e2e_creative_ms = median_ms(args.runs, || {
+    let e2e_creative_ms = median_ms(args.runs, &device, || {
         let embeds = model.encode_images(&pixels)?;
         Ok(model.generate(&embeds, &[bos], &creative).map(drop)?)
     })?;
     // Both captions of each image, as the servers produce them: one vision pass, then the beam
     // search and the sample decoded in shared passes.
-    let e2e_both_ms = median_ms(args.runs, || {
+    let e2e_both_ms = median_ms(args.runs, &device, || {
         let embeds = model.encode_images(&pixels)?;
         Ok(model
             .generate_together(&embeds, &[bos], &[&concise, &creative])
             .map(drop)?)
     })?;
     let rss = rss_mb();
+    let gpu = imgcap_models::gpu::gpu_info(&device)?;
     drop(model);
 
     // candle-transformers' BLIP on the same weights, same greedy loop over its own KV cache.
@@ -226,7 +251,7 @@ fn main() -> Result<()> {
     let mut stock = blip::BlipForConditionalGeneration::new(&stock_config(&config), vb)?;
     let stock_pixels = pixels.narrow(0, 0, 1)?.to_dtype(DType::F32)?;
     let stock_embeds = candle_core::Module::forward(stock.vision_model(), &stock_pixels)?;
-    let stock_ms = median_ms(args.runs, || {
+    let stock_ms = median_ms(args.runs, &device, || {
         stock.reset_kv_cache();
         let mut ids = vec![bos];
         for _ in 0..decode_tokens {
@@ -241,7 +266,8 @@ fn main() -> Result<()> {
     })?;
 
     let vision_gflops = vision_flops(&config) * args.batch as f64 / vision_ms / 1e6;
-    let peak_gflops = peak_f32_gflops();
+    // The CPU's peak says nothing about a GPU run.
+    let peak_gflops = device.is_cpu().then(peak_f32_gflops);
     let line = serde_json::json!({
         "arch": args.arch,
         "dtype": args.quantize.as_deref().unwrap_or(&args.dtype),
@@ -260,7 +286,9 @@ fn main() -> Result<()> {
         "dtype_loaded": imgcap_models::captioner::dtype_name(dtype),
         "bf16_kernel": imgcap_models::Bf16Kernel::detect().name(),
         "vision_gflops": round(vision_gflops),
-        "peak_f32_gflops": round(peak_gflops),
+        "peak_f32_gflops": peak_gflops.map(round),
+        "device": args.device,
+        "gpu": gpu,
     });
     println!("{line}");
     Ok(())

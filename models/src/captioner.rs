@@ -76,17 +76,18 @@ pub fn parse_device(name: &str) -> Result<Device> {
     }
 }
 
-/// `f32`, `f16`, `bf16` (also `float32`, `float16`, `bfloat16`) or `auto`: bf16 on a CPU
-/// that multiplies bf16 in hardware (AVX512-BF16), f32 elsewhere.
+/// `f32`, `f16`, `bf16` (also `float32`, `float16`, `bfloat16`) or `auto`: on a CUDA device
+/// bf16 from compute capability 8.0 on and f16 before ([`crate::gpu::cuda_auto_dtype`]); bf16
+/// on a CPU that multiplies bf16 in hardware (AVX512-BF16); f32 elsewhere.
 pub fn parse_dtype(name: &str, device: &Device) -> Result<DType> {
     match name.trim().to_ascii_lowercase().as_str() {
-        "auto" => Ok(
-            if device.is_cpu() && crate::kernels::bf16::cpu_has_bf16_arithmetic() {
+        "auto" => Ok(match crate::gpu::compute_capability(device)? {
+            Some(cc) => crate::gpu::cuda_auto_dtype(cc),
+            None if device.is_cpu() && crate::kernels::bf16::cpu_has_bf16_arithmetic() => {
                 DType::BF16
-            } else {
-                DType::F32
-            },
-        ),
+            }
+            None => DType::F32,
+        }),
         "f32" | "float32" => Ok(DType::F32),
         "f16" | "float16" | "half" => Ok(DType::F16),
         "bf16" | "bfloat16" => Ok(DType::BF16),

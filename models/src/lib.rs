@@ -9,6 +9,7 @@ pub mod captioner;
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod gpu;
 mod kernels;
 pub mod model;
 pub mod preprocess;

@@ -9,6 +9,7 @@ use imgcap_common::{HealthResponse, InfoResponse, ServerStatus};
 
 use super::{AppState, SharedState};
 use crate::error::ApiError;
+use crate::telemetry;
 
 pub(super) fn not_serving(status: ServerStatus) -> ApiError {
     match status {
@@ -64,14 +65,19 @@ pub async fn info(State(state): State<SharedState>) -> Json<InfoResponse> {
         status: state.backend.health.status(),
         model: state.backend.loaded().map(|b| b.loaded.clone()),
         limits: state.settings.limits.clone(),
+        gpu: state.backend.loaded().and_then(|b| b.gpu()),
     })
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format. The GPU memory gauges are sampled here,
+/// when scraped.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String,
         content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
+    if let Some(gpu) = state.backend.loaded().and_then(|b| b.gpu()) {
+        telemetry::gpu_memory(&gpu);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -25,13 +25,33 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// What `--dtype auto`, the default, loads on this CPU.
-pub fn default_dtype() -> &'static str {
-    if imgcap_models::cpu_has_bf16_arithmetic() {
-        "bf16"
+/// The device the servers under test run on: `IMGCAP_TEST_DEVICE` (`cuda`, `cuda:N`; set by
+/// scripts/gpu-check.sh) passed on as `IMGCAP_DEVICE`; unset, the servers choose (`auto`: the
+/// CPU in a build without GPU features).
+pub const TEST_DEVICE_VAR: &str = "IMGCAP_TEST_DEVICE";
+
+fn test_device() -> Option<String> {
+    std::env::var(TEST_DEVICE_VAR).ok().filter(|d| !d.is_empty())
+}
+
+/// Whether the servers under test run on a GPU.
+pub fn on_gpu() -> bool {
+    test_device().is_some_and(|d| d != "cpu")
+}
+
+/// How `/info` and the answers name the servers' device.
+pub fn device_name() -> &'static str {
+    if on_gpu() {
+        "cuda"
     } else {
-        "f32"
+        "cpu"
     }
+}
+
+/// What `--dtype auto`, the default, loads on the test device.
+pub fn default_dtype() -> &'static str {
+    let device = imgcap_models::parse_device(test_device().as_deref().unwrap_or("cpu")).unwrap();
+    imgcap_models::captioner::dtype_name(imgcap_models::parse_dtype("auto", &device).unwrap())
 }
 
 pub fn tiny_model() -> PathBuf {
@@ -104,6 +124,9 @@ pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
         command.env_remove(name);
     }
     command.env("NO_PROXY", "127.0.0.1,localhost");
+    if let Some(device) = test_device() {
+        command.env("IMGCAP_DEVICE", device);
+    }
     for (name, value) in envs {
         command.env(name, value);
     }
@@ -357,7 +380,7 @@ pub fn assert_captions_in(answer: &Answer, mode: &str, dtype: &str) {
     }
     let model = &answer.json["model"];
     assert_eq!(model["dtype"], dtype);
-    assert_eq!(model["device"], "cpu");
+    assert_eq!(model["device"], device_name());
     let timings = &answer.json["timings"];
     for (field, header) in [
         ("total_ms", "x-total-time"),

@@ -9,8 +9,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::harness::{
-    assert_captions, assert_captions_in, client, default_dtype, get, photo, post_raw,
-    read_raw_answer, run_tool, stalled_request, tiny_model, Server,
+    assert_captions, assert_captions_in, client, default_dtype, device_name, get, metric,
+    metrics_text, on_gpu, photo, post_raw, read_raw_answer, run_tool, stalled_request,
+    tiny_model, Server,
 };
 use crate::hub::{GatedHub, COMMIT};
 
@@ -58,6 +59,7 @@ async fn ping_is_503_while_the_model_loads_then_200() {
     assert_eq!(info.status, StatusCode::OK);
     assert_eq!(info.json["status"], "loading");
     assert!(info.json["model"].is_null());
+    assert!(info.json["gpu"].is_null(), "no GPU reported before the model loads");
     post_raw(
         &client,
         &server,
@@ -81,14 +83,19 @@ async fn ping_is_503_while_the_model_loads_then_200() {
     assert_eq!(
         info.json["model"],
         json!({"model_id": "org/tiny-blip", "revision": COMMIT, "dtype": default_dtype(),
-               "device": "cpu", "image_size": 64})
+               "device": device_name(), "image_size": 64})
     );
+    // The batch defaults follow the device: 32 requests on a GPU, 8 on the CPU, and a work
+    // budget of 100 (a default request) per request.
+    let batch = if on_gpu() { 32 } else { 8 };
     assert_eq!(
         info.json["limits"],
-        json!({"max_batch_size": 8, "max_batch_wait_ms": 10, "max_concurrent_requests": 64,
+        json!({"max_batch_size": batch, "max_batch_work": batch * 100, "max_batch_wait_ms": 10,
+               "max_concurrent_requests": 64,
                "max_body_bytes": 6 * 1024 * 1024, "request_timeout_ms": 60000,
                "max_image_side": 16384, "max_image_pixels": 40000000})
     );
+    assert_gpu_reported(&info.json["gpu"], &metrics_text(&server).await);
     let healthcheck = run_tool(&["healthcheck", "--port", server.port()]);
     assert_eq!(healthcheck.status.code(), Some(0));
     let requests = hub.requests();
@@ -137,6 +144,30 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
     assert!(server.logs().contains("shutdown signal received"));
 }
 
+/// `/info`'s `gpu` and the GPU memory gauges of `/metrics`: absent on the CPU; on a GPU its
+/// name, compute capability and memory, in both.
+fn assert_gpu_reported(gpu: &Value, metrics: &str) {
+    let used_gauge = metric(metrics, "imgcap_inference_gpu_memory_used_bytes");
+    let total_gauge = metric(metrics, "imgcap_inference_gpu_memory_total_bytes");
+    if !on_gpu() {
+        assert!(gpu.is_null(), "no GPU on the CPU: {gpu}");
+        assert_eq!((used_gauge, total_gauge), (None, None), "{metrics}");
+        return;
+    }
+    assert!(gpu["name"].as_str().is_some_and(|n| !n.is_empty()), "{gpu}");
+    let cc = gpu["compute_capability"].as_str().unwrap();
+    assert!(
+        cc.split_once('.')
+            .is_some_and(|(major, minor)| major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok()),
+        "{gpu}"
+    );
+    let used = gpu["memory_used_bytes"].as_u64().unwrap();
+    let total = gpu["memory_total_bytes"].as_u64().unwrap();
+    assert!(0 < used && used <= total, "{gpu}");
+    assert_eq!(total_gauge, Some(total as f64), "{metrics}");
+    assert!(used_gauge.is_some_and(|u| u > 0.0 && u <= total as f64), "{metrics}");
+}
+
 /// SageMaker runs the image with no flags (or just `serve`); everything comes from the
 /// environment, and `SAGEMAKER_BIND_TO_PORT` beats `IMGCAP_PORT`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,6 +190,7 @@ async fn no_argument_serves_with_the_environment() {
     let client = client();
     let info = get(&client, &server, "/info").await;
     assert_eq!(info.json["limits"]["max_batch_size"], 3);
+    assert_eq!(info.json["limits"]["max_batch_work"], 300);
     assert_eq!(info.json["model"]["model_id"], "tiny-blip");
     assert_captions(
         &post_raw(

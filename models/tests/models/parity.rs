@@ -1,7 +1,8 @@
 //! Parity with the PyTorch reference: `transformers`' BLIP on the tiny random checkpoint in
-//! `fixtures/tiny-blip`, outputs recorded by `scripts/make_tiny_blip.py`.
+//! `fixtures/tiny-blip`, outputs recorded by `scripts/make_tiny_blip.py`. The model runs on
+//! `IMGCAP_TEST_DEVICE` (see [`test_device`]), with the same tolerances on every device.
 
-use super::support::max_abs_diff;
+use super::support::{max_abs_diff, test_device};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,7 @@ fn reference() -> Reference {
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference.json")).unwrap())
             .unwrap();
     let tensors =
-        candle_core::safetensors::load(fixtures().join("reference.safetensors"), &Device::Cpu)
+        candle_core::safetensors::load(fixtures().join("reference.safetensors"), &test_device())
             .unwrap();
     Reference { json, tensors }
 }
@@ -47,10 +48,11 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn captioner(dir: &Path, dtype: DType) -> Captioner {
-    let options = LoadOptions {
-        device: Device::Cpu,
-        dtype,
-    };
+    captioner_on(dir, dtype, test_device())
+}
+
+fn captioner_on(dir: &Path, dtype: DType, device: Device) -> Captioner {
+    let options = LoadOptions { device, dtype };
     runtime()
         .block_on(Captioner::load(
             &ModelSource::Dir(dir.to_path_buf()),
@@ -64,7 +66,7 @@ fn first_step_logits(model: &BlipModel, pixel_values: &Tensor, prefix: &[u32]) -
     let context = model.image_context(&embeds, 1).unwrap();
     let n = pixel_values.dims()[0];
     let ids: Vec<u32> = (0..n).flat_map(|_| prefix.iter().copied()).collect();
-    let ids = Tensor::from_vec(ids, (n, prefix.len()), &Device::Cpu).unwrap();
+    let ids = Tensor::from_vec(ids, (n, prefix.len()), model.device()).unwrap();
     model
         .decode(&ids, &context, &mut DecoderCache::new())
         .unwrap()
@@ -292,7 +294,7 @@ fn every_cached_greedy_step_matches_the_reference_logits() {
         model.config().text.pad_token_id,
     );
     let mut finished = vec![false; images];
-    let mut input = Tensor::from_vec(vec![bos; images], (images, 1), &Device::Cpu).unwrap();
+    let mut input = Tensor::from_vec(vec![bos; images], (images, 1), model.device()).unwrap();
     for step in 0..steps {
         let logits = model.decode(&input, &context, &mut cache).unwrap();
         let reference = expected.narrow(1, step, 1).unwrap().squeeze(1).unwrap();
@@ -312,13 +314,15 @@ fn every_cached_greedy_step_matches_the_reference_logits() {
                 fed
             })
             .collect();
-        input = Tensor::from_vec(next, (images, 1), &Device::Cpu).unwrap();
+        input = Tensor::from_vec(next, (images, 1), model.device()).unwrap();
     }
 }
 
 /// Top-1 token and its margin over the runner-up, per row of `logits` [rows, vocab].
 fn top_two(logits: &Tensor) -> Vec<(usize, f32)> {
     logits
+        .to_dtype(DType::F32)
+        .unwrap()
         .to_vec2::<f32>()
         .unwrap()
         .iter()
@@ -362,8 +366,16 @@ fn bf16_reproduces_the_pytorch_bf16_reference() {
         }
     }
 
-    // Greedy decoding: our bf16 tokens equal PyTorch's up to the first step whose reference
-    // margin is within the tolerance (after that, either choice is a faithful bf16 result).
+    let compared = greedy_ids_match_where_margins_allow(&r, model, tolerance);
+    eprintln!("bf16 vs PyTorch bf16: logits within {diff} (tolerance {tolerance}), {compared} greedy tokens equal");
+}
+
+/// Greedy decoding in half precision: our tokens equal the reference's up to the first step
+/// whose reference margin is within `tolerance` (after that, either choice is a faithful
+/// half-precision result). Returns how many tokens were compared (at least 2).
+fn greedy_ids_match_where_margins_allow(r: &Reference, model: &BlipModel, tolerance: f32) -> usize {
+    let pixels = &r.tensors["pixel_values"];
+    let bos = model.config().text.bos_token_id;
     let case = &r.json["cases"]["a_greedy"];
     let steps = &r.tensors["a_greedy_step_logits"];
     let embeds = model.encode_images(pixels).unwrap();
@@ -394,18 +406,33 @@ fn bf16_reproduces_the_pytorch_bf16_reference() {
             compared += 1;
         }
     }
-    eprintln!("bf16 vs PyTorch bf16: logits within {diff} (tolerance {tolerance}), {compared} greedy tokens equal");
     assert!(
         compared >= 2,
         "only {compared} tokens had a margin to compare"
     );
+    compared
+}
+
+/// f16 has three more mantissa bits than bf16: the bf16 tolerance holds for it too.
+#[test]
+fn f16_greedy_ids_match_the_reference_where_margins_allow() {
+    let r = reference();
+    let tolerance = 2.0
+        * r.json["bf16_max_abs_diff_vs_f32"]["first_step_logits"]
+            .as_f64()
+            .unwrap() as f32;
+    let captioner = captioner(&fixtures(), DType::F16);
+    assert_eq!(captioner.info().dtype, "f16");
+    greedy_ids_match_where_margins_allow(&r, captioner.model(), tolerance);
 }
 
 #[test]
 fn bf16_batches_give_each_image_what_it_gets_alone() {
+    // A property of our CPU bf16 kernel (each row computed alone); GPU libraries pick their
+    // algorithms by shape, so on a GPU a batch may round differently from one image.
     let r = reference();
-    let pixels = &r.tensors["pixel_values"];
-    let captioner = captioner(&fixtures(), DType::BF16);
+    let pixels = &r.tensors["pixel_values"].to_device(&Device::Cpu).unwrap();
+    let captioner = captioner_on(&fixtures(), DType::BF16, Device::Cpu);
     let model = captioner.model();
     let bos = model.config().text.bos_token_id;
     let together = first_step_logits(model, pixels, &[bos]);
