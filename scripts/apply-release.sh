@@ -64,15 +64,7 @@ release() {
     return 1
   fi
   [ "$SMOKE" = 1 ] || return 0
-  local url
-  url="$(tf_output app_url)"
-  [ -n "$url" ] || { log "terraform output app_url is empty"; return 1; }
-  log "end-to-end smoke test against $url"
-  if [ -n "${IMGCAP_E2E_SMOKE_BIN:-}" ]; then
-    "$IMGCAP_E2E_SMOKE_BIN" --base-url "$url"
-  else
-    (cd "$REPO" && cargo run --quiet --locked -p imgcap-e2e-smoke -- --base-url "$url")
-  fi
+  smoke_test
 }
 
 if release; then

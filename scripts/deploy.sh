@@ -91,18 +91,6 @@ running_tags() { # web_tag inference_tag
   fi
 }
 
-smoke_test() {
-  local url
-  url="$(tf_output app_url)"
-  [ -n "$url" ] || { log "terraform output app_url is empty"; return 1; }
-  log "end-to-end smoke test against $url"
-  if [ -n "${IMGCAP_E2E_SMOKE_BIN:-}" ]; then
-    "$IMGCAP_E2E_SMOKE_BIN" --base-url "$url"
-  else
-    (cd "$REPO" && cargo run --quiet --locked -p imgcap-e2e-smoke -- --base-url "$url")
-  fi
-}
-
 release() {
   if ! apply_tags "$WEB_TAG" "$INFERENCE_TAG"; then
     endpoint_runs_applied_config || true  # says so when SageMaker rolled back

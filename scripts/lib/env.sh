@@ -116,6 +116,20 @@ var_value() {
   awk -v name="$1" '$0 ~ "^[[:space:]]*" name "[[:space:]]*=" { sub("^[^=]*=[[:space:]]*", ""); print; exit }' "$VAR_FILE"
 }
 
+# smoke_test: tests/e2e_smoke against `terraform output app_url`, with the API token in
+# IMGCAP_E2E_TOKEN; IMGCAP_E2E_SMOKE_BIN: a built imgcap-e2e-smoke (default: cargo run).
+smoke_test() {
+  local url
+  url="$(tf_output app_url)"
+  [ -n "$url" ] || { log "terraform output app_url is empty"; return 1; }
+  log "end-to-end smoke test against $url"
+  if [ -n "${IMGCAP_E2E_SMOKE_BIN:-}" ]; then
+    "$IMGCAP_E2E_SMOKE_BIN" --base-url "$url"
+  else
+    (cd "$REPO" && cargo run --quiet --locked -p imgcap-e2e-smoke -- --base-url "$url")
+  fi
+}
+
 # shellcheck disable=SC2034  # PINS is read by the scripts that source this file
 # pin_running_tags: sets PINS to the -var flags that keep the image tags running now, so that a
 # resize or a promotion step never rolls the images back (empty before the first deployment).
