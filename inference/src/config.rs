@@ -302,8 +302,9 @@ pub struct ServeArgs {
     /// Honour `imgcap-fault=5xx` (answer 500) and `imgcap-fault=slow:<ms>` (delay the answer,
     /// at most 60000) in `X-Amzn-SageMaker-Custom-Attributes`, for alarm drills on a canary
     /// (`scripts/fire-alarms.sh`). Never for production traffic: any caller could fail its
-    /// requests. Off, the attribute is ignored.
-    #[arg(long, env = "IMGCAP_FAULT_INJECTION")]
+    /// requests. Off, the attribute is ignored. The variable takes 1/0, true/false, yes/no, on/off.
+    #[arg(long, env = "IMGCAP_FAULT_INJECTION",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub fault_injection: bool,
 
     #[command(flatten)]
