@@ -34,13 +34,9 @@ async fn injected_faults_fail_or_delay_requests_when_enabled() {
         metric(&text, r#"imgcap_inference_requests_total{status="500"}"#),
         Some(1.0)
     );
-    let logged = server.logs();
-    assert!(
-        logged
-            .lines()
-            .any(|l| l.contains("drill-5xx") && l.contains(r#""injected":true"#)),
-        "{logged}"
-    );
+    server
+        .wait_for_log(|l| l.contains("drill-5xx") && l.contains(r#""injected":true"#))
+        .await;
 
     let started = Instant::now();
     let slow = post_raw(

@@ -227,6 +227,20 @@ impl Server {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// The logs once a line satisfies `wanted`, or a panic with them after 10 s: a line is read
+    /// from the server's stderr by another thread, some time after the answer it belongs to.
+    pub async fn wait_for_log(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.lines().any(&wanted) {
+                return logs;
+            }
+            assert!(Instant::now() < deadline, "the line never came; logs:\n{logs}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn wait_ready(&self) {
         let client = client();
         let deadline = Instant::now() + Duration::from_secs(60);
