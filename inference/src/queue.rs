@@ -87,15 +87,15 @@ impl Gathering {
         self.entries.len() >= self.config.max_batch_size || self.work >= self.config.max_batch_work
     }
 
-    /// Takes `entry` into the batch, or gives it back when its work would go over the budget
-    /// (it then starts the next batch, keeping its place in line).
-    fn offer(&mut self, entry: Entry) -> Result<(), Entry> {
+    /// Takes `entry` into the batch (None), or gives it back when its work would go over the
+    /// budget (it then starts the next batch, keeping its place in line).
+    fn offer(&mut self, entry: Entry) -> Option<Entry> {
         if self.is_full() || self.work + entry.work > self.config.max_batch_work {
-            return Err(entry);
+            return Some(entry);
         }
         self.work += entry.work;
         self.entries.push(entry);
-        Ok(())
+        None
     }
 }
 
@@ -184,7 +184,7 @@ async fn batching_task(
             // queued join even when the deadline passed while the previous batch ran.
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
                 Ok(Some(entry)) => {
-                    if let Err(entry) = gathering.offer(entry) {
+                    if let Some(entry) = gathering.offer(entry) {
                         held = Some(entry);
                         break;
                     }
@@ -547,7 +547,7 @@ mod tests {
             if gathering.is_full() {
                 break;
             }
-            if let Err(entry) = gathering.offer(entry) {
+            if let Some(entry) = gathering.offer(entry) {
                 held = Some(entry.work);
                 break;
             }
