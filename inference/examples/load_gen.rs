@@ -319,7 +319,12 @@ impl Server {
             ])
             .arg("--model-dir")
             .arg(model_dir)
-            .args(["--max-batch-size", &max_batch.to_string(), "--dtype", &args.dtype])
+            .args([
+                "--max-batch-size",
+                &max_batch.to_string(),
+                "--dtype",
+                &args.dtype,
+            ])
             .args(["--device", &args.device])
             .args(["--request-timeout-ms", "600000"])
             .stdout(Stdio::null())

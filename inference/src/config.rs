@@ -325,9 +325,7 @@ pub struct BatchLimits {
 impl ServeArgs {
     /// The batch limits on a GPU (`on_gpu`) or the CPU.
     pub fn batch_limits(&self, on_gpu: bool) -> BatchLimits {
-        let max_batch_size = self
-            .max_batch_size
-            .unwrap_or(if on_gpu { 32 } else { 8 });
+        let max_batch_size = self.max_batch_size.unwrap_or(if on_gpu { 32 } else { 8 });
         BatchLimits {
             max_batch_size,
             max_batch_work: self
@@ -439,11 +437,20 @@ mod tests {
         assert_eq!(limits(&[], false), limits_of(8, 800));
         assert_eq!(limits(&[], true), limits_of(32, 3200));
         // The work budget follows a given size unless it is given too.
-        assert_eq!(limits(&["--max-batch-size", "16"], true), limits_of(16, 1600));
         assert_eq!(
-            limits(&["--max-batch-size", "16", "--max-batch-work", "900"], false),
+            limits(&["--max-batch-size", "16"], true),
+            limits_of(16, 1600)
+        );
+        assert_eq!(
+            limits(
+                &["--max-batch-size", "16", "--max-batch-work", "900"],
+                false
+            ),
             limits_of(16, 900)
         );
-        assert_eq!(limits(&["--max-batch-work", "5000"], true), limits_of(32, 5000));
+        assert_eq!(
+            limits(&["--max-batch-work", "5000"], true),
+            limits_of(32, 5000)
+        );
     }
 }

@@ -118,7 +118,9 @@ fn wanted(options: &CaptionOptions) -> impl Iterator<Item = (&'static str, &Gene
 /// The work of every caption the request wants, summed: what the request costs the decoder,
 /// against the per-request budget here and the per-batch budget in the queue.
 pub fn request_work(options: &CaptionOptions) -> u64 {
-    wanted(options).map(|(_, generation)| work(generation)).sum()
+    wanted(options)
+        .map(|(_, generation)| work(generation))
+        .sum()
 }
 
 /// The request's work against the server's budget.

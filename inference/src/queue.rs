@@ -565,7 +565,10 @@ mod tests {
         // Default requests (work 100): the work budget stops the batch at three (full: the
         // fourth stays in the channel).
         assert_eq!(gather(config, &[100; 6]), (vec![100; 3], None));
-        assert_eq!(gather(config, &[100, 100, 150]), (vec![100, 100], Some(150)));
+        assert_eq!(
+            gather(config, &[100, 100, 150]),
+            (vec![100, 100], Some(150))
+        );
         // Light requests: the size does.
         assert_eq!(gather(config, &[20; 6]), (vec![20; 4], None));
         // A request over what is left starts the next batch, even when a lighter one follows.

@@ -29,7 +29,9 @@ use clap::Parser;
 use imgcap_models::quantize::parse_quantization;
 use imgcap_models::source::WeightFiles;
 use imgcap_models::synthetic::{random_normal, random_weights};
-use imgcap_models::{parse_device, parse_dtype, BlipConfig, BlipModel, GenerationOptions, Strategy};
+use imgcap_models::{
+    parse_device, parse_dtype, BlipConfig, BlipModel, GenerationOptions, Strategy,
+};
 
 /// The allocator the servers use (see `imgcap-inference`'s `main.rs`), so figures match them.
 #[global_allocator]
@@ -199,7 +201,9 @@ fn main() -> Result<()> {
         .to_dtype(model.activation_dtype())?;
     let bos = config.text.bos_token_id;
 
-    let vision_ms = median_ms(args.runs, &device, || Ok(model.encode_images(&pixels).map(drop)?))?;
+    let vision_ms = median_ms(args.runs, &device, || {
+        Ok(model.encode_images(&pixels).map(drop)?)
+    })?;
     let embeds = model.encode_images(&pixels)?;
 
     let decode_tokens = 20;

@@ -96,8 +96,8 @@ mod tests {
     #[test]
     fn auto_picks_bf16_from_ampere_on_and_f16_before() {
         for (cc, dtype) in [
-            ((7, 0), DType::F16), // V100
-            ((7, 5), DType::F16), // T4 (g4dn)
+            ((7, 0), DType::F16),  // V100
+            ((7, 5), DType::F16),  // T4 (g4dn)
             ((8, 0), DType::BF16), // A100 (p4d)
             ((8, 6), DType::BF16), // A10G (g5)
             ((8, 9), DType::BF16), // L4 (g6)

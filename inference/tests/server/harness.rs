@@ -31,7 +31,9 @@ pub fn repo_root() -> PathBuf {
 pub const TEST_DEVICE_VAR: &str = "IMGCAP_TEST_DEVICE";
 
 fn test_device() -> Option<String> {
-    std::env::var(TEST_DEVICE_VAR).ok().filter(|d| !d.is_empty())
+    std::env::var(TEST_DEVICE_VAR)
+        .ok()
+        .filter(|d| !d.is_empty())
 }
 
 /// Whether the servers under test run on a GPU.
@@ -236,7 +238,10 @@ impl Server {
             if logs.lines().any(&wanted) {
                 return logs;
             }
-            assert!(Instant::now() < deadline, "the line never came; logs:\n{logs}");
+            assert!(
+                Instant::now() < deadline,
+                "the line never came; logs:\n{logs}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -10,8 +10,8 @@ use tokio::net::TcpStream;
 
 use crate::harness::{
     assert_captions, assert_captions_in, client, default_dtype, device_name, get, metric,
-    metrics_text, on_gpu, photo, post_raw, read_raw_answer, run_tool, stalled_request,
-    tiny_model, Server,
+    metrics_text, on_gpu, photo, post_raw, read_raw_answer, run_tool, stalled_request, tiny_model,
+    Server,
 };
 use crate::hub::{GatedHub, COMMIT};
 
@@ -59,7 +59,10 @@ async fn ping_is_503_while_the_model_loads_then_200() {
     assert_eq!(info.status, StatusCode::OK);
     assert_eq!(info.json["status"], "loading");
     assert!(info.json["model"].is_null());
-    assert!(info.json["gpu"].is_null(), "no GPU reported before the model loads");
+    assert!(
+        info.json["gpu"].is_null(),
+        "no GPU reported before the model loads"
+    );
     post_raw(
         &client,
         &server,
@@ -157,15 +160,19 @@ fn assert_gpu_reported(gpu: &Value, metrics: &str) {
     assert!(gpu["name"].as_str().is_some_and(|n| !n.is_empty()), "{gpu}");
     let cc = gpu["compute_capability"].as_str().unwrap();
     assert!(
-        cc.split_once('.')
-            .is_some_and(|(major, minor)| major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok()),
+        cc.split_once('.').is_some_and(
+            |(major, minor)| major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok()
+        ),
         "{gpu}"
     );
     let used = gpu["memory_used_bytes"].as_u64().unwrap();
     let total = gpu["memory_total_bytes"].as_u64().unwrap();
     assert!(0 < used && used <= total, "{gpu}");
     assert_eq!(total_gauge, Some(total as f64), "{metrics}");
-    assert!(used_gauge.is_some_and(|u| u > 0.0 && u <= total as f64), "{metrics}");
+    assert!(
+        used_gauge.is_some_and(|u| u > 0.0 && u <= total as f64),
+        "{metrics}"
+    );
 }
 
 /// SageMaker runs the image with no flags (or just `serve`); everything comes from the
