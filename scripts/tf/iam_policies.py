@@ -31,6 +31,7 @@ WILDCARD_RESOURCE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("ci-deploy-role.json", "AcmRequestCertificate"): "acm:RequestCertificate creates a certificate that does not exist yet; the condition requires this environment's tags on it, and AcmStackCertificates limits later changes to certificates with those tags.",
     ("ci-deploy-role.json", "LogsWafDelivery"): "logs:CreateLogDelivery, DeleteLogDelivery, PutResourcePolicy and DescribeResourcePolicies have no resource-level permissions; WAF needs them to deliver its logs to the aws-waf-logs-<prefix>-web group, which LogsStackLogGroups scopes.",
     ("ci-deploy-role.json", "CognitoCreateUserPool"): "cognito-idp:CreateUserPool creates a pool that does not exist yet; the condition requires this environment's tags, and CognitoStackUserPool limits every later change to pools with those tags.",
+    ("sagemaker-execution-role.json", "XRayTraces"): "xray:PutTraceSegments has no resource-level permissions; it authorises the container's SigV4-signed OTLP export to X-Ray (enable_tracing).",
     ("task-role.json", "XRayTraces"): "xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions; the ADOT collector sidecar (enable_tracing) sends the app's spans with them.",
 }
 

@@ -227,6 +227,12 @@ variable "enable_rekognition" {
   default     = false
 }
 
+variable "enable_inference_tracing" {
+  type        = bool
+  description = "Send the inference container's spans to X-Ray's OTLP endpoint, signed with its execution role (the web app's spans come with enable_tracing; the trace joins them through SageMaker's custom attributes). Turns the container's network isolation off, and needs CloudWatch Transaction Search on in the account (RUNBOOK, Tracing)."
+  default     = false
+}
+
 variable "enable_tracing" {
   type        = bool
   description = "Send the web app's trace spans to AWS X-Ray through an ADOT collector sidecar in its task (and grant the task role xray:PutTraceSegments). Off: no sidecar, no export."

@@ -188,6 +188,10 @@ module "inference" {
   # GPU driver of NVIDIA instance types, and a model on trial (scripts/promote-model.sh) whose
   # image is a tag in the same repository.
   inference_ami_version = var.inference_ami_version
+
+  # The container exports its own spans (no sidecar on SageMaker), so it needs the network.
+  enable_tracing           = var.enable_inference_tracing
+  enable_network_isolation = !var.enable_inference_tracing
   candidate = var.inference_candidate == null ? null : merge(var.inference_candidate, {
     image_uri = var.inference_candidate.image_tag == null ? null : "${module.registry.repository_urls["inference"]}:${var.inference_candidate.image_tag}"
   })
