@@ -75,3 +75,12 @@ output "alarm_arns" {
   description = "ARNs of the 5xx and p95 latency alarms of every variant."
   value       = concat([for a in aws_cloudwatch_metric_alarm.errors_5xx : a.arn], [for a in aws_cloudwatch_metric_alarm.model_latency : a.arn])
 }
+
+output "capacity" {
+  description = "The primary variant's instances: initial count and autoscaling bounds."
+  value = {
+    initial = var.instance_count
+    min     = var.min_instances
+    max     = max(var.max_instances, var.min_instances)
+  }
+}
