@@ -4,6 +4,8 @@
 //! the request's span. Toward X-Ray's OTLP endpoint (what a SageMaker endpoint's container
 //! exports to: no collector can run beside it) every export is signed with SigV4.
 
+use std::time::Duration;
+
 use crate::harness::{
     assert_captions, client, command, futures_join_all, photo, post_raw, tiny_model, Server,
 };
@@ -64,10 +66,14 @@ async fn spans_continue_the_callers_trace() {
     .await;
     assert_captions(&answer, "both");
 
+    // A request's span ends after its batch's, and may come in a later export.
     let spans = collector
         .wait_for(|spans| {
-            find(spans, CALLER_TRACE, "batch").is_some()
-                && find(spans, SAGEMAKER_TRACE, "batch").is_some()
+            [CALLER_TRACE, SAGEMAKER_TRACE].iter().all(|trace| {
+                ["request", "preprocess", "batch"]
+                    .iter()
+                    .all(|name| find(spans, trace, name).is_some())
+            })
         })
         .await;
     let request = find(&spans, CALLER_TRACE, "request").unwrap();
@@ -150,15 +156,17 @@ async fn a_shared_batch_links_every_request_it_serves() {
 
 /// With the region to sign for (set, or read from an `xray.<region>.amazonaws.com` endpoint) the
 /// spans arrive signed with the role's temporary credentials, session token included; a
-/// collector that checks SigV4 as X-Ray does takes every export.
+/// collector that checks SigV4 as X-Ray does takes every export. The spans still buffered when
+/// SageMaker stops the container (SIGTERM) leave signed too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_for_xray_are_signed_with_the_roles_credentials() {
     let collector = Collector::start_sigv4(ROLE_KEY).await;
-    let server = Server::tiny_with_env(
+    let mut server = Server::tiny_with_env(
         &[],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            // No export before the shutdown: only the final flush sends them.
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
             ("IMGCAP_TRACES_SIGV4_REGION", ROLE_KEY.region),
             ("AWS_ACCESS_KEY_ID", ROLE_KEY.access_key),
             ("AWS_SECRET_ACCESS_KEY", ROLE_KEY.secret),
@@ -176,11 +184,13 @@ async fn spans_for_xray_are_signed_with_the_roles_credentials() {
     )
     .await;
     assert_captions(&answer, "both");
-    let spans = collector
-        .wait_for(|spans| find(spans, CALLER_TRACE, "batch").is_some())
-        .await;
-    let request = find(&spans, CALLER_TRACE, "request").unwrap();
+    server.send_signal(libc::SIGTERM);
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    let spans = collector.spans();
+    let request = find(&spans, CALLER_TRACE, "request")
+        .unwrap_or_else(|| panic!("the last spans were not sent: {spans:#?}"));
     assert_eq!(request.parent_span_id, CALLER_SPAN);
+    assert!(find(&spans, CALLER_TRACE, "batch").is_some());
     assert_eq!(collector.refusals(), Vec::<String>::new());
 }
 

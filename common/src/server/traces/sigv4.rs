@@ -4,10 +4,10 @@
 //!
 //! Credentials come from the standard AWS chain (the SageMaker execution role, the ECS task
 //! role, the environment, profiles), kept until five minutes before they expire. The batch
-//! exporter calls the client from its own thread, which has no Tokio reactor, so each export
-//! is signed and sent as a task on the server's runtime and the exporter awaits it.
+//! exporter calls the client from its own thread, which has no Tokio reactor; the client
+//! drives its requests on a small runtime of its own, so the last spans still leave after the
+//! server's runtime has stopped (the final flush at the end of `main`).
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -67,24 +67,25 @@ fn valid_region(region: &str) -> bool {
 #[derive(Debug)]
 pub struct SigV4Client {
     http: reqwest::Client,
-    runtime: tokio::runtime::Handle,
-    signer: Arc<Signer>,
+    runtime: tokio::runtime::Runtime,
+    signer: Signer,
 }
 
 impl SigV4Client {
-    /// Needs the Tokio runtime the server runs on: exports are sent on it.
     pub fn new(region: String, timeout: Duration) -> Result<Self, String> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "the signed trace export needs a Tokio runtime".to_owned())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the trace export's runtime: {e}"))?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| format!("cannot build the trace export's HTTP client: {e}"))?;
-        let signer = Arc::new(Signer {
+        let signer = Signer {
             region,
             provider: OnceCell::new(),
             credentials: Mutex::new(None),
-        });
+        };
         Ok(Self {
             http,
             runtime,
@@ -96,14 +97,16 @@ impl SigV4Client {
 #[async_trait]
 impl HttpClient for SigV4Client {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let (http, signer) = (self.http.clone(), self.signer.clone());
-        self.runtime
-            .spawn(async move {
-                let identity = signer.identity().await?;
-                let request = signer.sign(request, &identity, SystemTime::now())?;
-                send(&http, request).await
-            })
-            .await?
+        // The batch exporter's own thread is no Tokio thread; anywhere else `block_on` would
+        // panic, so refuse instead.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err("the signed trace export runs only on the batch exporter's thread".into());
+        }
+        self.runtime.block_on(async {
+            let identity = self.signer.identity().await?;
+            let request = self.signer.sign(request, &identity, SystemTime::now())?;
+            send(&self.http, request).await
+        })
     }
 }
 
