@@ -44,6 +44,9 @@ cargo test --workspace --locked
 step "Web app without the embedded captioner (--no-default-features, the AWS-only build): compiles"
 cargo check --locked -p imgcap-webapp --no-default-features --all-targets
 
+step "GPU build (--features cuda, every target): type-checks without CUDA (scripts/cuda-check-types.sh: kernels stood in)"
+scripts/cuda-check-types.sh
+
 step "Crate layering: dependencies follow docs/design.md's arrows (scripts/ci/check_layering.py, with its self-test)"
 python3 scripts/ci/check_layering.py --self-test
 python3 scripts/ci/check_layering.py
