@@ -3,10 +3,12 @@
 
 - each file is a valid IAM policy (JSON, Version, Effect, Action, Resource), every statement has
   a unique Sid (Terraform switches optional features off by Sid) and only known ${placeholders};
-- no wildcard actions at all; "Resource": "*" only in the statements listed with a reason in
-  WILDCARD_RESOURCE_EXCEPTIONS (iam_policies.py);
-- with policy_sentry's IAM database (installed with checkov): every action exists, and every
-  action in a "*"-resource statement really has no resource-level permissions in AWS;
+- no wildcard actions, except a whole service ("iam:*") in a Deny; "Resource": "*" only in
+  Deny statements and in the statements listed with a reason in WILDCARD_RESOURCE_EXCEPTIONS
+  (iam_policies.py);
+- with policy_sentry's IAM database (installed with checkov): every action (and every service
+  a Deny names whole) exists, and every action in an Allow on "*" really has no resource-level
+  permissions in AWS;
 - each document renders with sample values the way Terraform renders it.
 """
 
@@ -15,12 +17,12 @@ from __future__ import annotations
 import json
 import sys
 
-from iam_policies import DOCS, KNOWN_PLACEHOLDERS, WILDCARD_RESOURCE_EXCEPTIONS, _as_list, documents, lint, render
+from iam_policies import DENY_SERVICE_WILDCARD, DOCS, KNOWN_PLACEHOLDERS, WILDCARD_RESOURCE_EXCEPTIONS, _as_list, documents, lint, render
 
 SAMPLE = "arn:aws:service:eu-west-1:123456789012:sample/{}"
 
 try:  # policy_sentry ships with checkov in the tools venv
-    from policy_sentry.querying.actions import get_action_data
+    from policy_sentry.querying.actions import get_action_data, get_actions_for_service
 except Exception:  # noqa: BLE001 - optional
     get_action_data = None
 
@@ -30,9 +32,14 @@ def action_problems(name: str, doc: dict) -> list[str]:
         return []
     problems = []
     for st in doc["Statement"]:
-        wildcard = "*" in _as_list(st.get("Resource", []))
+        deny = st.get("Effect") == "Deny"
+        wildcard = "*" in _as_list(st.get("Resource", [])) and not deny
         for action in _as_list(st.get("Action", [])):
             service, _, op = action.partition(":")
+            if deny and DENY_SERVICE_WILDCARD.fullmatch(action):
+                if not get_actions_for_service(service):
+                    problems.append(f"{name} {st.get('Sid')}: unknown IAM service {service!r}")
+                continue
             rows = get_action_data(service, op).get(service, []) if op else []
             rows = [r for r in rows if r.get("action", "").lower() == action.lower()] or rows
             if not rows:
