@@ -111,33 +111,17 @@ resource "aws_iam_role_policy_attachment" "plan_read_only" {
 
 # --- stack role boundaries, one per environment -------------------------------------------------
 locals {
-  # Built from the name rather than read from aws_iam_policy.boundary: the deploy policy's
+  # Built from the name rather than read from module.role_boundary: the deploy policy's
   # condition must equal the ARN the stack passes as permissions_boundary, character for character.
   boundary_arns = { for env in keys(var.environments) : env => "arn:${local.partition}:iam::${local.account_id}:policy/imgcap-${env}-role-boundary" }
 }
 
-module "boundary_policy" {
-  source   = "../policy-template"
-  for_each = var.environments
-  template = "role-boundary.json"
-  vars = {
-    partition         = local.partition
-    region            = local.region
-    account_id        = local.account_id
-    environment       = each.key
-    name_prefix       = "imgcap-${each.key}"
-    model_objects_arn = each.value.model_bucket == null ? "" : "arn:${local.partition}:s3:::${each.value.model_bucket}/*"
-  }
-  # Without a model_bucket the artifact lies in one of the environment's own buckets (ImageObjects).
-  omit_statements = each.value.model_bucket == null ? ["ModelArtifacts"] : []
-}
-
-resource "aws_iam_policy" "boundary" {
-  for_each    = var.environments
-  name        = "imgcap-${each.key}-role-boundary"
-  description = "Permissions boundary of every role of the ${each.key} stack (docs/iam/role-boundary.json)."
-  policy      = module.boundary_policy[each.key].json
-  tags        = merge(var.tags, { Environment = each.key })
+module "role_boundary" {
+  source       = "../role-boundary"
+  for_each     = var.environments
+  environment  = each.key
+  model_bucket = each.value.model_bucket
+  tags         = merge(var.tags, { Environment = each.key })
 }
 
 # --- deploy roles, one per environment ----------------------------------------------------------

@@ -10,12 +10,12 @@ output "deploy_role_arns" {
 
 output "role_boundary_arns" {
   description = "Per environment: the permissions boundary every role of its stack must carry (envs/<env> variable permissions_boundary)."
-  value       = { for env, p in aws_iam_policy.boundary : env => local.boundary_arns[env] }
+  value       = { for env, b in module.role_boundary : env => local.boundary_arns[env] }
 }
 
 output "role_boundary_json" {
   description = "Each environment's role boundary as applied (rendered from docs/iam/role-boundary.json)."
-  value       = { for env, p in aws_iam_policy.boundary : env => p.policy }
+  value       = { for env, b in module.role_boundary : env => b.json }
 }
 
 output "plan_trust_json" {

@@ -186,7 +186,7 @@ run "roles" {
 
   # --- stack role boundaries ---
   assert {
-    condition     = alltrue([for env in ["dev", "prod"] : aws_iam_policy.boundary[env].name == "imgcap-${env}-role-boundary" && output.role_boundary_arns[env] == "arn:aws:iam::123456789012:policy/imgcap-${env}-role-boundary"])
+    condition     = alltrue([for env in ["dev", "prod"] : module.role_boundary[env].name == "imgcap-${env}-role-boundary" && output.role_boundary_arns[env] == "arn:aws:iam::123456789012:policy/imgcap-${env}-role-boundary"])
     error_message = "each environment gets its boundary imgcap-<env>-role-boundary, whose ARN the env root passes as permissions_boundary"
   }
 
