@@ -9,7 +9,7 @@
 # the container uses host networking and sees the repository (read-only) and the temp dir at the
 # same paths. It runs as the calling user rather than the image's 10001: the tests' temp dirs
 # are private to their owner, and the checkpoint tools write into them. The tests' environment
-# (IMGCAP_*, HF_*, SAGEMAKER_*, RUST_LOG, NO_PROXY) is passed through; the image's own ENV
+# (IMGCAP_*, HF_*, SAGEMAKER_*, OTEL_*, AWS_*, RUST_LOG, NO_PROXY) is passed through; the image's own ENV
 # applies to everything they do not set. The docker client stays in the foreground (exec), so
 # signals reach the server (sig-proxy) and its exit status is the server's.
 #
@@ -26,7 +26,7 @@ env_args=()
 for name in $(compgen -e); do
   case "$name" in
     HF_HOME) ;; # the image's cache location, not this machine's
-    IMGCAP_* | HF_* | SAGEMAKER_* | RUST_LOG | NO_PROXY) env_args+=(--env "$name") ;;
+    IMGCAP_* | HF_* | SAGEMAKER_* | OTEL_* | AWS_* | RUST_LOG | NO_PROXY) env_args+=(--env "$name") ;;
   esac
 done
 

@@ -301,12 +301,14 @@ step show "scripts: the CUDA compat entrypoint's choice (fake drivers), gpu-chec
 
 # Model promotion and endpoint updates: the promotion gates (unit tests), and promote-model.sh,
 # deploy.sh and resize-endpoint.sh against a fake aws / terraform on PATH (capacity kept, CUDA
-# tag on GPU types, SageMaker's rollback detected and adopted, gates failing closed).
+# tag on GPU types, SageMaker's rollback detected and adopted, gates failing closed), and CD's
+# plan sealing (seal-plan.sh against a fake KMS).
 operator_script_tests() {
   "$VENV/bin/python" scripts/test_promotion_gates.py
   "$VENV/bin/python" scripts/test_operator_scripts.py
+  "$VENV/bin/python" scripts/test_seal_plan.py
 }
-step show "promotion and endpoint scripts: gate unit tests, black-box tests with a fake aws/terraform" operator_script_tests
+step show "promotion, endpoint and plan-sealing scripts: gate unit tests, black-box tests with a fake aws/terraform" operator_script_tests
 
 # The CD workflow's image steps (promote by digest, deployed- tags, cpu/cuda by instance type)
 # against fake aws/docker commands.

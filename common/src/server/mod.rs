@@ -4,6 +4,7 @@
 //! with it ([`continue_trace`], [`current_traceparent`], [`flush_traces`]).
 
 mod accept;
+mod aws_http;
 mod logging;
 mod refusal;
 mod request_id;
@@ -11,6 +12,7 @@ mod shutdown;
 mod traces;
 
 pub use accept::{serve, ConnectionEvents, ConnectionLimits, Timeout};
+pub use aws_http::aws_https_client;
 pub use logging::{init_logging, JsonLayout, LogFormat, LogStream, Logging};
 pub use refusal::Refusal;
 pub use request_id::{no_fallback, request_context, RequestId, RequestLog};

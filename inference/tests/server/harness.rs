@@ -107,6 +107,12 @@ pub const CLEARED_ENV: &[&str] = &[
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_SERVICE_NAME",
+    "IMGCAP_TRACES_SIGV4_REGION",
+    // The trace tests give the server the AWS credentials it may sign with, or none.
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
 ];
 
 pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {

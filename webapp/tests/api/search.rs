@@ -446,6 +446,68 @@ async fn a_database_from_before_the_search_is_indexed_when_opened() {
     assert_eq!(rows, 2);
 }
 
+/// A database whose index was built by an older definition (older triggers, missing rows) gets
+/// this binary's triggers and a complete index when opened.
+#[tokio::test]
+async fn an_index_of_an_older_definition_is_rebuilt_when_opened() {
+    use imgcap_webapp::adapters::embedded::db::Db;
+    use imgcap_webapp::adapters::embedded::repo::SqliteRepo;
+    use imgcap_webapp::core::ports::CaptionRepo;
+    use imgcap_webapp::core::search::SearchQuery;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("imgcap.sqlite3");
+    drop(Db::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let update_trigger = |conn: &rusqlite::Connection| -> String {
+        conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'images_search_update'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let current = update_trigger(&conn);
+    // What an older release left: an update trigger that indexed no corrections, a record
+    // missing from the index, and the version before this one.
+    conn.execute_batch(
+        "DROP TRIGGER images_search_update;
+         CREATE TRIGGER images_search_update AFTER UPDATE OF concise ON images BEGIN
+             UPDATE image_search SET concise = NEW.concise WHERE rowid = 0;
+         END;
+         INSERT INTO images (user_id, image_id, sha256, status, content_type, size_bytes,
+             width, height, orientation, created_ms, updated_ms, expires_at, concise, creative,
+             model, provider, latency_ms, labels, concise_edited, edited_ms)
+         VALUES ('old', '01JDQ3Z6W8R4T0Y5V7X9A2B3C4', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'done', 'image/png', 1, 1, 1, 1,
+             0, 0, 4102444800, 'a red tram', 'A tram in the rain.', 'm', 'embedded', 1,
+             '[]', NULL, NULL);
+         DELETE FROM image_search;
+         PRAGMA user_version = 0;",
+    )
+    .unwrap();
+    assert_ne!(update_trigger(&conn), current);
+    drop(conn);
+
+    let repo = SqliteRepo::new(Db::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(update_trigger(&conn), current, "this binary's trigger");
+    // The rebuilt trigger indexes a correction.
+    conn.execute_batch(
+        "UPDATE images SET concise_edited = 'a green tram' WHERE image_id = '01JDQ3Z6W8R4T0Y5V7X9A2B3C4'",
+    )
+    .unwrap();
+    let user = "old".parse().unwrap();
+    for (q, hits) in [("green rain", 1), ("red", 0)] {
+        let query = SearchQuery::parse(q).unwrap().unwrap();
+        let found = repo.search(&user, &query, None, 10).await.unwrap();
+        assert_eq!(found.len(), hits, "{q}");
+    }
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert!(version > 0);
+}
+
 #[tokio::test]
 async fn search_answers_the_same_in_aws_mode() {
     let resources = crate::aws_resources::Resources::get(5).await;

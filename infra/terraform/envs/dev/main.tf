@@ -38,6 +38,7 @@ module "imgcap" {
   bedrock_model_id            = var.bedrock_model_id
   enable_rekognition          = var.enable_rekognition
   enable_tracing              = var.enable_tracing
+  enable_inference_tracing    = var.enable_inference_tracing
   create_hf_api_key_secret    = var.create_hf_api_key_secret
   enable_hf_captioner         = var.enable_hf_captioner
   hf_model_id                 = var.hf_model_id

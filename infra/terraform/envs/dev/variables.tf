@@ -145,14 +145,24 @@ variable "inference_ami_version" {
 
 variable "inference_instance_count" {
   type        = number
-  description = "Initial SageMaker instance count."
-  default     = 1
+  description = "Initial SageMaker instance count. Unset: 2 in prod (SageMaker spreads a variant's instances over availability zones, so an AZ outage or an instance replaced in an update leaves it answering), 1 elsewhere."
+  default     = null
+
+  validation {
+    condition     = var.inference_instance_count == null || try(var.inference_instance_count >= 1, false)
+    error_message = "inference_instance_count must be at least 1."
+  }
 }
 
 variable "inference_min_instances" {
   type        = number
-  description = "Lower SageMaker autoscaling bound."
-  default     = 1
+  description = "Lower SageMaker autoscaling bound. Unset: 2 in prod, 1 elsewhere (as inference_instance_count)."
+  default     = null
+
+  validation {
+    condition     = var.inference_min_instances == null || try(var.inference_min_instances >= 1, false)
+    error_message = "inference_min_instances must be at least 1."
+  }
 }
 
 variable "inference_max_instances" {
@@ -224,6 +234,12 @@ variable "bedrock_model_id" {
 variable "enable_rekognition" {
   type        = bool
   description = "Allow rekognition:DetectLabels for optional labels."
+  default     = false
+}
+
+variable "enable_inference_tracing" {
+  type        = bool
+  description = "Send the inference container's spans to X-Ray's OTLP endpoint, signed with its execution role (the web app's spans come with enable_tracing; the trace joins them through SageMaker's custom attributes). Turns the container's network isolation off, and needs CloudWatch Transaction Search on in the account (RUNBOOK, Tracing)."
   default     = false
 }
 

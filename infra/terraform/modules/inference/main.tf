@@ -10,6 +10,14 @@ locals {
   endpoint_name = coalesce(var.endpoint_name, "${var.name_prefix}-captioner")
   variant_name  = "primary"
 
+  # enable_tracing: the container exports its spans straight to X-Ray's OTLP endpoint, signed
+  # with the execution role's credentials (a SageMaker container can have no collector beside
+  # it); each variant under its own service name, so primary and candidate compare in X-Ray.
+  tracing_environment = { for name in keys(local.variants) : name => var.enable_tracing ? {
+    OTEL_EXPORTER_OTLP_ENDPOINT = "https://xray.${local.region}.amazonaws.com"
+    OTEL_SERVICE_NAME           = "${var.name_prefix}-inference-${name}"
+  } : {} }
+
   model_bucket = regex("^s3://([^/]+)/", var.model_data_url)[0]
   model_key    = regex("^s3://[^/]+/(.+)$", var.model_data_url)[0]
 
@@ -62,6 +70,7 @@ locals {
     image       = v.image_uri
     model       = v.model_data_url
     environment = var.environment
+    tracing     = local.tracing_environment[name]
     isolation   = var.enable_network_isolation
   })), 0, 8) }
 
@@ -112,6 +121,7 @@ module "policy" {
     region                          = local.region
     log_group_arn                   = aws_cloudwatch_log_group.endpoint.arn
   }
+  omit_statements = var.enable_tracing ? [] : ["XRayTraces"]
 }
 
 resource "aws_iam_role" "sagemaker" {
@@ -152,7 +162,7 @@ resource "aws_sagemaker_model" "this" {
     image          = each.value.image_uri
     mode           = "SingleModel"
     model_data_url = each.value.model_data_url
-    environment    = merge({ IMGCAP_MODEL_DIR = "/opt/ml/model" }, var.environment)
+    environment    = merge({ IMGCAP_MODEL_DIR = "/opt/ml/model" }, local.tracing_environment[each.key], var.environment)
   }
 
   tags = var.tags
@@ -160,6 +170,10 @@ resource "aws_sagemaker_model" "this" {
   lifecycle {
     create_before_destroy = true
 
+    precondition {
+      condition     = !(var.enable_tracing && var.enable_network_isolation)
+      error_message = "enable_tracing needs enable_network_isolation = false: the container sends its spans to X-Ray itself, with the role's credentials."
+    }
     precondition {
       condition     = !local.variant_kinds[each.key].neuron
       error_message = "${each.key} variant: ${each.value.instance_type} is an AWS Neuron (Inferentia/Trainium) type; imgcap-inference has CPU and CUDA builds only."

@@ -80,3 +80,12 @@ output "role_permissions_boundaries" {
   description = "Each role of this module (name) and the permissions boundary it carries (null: none)."
   value       = { (aws_iam_role.sagemaker.name) = aws_iam_role.sagemaker.permissions_boundary }
 }
+
+output "capacity" {
+  description = "The primary variant's instances: initial count and autoscaling bounds."
+  value = {
+    initial = var.instance_count
+    min     = var.min_instances
+    max     = max(var.max_instances, var.min_instances)
+  }
+}

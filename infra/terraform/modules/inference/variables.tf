@@ -207,6 +207,12 @@ variable "enable_network_isolation" {
   default     = true
 }
 
+variable "enable_tracing" {
+  type        = bool
+  description = "Send the container's trace spans to X-Ray's OTLP endpoint (SigV4-signed with the execution role, which gets xray:PutTraceSegments). Needs enable_network_isolation = false and CloudWatch Transaction Search on in the account (RUNBOOK)."
+  default     = false
+}
+
 variable "container_startup_timeout_seconds" {
   type        = number
   description = "How long SageMaker waits for /ping to answer 200 after the container starts (model load time)."

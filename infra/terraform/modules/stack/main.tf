@@ -10,6 +10,9 @@ locals {
   tags              = merge({ Environment = var.environment }, var.tags)
   endpoint_name     = "${local.name_prefix}-captioner"
   web_environment   = module.app_env.environment
+
+  # Production keeps two inference instances unless told otherwise (inference_instance_count).
+  inference_floor = var.environment == "prod" ? 2 : 1
 }
 
 # The web app's configuration: names are the contract with webapp/ (see README_infra.md).
@@ -174,8 +177,8 @@ module "inference" {
   image_uri                       = "${module.registry.repository_urls["inference"]}:${var.inference_image_tag}"
   model_data_url                  = var.model_data_url
   instance_type                   = var.inference_instance_type
-  instance_count                  = var.inference_instance_count
-  min_instances                   = var.inference_min_instances
+  instance_count                  = coalesce(var.inference_instance_count, local.inference_floor)
+  min_instances                   = coalesce(var.inference_min_instances, local.inference_floor)
   max_instances                   = var.inference_max_instances
   target_invocations_per_instance = var.inference_target_invocations_per_instance
   resize_guard                    = var.inference_resize_guard
@@ -190,6 +193,10 @@ module "inference" {
   # GPU driver of NVIDIA instance types, and a model on trial (scripts/promote-model.sh) whose
   # image is a tag in the same repository.
   inference_ami_version = var.inference_ami_version
+
+  # The container exports its own spans (no sidecar on SageMaker), so it needs the network.
+  enable_tracing           = var.enable_inference_tracing
+  enable_network_isolation = !var.enable_inference_tracing
   candidate = var.inference_candidate == null ? null : merge(var.inference_candidate, {
     image_uri = var.inference_candidate.image_tag == null ? null : "${module.registry.repository_urls["inference"]}:${var.inference_candidate.image_tag}"
   })

@@ -2,8 +2,8 @@
 //!
 //! Region and credentials come from the standard AWS chain (`AWS_REGION`, the ECS task role,
 //! web identity, profiles) unless the configuration overrides them; `endpoint_url` points every
-//! client at an AWS-protocol emulator for tests and `docker compose`. The HTTP client is rustls
-//! with ring, the TLS stack reqwest already brings, so no second crypto library is built.
+//! client at an AWS-protocol emulator for tests and `docker compose`. The HTTP client is the
+//! servers' shared one ([`imgcap_common::server::aws_https_client`]).
 
 pub mod api_tokens;
 pub mod blobs;
@@ -19,17 +19,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::config::{AwsConfig, Config};
 use crate::core::ports::SIGNING_KEY_SECRET;
 
 /// Builds the SDK configuration every AWS client of the app is made from.
 pub async fn sdk_config(settings: &AwsConfig) -> SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(imgcap_common::server::aws_https_client());
     if let Some(region) = &settings.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }

@@ -166,7 +166,7 @@ CREATE TRIGGER IF NOT EXISTS images_search_delete AFTER DELETE ON images BEGIN
 END;
 ";
 
-/// Fills the search index from `images` when it is new (a database made before the search).
+/// Fills the (empty) search index from `images`.
 const SEARCH_BACKFILL: &str = "
 INSERT INTO image_search_keys (user_id, image_id) SELECT user_id, image_id FROM images;
 INSERT INTO image_search (rowid, concise, creative, labels)
@@ -176,17 +176,39 @@ SELECT k.id, COALESCE(i.concise_edited, i.concise), COALESCE(i.creative_edited, 
 FROM images i JOIN image_search_keys k ON k.user_id = i.user_id AND k.image_id = i.image_id;
 ";
 
-/// Creates the search index and its triggers, filling it in the same transaction when it is new.
+/// The version of the search index's definition: its tables, its triggers and what they put in
+/// it, kept in the database as `PRAGMA user_version`. Bump it with any change to them: a
+/// database built by another definition (an older binary, or one from before the search) gets
+/// this binary's triggers and its index rebuilt when opened, since `IF NOT EXISTS` would keep
+/// the old triggers.
+const SEARCH_INDEX_VERSION: i64 = 1;
+
+/// What a rebuild removes before `SEARCH_SCHEMA` creates it anew.
+const SEARCH_DROP: &str = "
+DROP TRIGGER IF EXISTS images_search_insert;
+DROP TRIGGER IF EXISTS images_search_update;
+DROP TRIGGER IF EXISTS images_search_delete;
+DROP TABLE IF EXISTS image_search;
+DROP TABLE IF EXISTS image_search_keys;
+";
+
+/// Creates the search index and its triggers; builds them anew and fills the index, in one
+/// transaction, when the database has none or one of another definition.
 fn create_search_index(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let exists: bool = tx.query_row(
         "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'image_search_keys'",
         [],
         |row| row.get(0),
     )?;
-    tx.execute_batch(SEARCH_SCHEMA)?;
-    if !exists {
+    if exists && version == SEARCH_INDEX_VERSION {
+        tx.execute_batch(SEARCH_SCHEMA)?;
+    } else {
+        tx.execute_batch(SEARCH_DROP)?;
+        tx.execute_batch(SEARCH_SCHEMA)?;
         tx.execute_batch(SEARCH_BACKFILL)?;
+        tx.pragma_update(None, "user_version", SEARCH_INDEX_VERSION)?;
     }
     tx.commit()
 }

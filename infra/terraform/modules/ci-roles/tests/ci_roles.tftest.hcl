@@ -58,9 +58,22 @@ run "roles" {
     condition = alltrue([
       for s in jsondecode(output.plan_policy_json).Statement : alltrue([
         for a in flatten([s.Action]) : can(regex("^[a-z0-9-]+:(Get|List|Describe|Decrypt)[A-Za-z]*$", a))
-      ])
+      ]) if s.Sid != "SealPlans"
     ])
-    error_message = "the plan role's own policy may only read (Get/List/Describe/Decrypt)"
+    error_message = "the plan role's own policy may only read (Get/List/Describe/Decrypt), besides sealing plans"
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(output.plan_policy_json).Statement : s if s.Sid == "SealPlans"
+      ]) == {
+      Sid       = "SealPlans"
+      Effect    = "Allow"
+      Action    = "kms:GenerateDataKey"
+      Resource  = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+      Condition = { StringEquals = { "kms:EncryptionContext:purpose" = "terraform-plan" } }
+    }
+    error_message = "the plan role may make data keys of the state key only to seal plans (scripts/seal-plan.sh)"
   }
 
   assert {

@@ -267,3 +267,58 @@ run "refuses_bad_candidate_weight_and_ami" {
 
   expect_failures = [var.candidate, var.inference_ami_version]
 }
+
+run "tracing_sends_each_variant_to_xray" {
+  command = apply
+
+  variables {
+    enable_tracing           = true
+    enable_network_isolation = false
+    candidate = {
+      model_data_url = "s3://imgcap-models-123456789012/captioner/v2/model.tar.gz"
+      weight         = 0.1
+    }
+  }
+
+  assert {
+    condition = alltrue([for name, model in aws_sagemaker_model.this :
+      model.primary_container[0].environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://xray.eu-west-1.amazonaws.com"
+      && model.primary_container[0].environment["OTEL_SERVICE_NAME"] == "imgcap-prod-inference-${name}"
+    ])
+    error_message = "each variant exports to the region's X-Ray OTLP endpoint under its own service name"
+  }
+
+  assert {
+    condition     = [for st in jsondecode(output.role_policy_json).Statement : st.Action if st.Sid == "XRayTraces"] == ["xray:PutTraceSegments"]
+    error_message = "the execution role may send trace segments (what the OTLP endpoint authorises)"
+  }
+
+  assert {
+    condition     = aws_sagemaker_model.this["primary"].enable_network_isolation == false
+    error_message = "the container reaches X-Ray"
+  }
+}
+
+run "no_tracing_no_export_no_permission" {
+  command = plan
+
+  assert {
+    condition     = !contains(keys(aws_sagemaker_model.this["primary"].primary_container[0].environment), "OTEL_EXPORTER_OTLP_ENDPOINT")
+    error_message = "tracing is off by default: no export"
+  }
+
+  assert {
+    condition     = length([for st in jsondecode(output.role_policy_json).Statement : st if st.Sid == "XRayTraces"]) == 0
+    error_message = "no X-Ray permission without tracing"
+  }
+}
+
+run "refuses_tracing_inside_network_isolation" {
+  command = plan
+
+  variables {
+    enable_tracing = true
+  }
+
+  expect_failures = [aws_sagemaker_model.this["primary"]]
+}

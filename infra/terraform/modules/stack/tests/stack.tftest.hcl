@@ -292,6 +292,11 @@ run "defaults_cpu_endpoint" {
   command = apply
 
   assert {
+    condition     = module.inference.capacity == { initial = 2, min = 2, max = 4 }
+    error_message = "prod runs two inference instances at least unless told otherwise (one per AZ of a failure)"
+  }
+
+  assert {
     condition     = output.app_url == "https://imgcap.example.com/"
     error_message = "app_url must be https://<domain_name>/"
   }
@@ -646,4 +651,30 @@ run "hf_captioner_needs_its_secret" {
   }
 
   expect_failures = [var.enable_hf_captioner]
+}
+
+run "dev_defaults_to_one_inference_instance" {
+  command = plan
+
+  variables {
+    environment = "dev"
+  }
+
+  assert {
+    condition     = module.inference.capacity == { initial = 1, min = 1, max = 4 }
+    error_message = "outside prod the endpoint starts with one instance"
+  }
+}
+
+run "inference_tracing_leaves_network_isolation" {
+  command = plan
+
+  variables {
+    enable_inference_tracing = true
+  }
+
+  assert {
+    condition     = length([for st in jsondecode(module.inference.role_policy_json).Statement : st if st.Sid == "XRayTraces"]) == 1
+    error_message = "the SageMaker role may send its spans to X-Ray"
+  }
 }

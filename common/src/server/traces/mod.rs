@@ -5,9 +5,14 @@
 //! `OTEL_BSP_SCHEDULE_DELAY`, ...); `OTEL_SERVICE_NAME` names the service, else the server's
 //! own name.
 //!
+//! Toward X-Ray's OTLP endpoint (`https://xray.<region>.amazonaws.com`), or with
+//! `IMGCAP_TRACES_SIGV4_REGION` set, every export is signed with SigV4 ([`sigv4`]).
+//!
 //! A trace crosses a hop as a W3C `traceparent`: the HTTP header, or a string a server carries
 //! where headers do not go (a queued job, SageMaker's custom attributes). Trace ids are W3C
 //! random ids, which X-Ray accepts as they are.
+
+mod sigv4;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -15,6 +20,7 @@ use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithHttpConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
@@ -24,10 +30,15 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// The header (and key) a trace context travels in.
 pub const TRACEPARENT: &str = "traceparent";
 
+/// The exporter's endpoint settings, the more specific first.
 const ENDPOINT_VARS: [&str; 2] = [
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
+
+/// OTLP's default export timeout, used by the signed export unless `OTEL_EXPORTER_OTLP_TIMEOUT`
+/// (milliseconds) says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Set once the export is on; read by the helpers below, which do nothing without it.
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
@@ -37,14 +48,25 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 pub(super) fn tracer_from_env(
     service: &'static str,
 ) -> Result<Option<opentelemetry_sdk::trace::SdkTracer>, String> {
-    let configured = ENDPOINT_VARS
+    let Some(endpoint) = ENDPOINT_VARS
         .iter()
-        .any(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()));
-    if !configured {
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+    else {
         return Ok(None);
-    }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
+    };
+    let explicit_region = std::env::var(sigv4::REGION_VAR).ok();
+    let exporter = opentelemetry_otlp::SpanExporter::builder().with_http();
+    let exporter = match sigv4::signing_region(&endpoint, explicit_region.as_deref())? {
+        Some(region) => {
+            let timeout = std::env::var("OTEL_EXPORTER_OTLP_TIMEOUT")
+                .ok()
+                .and_then(|ms| ms.trim().parse().ok())
+                .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+            exporter.with_http_client(sigv4::SigV4Client::new(region, timeout)?)
+        }
+        None => exporter,
+    };
+    let exporter = exporter
         .build()
         .map_err(|e| format!("cannot set up the OTLP trace exporter: {e}"))?;
     let name = std::env::var("OTEL_SERVICE_NAME")
