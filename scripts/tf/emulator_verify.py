@@ -432,6 +432,25 @@ def main() -> int:
             expect("aws:SourceAccount" in json.dumps(st.get("Condition", {})), f"{role}: no aws:SourceAccount condition")
     _()
 
+    @check("iam: every role carries the environment's role boundary, and the boundary equals docs/iam/role-boundary.json")
+    def _():
+        boundary = out["role_boundary_arn"]
+        expect(len(out["role_permissions_boundaries"]) == 3, f"roles: {sorted(out['role_permissions_boundaries'])}")
+        for role in out["role_permissions_boundaries"]:
+            got = iam.get_role(RoleName=role)["Role"].get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+            expect(got == boundary, f"{role}: permissions boundary {got!r}, want {boundary!r}")
+        version = iam.get_policy(PolicyArn=boundary)["Policy"]["DefaultVersionId"]
+        doc = iam.get_policy_version(PolicyArn=boundary, VersionId=version)["PolicyVersion"]["Document"]
+        got = json.loads(doc) if isinstance(doc, str) else doc
+        name_prefix = out["table_name"]  # the table is named imgcap-<env>
+        want = render("role-boundary.json", {
+            "partition": "aws", "region": region, "account_id": account,
+            "environment": name_prefix.removeprefix("imgcap-"), "name_prefix": name_prefix, "model_objects_arn": "",
+        }, omit=["ModelArtifacts"])
+        if normalize(got) != normalize(want):
+            raise AssertionError(f"boundary differs from docs/iam:\n got  {json.dumps(normalize(got), sort_keys=True)}\n want {json.dumps(normalize(want), sort_keys=True)}")
+    _()
+
     failed = [n for ok, n in RESULTS if not ok]
     print(f"  {len(RESULTS) - len(failed)}/{len(RESULTS)} emulator checks passed")
     return 1 if failed else 0

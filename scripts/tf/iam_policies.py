@@ -33,6 +33,7 @@ WILDCARD_RESOURCE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("ci-deploy-role.json", "CognitoCreateUserPool"): "cognito-idp:CreateUserPool creates a pool that does not exist yet; the condition requires this environment's tags, and CognitoStackUserPool limits every later change to pools with those tags.",
     ("sagemaker-execution-role.json", "XRayTraces"): "xray:PutTraceSegments has no resource-level permissions; it authorises the container's SigV4-signed OTLP export to X-Ray (enable_tracing).",
     ("task-role.json", "XRayTraces"): "xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions; the ADOT collector sidecar (enable_tracing) sends the app's spans with them.",
+    ("role-boundary.json", "NoResourceActions"): "the boundary's ceiling for the stack roles' actions without resource-level permissions: ecr:GetAuthorizationToken (execution, SageMaker and image-push roles), rekognition:DetectLabels (task role), and the X-Ray writes (xray:PutTraceSegments / PutTelemetryRecords: the web task's collector, the inference container's OTLP export); a boundary grants nothing by itself, each role's own policy still names what it uses.",
 }
 
 # Placeholders each document may use (a typo would otherwise surface only at terraform apply).
@@ -50,9 +51,16 @@ KNOWN_PLACEHOLDERS: dict[str, set[str]] = {
     "ci-plan-role.json": {"partition", "region", "account_id", "state_bucket_arn", "state_kms_key_arn"},
     "ci-deploy-role.json": {
         "partition", "region", "account_id", "environment", "name_prefix", "state_bucket_arn",
-        "state_kms_key_arn", "promote_source_prefix", "route53_zone_id",
+        "state_kms_key_arn", "promote_source_prefix", "route53_zone_id", "role_boundary_arn",
+    },
+    "role-boundary.json": {
+        "partition", "region", "account_id", "environment", "name_prefix", "model_objects_arn",
     },
 }
+
+# A Deny only narrows what other statements allow, so it may name a whole service ("iam:*") and
+# "*" resources (role-boundary.json denies every IAM, STS and Organizations action).
+DENY_SERVICE_WILDCARD = re.compile(r"[a-z0-9-]+:\*")
 
 
 def documents() -> list[Path]:
@@ -146,16 +154,19 @@ def lint(path: Path) -> list[str]:
             problems.append(f"{where}: Effect must be Allow or Deny")
         if "NotAction" in st or "NotResource" in st or "NotPrincipal" in st:
             problems.append(f"{where}: NotAction/NotResource/NotPrincipal are not allowed")
+        deny = st.get("Effect") == "Deny"
         actions = _as_list(st.get("Action", []))
         if not actions:
             problems.append(f"{where}: no Action")
         for a in actions:
+            if deny and DENY_SERVICE_WILDCARD.fullmatch(a):
+                continue
             if a == "*" or a.endswith(":*") or "*" in a.split(":", 1)[-1]:
                 problems.append(f"{where}: wildcard action {a!r}")
         resources = _as_list(st.get("Resource", []))
         if not resources:
             problems.append(f"{where}: no Resource")
-        if "*" in resources:
+        if "*" in resources and not deny:
             if (name, sid) not in WILDCARD_RESOURCE_EXCEPTIONS:
                 problems.append(f'{where}: "Resource": "*" without a listed exception')
             elif len(resources) > 1:

@@ -29,3 +29,8 @@ output "deploy_role_arns" {
   description = "Per GitHub environment: its variable AWS_TERRAFORM_ROLE_ARN (empty without github_repository)."
   value       = var.github_repository != null ? module.ci_roles[0].deploy_role_arns : {}
 }
+
+output "role_boundary_arns" {
+  description = "Per environment: the permissions boundary of its stack's roles, the variable permissions_boundary of envs/<env> (empty without github_repository)."
+  value       = var.github_repository != null ? module.ci_roles[0].role_boundary_arns : {}
+}

@@ -45,8 +45,9 @@ variable "ci_environments" {
   type = map(object({
     promote_from    = optional(string)
     route53_zone_id = optional(string)
+    model_bucket    = optional(string)
   }))
-  description = "Environments that get a deploy role, see modules/ci-roles variable environments (prod promotes dev's images by digest)."
+  description = "Environments that get a deploy role and a stack role boundary, see modules/ci-roles variable environments (prod promotes dev's images by digest; model_bucket: where model_data_url points, if not an imgcap-<env>-* bucket)."
   default = {
     dev  = {}
     prod = { promote_from = "dev" }

@@ -53,6 +53,7 @@ module "imgcap" {
   github_branch               = var.github_branch
   github_environment          = var.github_environment
   create_github_oidc_provider = var.create_github_oidc_provider
+  permissions_boundary        = var.permissions_boundary
 
   # scripts/fire-alarms.sh: the container honours imgcap-fault=... only with this on.
   inference_environment = var.inference_fault_injection ? { IMGCAP_FAULT_INJECTION = "1" } : {}

@@ -1,6 +1,7 @@
 # The modules the AWS emulator (moto) supports, wired as modules/stack wires them: kms, storage,
 # data, queue, auth (with the acceptance-test user), secrets + generated-secret (session key,
-# test-user password), registry, inference, iam, app-env.
+# test-user password), registry, inference, iam (its roles and the SageMaker role carry the
+# environment's role-boundary, as in an account with the CI roles), app-env.
 # Emulator-only switches (README_infra.md, "Tests"), everything else as in production:
 #   - deletion protection off, force_destroy / force_delete on, secrets recovery window 0,
 #     so that terraform destroy can clean up;
@@ -100,6 +101,12 @@ module "registry" {
   tags         = local.tags
 }
 
+module "role_boundary" {
+  source      = "../../modules/role-boundary"
+  environment = var.environment
+  tags        = local.tags
+}
+
 module "inference" {
   source                   = "../../modules/inference"
   name_prefix              = local.name_prefix
@@ -112,6 +119,7 @@ module "inference" {
   enable_autoscaling       = var.enable_inference_autoscaling
   enable_blue_green        = var.enable_inference_blue_green
   resize_guard             = false
+  permissions_boundary     = module.role_boundary.arn
   tags                     = local.tags
 }
 
@@ -129,6 +137,7 @@ module "iam" {
   enable_rekognition     = true
   web_repository_arn     = module.registry.repository_arns["web"]
   web_log_group_arn      = "arn:aws:logs:${local.region}:123456789012:log-group:/ecs/${local.name_prefix}-web"
+  permissions_boundary   = module.role_boundary.arn
   tags                   = local.tags
 }
 

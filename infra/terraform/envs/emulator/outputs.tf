@@ -145,3 +145,13 @@ output "web_environment" {
   description = "The web app's AWS-mode environment for these resources (scripts/test-infra.sh writes it to test-artifacts/infra/emulator.env for the contract tests)."
   value       = module.app_env.environment
 }
+
+output "role_boundary_arn" {
+  description = "The environment's role boundary (modules/role-boundary)."
+  value       = module.role_boundary.arn
+}
+
+output "role_permissions_boundaries" {
+  description = "Each role applied here (name) and the boundary it carries."
+  value       = merge(module.iam.role_permissions_boundaries, module.inference.role_permissions_boundaries)
+}

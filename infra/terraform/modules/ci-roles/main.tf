@@ -11,6 +11,12 @@
 #                             (imgcap-<env>-*) or Environment/Project tags, plus ReadOnlyAccess;
 #                             trusted only by jobs in the GitHub environment <env>, whose
 #                             protection rules (required reviewers) are the approval step.
+#   imgcap-<env>-role-boundary
+#                             the permissions boundary every role of the <env> stack must carry
+#                             (docs/iam/role-boundary.json): the deploy role may create and write
+#                             imgcap-<env>-* roles only with it, so a policy it writes into a stack
+#                             role can never exceed what the stack's roles need. Created here, from
+#                             bootstrap: the deploy role has no action on managed policies.
 #
 # The policies are rendered from docs/iam/ci-*.json (modules/policy-template); the reasoning
 # for every statement that is not resource-scoped is in scripts/tf/iam_policies.py.
@@ -103,6 +109,21 @@ resource "aws_iam_role_policy_attachment" "plan_read_only" {
   policy_arn = local.read_only
 }
 
+# --- stack role boundaries, one per environment -------------------------------------------------
+locals {
+  # Built from the name rather than read from module.role_boundary: the deploy policy's
+  # condition must equal the ARN the stack passes as permissions_boundary, character for character.
+  boundary_arns = { for env in keys(var.environments) : env => "arn:${local.partition}:iam::${local.account_id}:policy/imgcap-${env}-role-boundary" }
+}
+
+module "role_boundary" {
+  source       = "../role-boundary"
+  for_each     = var.environments
+  environment  = each.key
+  model_bucket = each.value.model_bucket
+  tags         = merge(var.tags, { Environment = each.key })
+}
+
 # --- deploy roles, one per environment ----------------------------------------------------------
 module "deploy_policy" {
   source   = "../policy-template"
@@ -118,6 +139,7 @@ module "deploy_policy" {
     state_kms_key_arn     = var.state_kms_key_arn
     promote_source_prefix = each.value.promote_from == null ? "" : "imgcap-${each.value.promote_from}"
     route53_zone_id       = each.value.route53_zone_id == null ? "" : each.value.route53_zone_id
+    role_boundary_arn     = local.boundary_arns[each.key]
   }
   # Statements of features this environment does not use.
   omit_statements = concat(

@@ -8,6 +8,16 @@ output "deploy_role_arns" {
   value       = { for env, role in aws_iam_role.deploy : env => role.arn }
 }
 
+output "role_boundary_arns" {
+  description = "Per environment: the permissions boundary every role of its stack must carry (envs/<env> variable permissions_boundary)."
+  value       = { for env, b in module.role_boundary : env => local.boundary_arns[env] }
+}
+
+output "role_boundary_json" {
+  description = "Each environment's role boundary as applied (rendered from docs/iam/role-boundary.json)."
+  value       = { for env, b in module.role_boundary : env => b.json }
+}
+
 output "plan_trust_json" {
   description = "The plan role's trust policy."
   value       = local.plan_trust

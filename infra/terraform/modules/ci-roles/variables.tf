@@ -23,8 +23,9 @@ variable "environments" {
   type = map(object({
     promote_from    = optional(string)
     route53_zone_id = optional(string)
+    model_bucket    = optional(string)
   }))
-  description = "One deploy role per environment (imgcap-<env>-ci-deploy). promote_from: the environment whose ECR images this one copies by digest (prod promotes from dev); route53_zone_id: the hosted zone the stack writes records in (its route53_zone_id), if any."
+  description = "One deploy role and one stack role boundary per environment (imgcap-<env>-ci-deploy, imgcap-<env>-role-boundary). promote_from: the environment whose ECR images this one copies by digest (prod promotes from dev); route53_zone_id: the hosted zone the stack writes records in (its route53_zone_id), if any; model_bucket: the bucket of the stack's model_data_url when it is not one of the environment's own imgcap-<env>-* buckets (the boundary lets the SageMaker role read objects there)."
   default = {
     dev  = {}
     prod = { promote_from = "dev" }
@@ -38,6 +39,11 @@ variable "environments" {
   validation {
     condition     = alltrue([for v in values(var.environments) : v.route53_zone_id == null || can(regex("^Z[A-Z0-9]{1,31}$", coalesce(v.route53_zone_id, "-")))])
     error_message = "route53_zone_id must be a hosted zone id such as Z0123456789ABCDEFGHIJ."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.environments) : v.model_bucket == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", coalesce(v.model_bucket, "-")))])
+    error_message = "model_bucket must be an S3 bucket name (no s3:// and no key)."
   }
 }
 

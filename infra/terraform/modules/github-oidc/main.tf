@@ -51,6 +51,7 @@ resource "aws_iam_role" "deploy" {
   description          = "GitHub Actions image push for ${var.github_repository} (${local.subject})."
   assume_role_policy   = data.aws_iam_policy_document.trust.json
   max_session_duration = 3600
+  permissions_boundary = var.permissions_boundary
   tags                 = var.tags
 }
 

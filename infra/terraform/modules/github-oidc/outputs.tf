@@ -17,3 +17,8 @@ output "policy_json" {
   description = "The deploy role's policy as applied (rendered from docs/iam/github-deploy-role.json)."
   value       = module.policy.json
 }
+
+output "role_permissions_boundaries" {
+  description = "Each role of this module (name) and the permissions boundary it carries (null: none)."
+  value       = { (aws_iam_role.deploy.name) = aws_iam_role.deploy.permissions_boundary }
+}

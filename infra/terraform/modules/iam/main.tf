@@ -66,6 +66,7 @@ resource "aws_iam_role" "task" {
   description          = "imgcap web app (ECS task role): bucket prefixes, table, queue, endpoint, secrets, key."
   assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_trust.json
   max_session_duration = 3600
+  permissions_boundary = var.permissions_boundary
   tags                 = var.tags
 }
 
@@ -80,6 +81,7 @@ resource "aws_iam_role" "execution" {
   description          = "ECS task execution role for the imgcap web app: pull its image, write its logs."
   assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_trust.json
   max_session_duration = 3600
+  permissions_boundary = var.permissions_boundary
   tags                 = var.tags
 }
 

@@ -27,3 +27,8 @@ output "execution_policy_json" {
   description = "The execution role's policy as applied (rendered from docs/iam/execution-role.json)."
   value       = module.execution_policy.json
 }
+
+output "role_permissions_boundaries" {
+  description = "Each role of this module (name) and the permissions boundary it carries (null: none)."
+  value       = { (aws_iam_role.task.name) = aws_iam_role.task.permissions_boundary, (aws_iam_role.execution.name) = aws_iam_role.execution.permissions_boundary }
+}

@@ -129,6 +129,7 @@ resource "aws_iam_role" "sagemaker" {
   description          = "imgcap inference endpoint: pull its image, read its model artifact, write its logs."
   assume_role_policy   = data.aws_iam_policy_document.trust.json
   max_session_duration = 3600
+  permissions_boundary = var.permissions_boundary
   tags                 = var.tags
 }
 

@@ -76,6 +76,11 @@ output "alarm_arns" {
   value       = concat([for a in aws_cloudwatch_metric_alarm.errors_5xx : a.arn], [for a in aws_cloudwatch_metric_alarm.model_latency : a.arn])
 }
 
+output "role_permissions_boundaries" {
+  description = "Each role of this module (name) and the permissions boundary it carries (null: none)."
+  value       = { (aws_iam_role.sagemaker.name) = aws_iam_role.sagemaker.permissions_boundary }
+}
+
 output "capacity" {
   description = "The primary variant's instances: initial count and autoscaling bounds."
   value = {

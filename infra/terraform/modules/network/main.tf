@@ -182,9 +182,10 @@ data "aws_iam_policy_document" "flow" {
 }
 
 resource "aws_iam_role" "flow" {
-  name               = "${var.name_prefix}-vpc-flow-logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_trust.json
-  tags               = var.tags
+  name                 = "${var.name_prefix}-vpc-flow-logs"
+  assume_role_policy   = data.aws_iam_policy_document.flow_trust.json
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "flow" {

@@ -27,3 +27,8 @@ output "interface_endpoint_services" {
   description = "Services that have an interface endpoint."
   value       = sort(tolist(local.interface_services))
 }
+
+output "role_permissions_boundaries" {
+  description = "Each role of this module (name) and the permissions boundary it carries (null: none)."
+  value       = { (aws_iam_role.flow.name) = aws_iam_role.flow.permissions_boundary }
+}

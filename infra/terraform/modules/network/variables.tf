@@ -87,3 +87,14 @@ variable "tags" {
   description = "Extra tags."
   default     = {}
 }
+
+variable "permissions_boundary" {
+  type        = string
+  description = "ARN of the permissions boundary the module's roles carry (bootstrap output role_boundary_arns, imgcap-<env>-role-boundary); null: none."
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@_/-]+$", coalesce(var.permissions_boundary, "-")))
+    error_message = "permissions_boundary must be the ARN of an IAM managed policy (arn:aws:iam::<account>:policy/<name>) or null."
+  }
+}

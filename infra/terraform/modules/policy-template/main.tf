@@ -12,7 +12,9 @@ locals {
     }) if !contains(var.omit_statements, s.Sid)
   ]
 
-  kept = [for s in local.statements : s if !can(s.Resource[0]) || can(regex("", s.Resource)) || length(s.Resource) > 0]
+  # A statement whose Resource list lost every entry goes (IAM refuses "Resource": []); a string
+  # Resource ("*" or an ARN) is never empty.
+  kept = [for s in local.statements : s if length(s.Resource) > 0]
 
   json = jsonencode(merge(local.document, { Statement = local.kept }))
 }

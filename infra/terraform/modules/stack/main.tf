@@ -64,6 +64,7 @@ module "network" {
   )
   kms_key_arn             = module.kms.key_arn
   flow_log_retention_days = var.log_retention_days
+  permissions_boundary    = var.permissions_boundary
   tags                    = local.tags
 }
 
@@ -186,6 +187,7 @@ module "inference" {
   inference_repository_arn        = module.registry.repository_arns["inference"]
   alarm_actions                   = [module.monitoring.sns_topic_arn]
   log_retention_days              = var.log_retention_days
+  permissions_boundary            = var.permissions_boundary
   tags                            = local.tags
 
   # GPU driver of NVIDIA instance types, and a model on trial (scripts/promote-model.sh) whose
@@ -216,6 +218,7 @@ module "iam" {
   enable_tracing         = var.enable_tracing
   web_repository_arn     = module.registry.repository_arns["web"]
   web_log_group_arn      = module.web.log_group_arn
+  permissions_boundary   = var.permissions_boundary
   tags                   = local.tags
 }
 
@@ -266,5 +269,6 @@ module "github_oidc" {
   create_oidc_provider     = var.create_github_oidc_provider
   web_repository_arn       = module.registry.repository_arns["web"]
   inference_repository_arn = module.registry.repository_arns["inference"]
+  permissions_boundary     = var.permissions_boundary
   tags                     = local.tags
 }

@@ -117,3 +117,13 @@ output "hf_api_key_secret_arn" {
   description = "ARN of the Hugging Face API key secret (put the token there), or null when not created."
   value       = module.secrets.hf_api_key_secret_arn
 }
+
+output "role_permissions_boundaries" {
+  description = "Every IAM role the stack creates (name) and the permissions boundary it carries: var.permissions_boundary, or null without one."
+  value = merge(
+    module.iam.role_permissions_boundaries,
+    module.inference.role_permissions_boundaries,
+    module.network.role_permissions_boundaries,
+    [for m in module.github_oidc : m.role_permissions_boundaries]...
+  )
+}

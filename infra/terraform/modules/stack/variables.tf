@@ -384,3 +384,14 @@ variable "tags" {
   description = "Extra tags for every resource that takes them."
   default     = {}
 }
+
+variable "permissions_boundary" {
+  type        = string
+  description = "ARN of the permissions boundary every role of the stack carries: imgcap-<env>-role-boundary, bootstrap's output role_boundary_arns. The CI deploy role (imgcap-<env>-ci-deploy) may create and write roles only with exactly this boundary, so it must be set when that role applies. null: no boundary (accounts without the CI roles, the emulator)."
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@_/-]+$", coalesce(var.permissions_boundary, "-")))
+    error_message = "permissions_boundary must be the ARN of an IAM managed policy (arn:aws:iam::<account>:policy/<name>) or null."
+  }
+}

@@ -1,6 +1,8 @@
 # The pipeline roles against a mocked AWS provider (no account, no network): the plan role can
 # only read, each deploy role is trusted only by its GitHub environment, has no iam:* and no IAM
-# action on "*", and passes only this environment's roles to the services that need them.
+# action on "*", and passes only this environment's roles to the services that need them; it
+# creates and writes those roles only with the environment's permissions boundary, which it
+# cannot change or remove.
 # Run: cd infra/terraform/modules/ci-roles && terraform init -backend=false && terraform test
 
 mock_provider "aws" {
@@ -47,7 +49,7 @@ run "roles" {
   variables {
     environments = {
       dev  = {}
-      prod = { promote_from = "dev", route53_zone_id = "Z0123456789ABCDEFGHIJ" }
+      prod = { promote_from = "dev", route53_zone_id = "Z0123456789ABCDEFGHIJ", model_bucket = "imgcap-models-123456789012" }
     }
   }
 
@@ -194,6 +196,92 @@ run "roles" {
     condition     = alltrue([for r in aws_iam_role.deploy : r.max_session_duration == 7200])
     error_message = "deploy.yml asks for a 7200 s session; the roles must allow it"
   }
+
+  # --- stack role boundaries ---
+  assert {
+    condition     = alltrue([for env in ["dev", "prod"] : module.role_boundary[env].name == "imgcap-${env}-role-boundary" && output.role_boundary_arns[env] == "arn:aws:iam::123456789012:policy/imgcap-${env}-role-boundary"])
+    error_message = "each environment gets its boundary imgcap-<env>-role-boundary, whose ARN the env root passes as permissions_boundary"
+  }
+
+  assert {
+    condition     = alltrue([for env, doc in output.role_boundary_json : length(doc) <= 6144])
+    error_message = "IAM refuses a managed policy over 6,144 characters"
+  }
+
+  assert {
+    condition = alltrue([for env, doc in output.role_boundary_json : alltrue([
+      for service in ["iam", "sts", "organizations"] : anytrue([
+        for s in jsondecode(doc).Statement : s.Effect == "Deny" && s.Resource == "*" && contains(flatten([s.Action]), "${service}:*")
+      ])
+    ])])
+    error_message = "the boundary must deny every IAM, STS and Organizations action: no stack role may change identities or assume others"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for s in jsondecode(output.role_boundary_json["dev"]).Statement : [
+        for r in flatten([s.Resource]) : !strcontains(r, "imgcap-prod") && !strcontains(r, "imgcap/prod")
+      ]
+    ]))
+    error_message = "dev's boundary must not reach prod's resources"
+  }
+
+  assert {
+    condition     = one([for s in jsondecode(output.role_boundary_json["prod"]).Statement : s.Resource if s.Sid == "ModelArtifacts"]) == "arn:aws:s3:::imgcap-models-123456789012/*" && !contains([for s in jsondecode(output.role_boundary_json["dev"]).Statement : s.Sid], "ModelArtifacts")
+    error_message = "model artifacts outside the environment's buckets only from the model_bucket named for it"
+  }
+
+  assert {
+    condition = alltrue([for env in ["dev", "prod"] : alltrue([
+      for a in ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"] : anytrue([
+        for s in jsondecode(output.deploy_policy_json[env]).Statement : s.Effect == "Allow" && contains(flatten([s.Action]), a)
+      ])
+    ])])
+    error_message = "the deploy role must still create and write the stack's roles (with the boundary)"
+  }
+
+  assert {
+    condition = alltrue(flatten([for env in ["dev", "prod"] : [
+      for s in jsondecode(output.deploy_policy_json[env]).Statement : s.Condition.StringEquals["iam:PermissionsBoundary"] == "arn:aws:iam::123456789012:policy/imgcap-${env}-role-boundary"
+      if s.Effect == "Allow" && length(setintersection(flatten([s.Action]), ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary"])) > 0
+    ]]))
+    error_message = "every statement that creates a role or writes its permissions must require exactly the environment's boundary (iam:PermissionsBoundary)"
+  }
+
+  assert {
+    condition = alltrue([for env in ["dev", "prod"] : !anytrue([
+      for s in jsondecode(output.deploy_policy_json[env]).Statement : s.Effect == "Allow" && length(setintersection(flatten([s.Action]), ["iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePermissionsBoundary"])) > 0
+    ])])
+    error_message = "the stack attaches no managed policies: the deploy role may not attach or detach any, nor remove a boundary"
+  }
+
+  assert {
+    condition = alltrue([for env in ["dev", "prod"] : anytrue([
+      for s in jsondecode(output.deploy_policy_json[env]).Statement :
+      s.Effect == "Deny" && s.Resource == "arn:aws:iam::123456789012:role/*" && contains(flatten([s.Action]), "iam:DeleteRolePermissionsBoundary")
+    ])])
+    error_message = "a deploy role must be denied iam:DeleteRolePermissionsBoundary on every role"
+  }
+
+  assert {
+    condition = alltrue([for env in ["dev", "prod"] : anytrue([
+      for s in jsondecode(output.deploy_policy_json[env]).Statement :
+      s.Effect == "Deny" && s.Resource == output.role_boundary_arns[env] && contains(flatten([s.Action]), "iam:CreatePolicyVersion") && contains(flatten([s.Action]), "iam:SetDefaultPolicyVersion")
+    ])])
+    error_message = "a deploy role must never rewrite its environment's boundary"
+  }
+}
+
+run "model_bucket_is_a_bucket_name" {
+  command = plan
+
+  variables {
+    environments = {
+      dev = { model_bucket = "s3://imgcap-models/captioner" }
+    }
+  }
+
+  expect_failures = [var.environments]
 }
 
 run "promote_from_must_exist" {

@@ -373,6 +373,34 @@ run "defaults_cpu_endpoint" {
     condition     = length(module.github_oidc) == 1 && module.github_oidc[0].subject == "repo:example-org/imgcap:ref:refs/heads/main"
     error_message = "the deploy role must be limited to the main branch of the repository"
   }
+
+  assert {
+    condition     = keys(output.role_permissions_boundaries) == ["imgcap-prod-github-deploy", "imgcap-prod-sagemaker", "imgcap-prod-vpc-flow-logs", "imgcap-prod-web-execution", "imgcap-prod-web-task"] && alltrue([for b in values(output.role_permissions_boundaries) : b == null])
+    error_message = "without permissions_boundary no role carries one (accounts without the CI roles)"
+  }
+}
+
+run "every_role_carries_the_boundary" {
+  command = apply
+
+  variables {
+    permissions_boundary = "arn:aws:iam::123456789012:policy/imgcap-prod-role-boundary"
+  }
+
+  assert {
+    condition     = length(output.role_permissions_boundaries) == 5 && alltrue([for b in values(output.role_permissions_boundaries) : b == "arn:aws:iam::123456789012:policy/imgcap-prod-role-boundary"])
+    error_message = "every role of the stack must carry the boundary: the CI deploy role may create roles only with it"
+  }
+}
+
+run "boundary_must_be_a_policy_arn" {
+  command = plan
+
+  variables {
+    permissions_boundary = "imgcap-prod-role-boundary"
+  }
+
+  expect_failures = [var.permissions_boundary]
 }
 
 run "resize_to_gpu_and_enable_features" {
