@@ -249,6 +249,14 @@ run "roles" {
   }
 
   assert {
+    condition = alltrue([for env in ["dev", "prod"] : one([
+      for s in jsondecode(output.deploy_policy_json[env]).Statement : s.Condition.StringEqualsIfExists["kms:EncryptionContext:environment"]
+      if s.Sid == "TerraformStateKey"
+    ]) == env])
+    error_message = "a deploy role opens only its own environment's sealed plans (scripts/seal-plan.sh's encryption context)"
+  }
+
+  assert {
     condition = alltrue([for env in ["dev", "prod"] : !anytrue([
       for s in jsondecode(output.deploy_policy_json[env]).Statement : s.Effect == "Allow" && length(setintersection(flatten([s.Action]), ["iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePermissionsBoundary"])) > 0
     ])])
