@@ -202,6 +202,18 @@ async fn the_env_example_starts_the_app_as_it_is() {
     assert_eq!(page.status(), 200, "local accounts, no [oidc] section");
 }
 
+/// Settings of an embedded app whose data lives in `dir`: no config file, metrics on a free port.
+pub(crate) fn embedded_settings(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "IMGCAP_CONFIG",
+            dir.join("absent.toml").display().to_string(),
+        ),
+        ("IMGCAP_DATA_DIR", dir.join("data").display().to_string()),
+        ("IMGCAP_METRICS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+    ]
+}
+
 /// `create-token --user zoe` in an environment of only `settings`; the token.
 pub(crate) fn create_token(settings: &[(&str, String)]) -> String {
     let output = Command::new(BIN)
@@ -237,15 +249,8 @@ impl Drop for KillOnDrop {
 #[tokio::test]
 async fn control_characters_cannot_forge_text_log_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = [
-        (
-            "IMGCAP_CONFIG",
-            dir.path().join("absent.toml").display().to_string(),
-        ),
-        (
-            "IMGCAP_DATA_DIR",
-            dir.path().join("data").display().to_string(),
-        ),
+    let mut settings = embedded_settings(dir.path());
+    settings.extend([
         ("IMGCAP_LOG_FORMAT", "text".to_owned()),
         ("IMGCAP_CAPTIONER_CHAIN", "endpoint".to_owned()),
         (
@@ -253,8 +258,7 @@ async fn control_characters_cannot_forge_text_log_lines() {
             "http://127.0.0.1:9/invocations".to_owned(),
         ),
         ("IMGCAP_WORKER_CONCURRENCY", "0".to_owned()),
-        ("IMGCAP_METRICS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
-    ];
+    ]);
     let token = create_token(&settings);
     let port = free_port();
     let mut child = KillOnDrop(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::binary::{create_token, free_port, KillOnDrop, BIN};
+use crate::binary::{create_token, embedded_settings, free_port, KillOnDrop, BIN};
 use crate::harness::png;
 use crate::otlp_collector::{
     CollectedSpan, Collector, SigV4Key, KIND_CLIENT, KIND_CONSUMER, KIND_SERVER,
@@ -56,18 +56,6 @@ async fn start_traced_app(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (app, base)
-}
-
-/// Settings of an embedded app in `dir`.
-fn embedded_settings(dir: &std::path::Path) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "IMGCAP_CONFIG",
-            dir.join("absent.toml").display().to_string(),
-        ),
-        ("IMGCAP_DATA_DIR", dir.join("data").display().to_string()),
-        ("IMGCAP_METRICS_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
-    ]
 }
 
 #[tokio::test]
